@@ -1,0 +1,227 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * clone.c - "pgclone [clone]": parse, clone, report.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pgclone.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "json.h"
+#include "pgclone.h"
+#include "strutils.h"
+
+enum { OPT_REPLACE = 256, OPT_MOVE, OPT_NO_FREEZE };
+
+struct clone_args {
+	pid_t pid, target;
+	uint64_t src, dst, len;
+	bool have_src, have_dst;
+	enum pgclone_engine engine;
+	unsigned int flags;
+};
+
+static int parse_addr_opt(const char *opt, const char *arg, uint64_t *out)
+{
+	int ret = parse_u64(arg, out);
+
+	if (ret == -ERANGE)
+		return errx_usage("%s '%s': value out of range", opt, arg);
+	if (ret)
+		return errx_usage("%s '%s': not a number (use decimal or 0x-hex, optional K/M/G/T)",
+				  opt, arg);
+	return 0;
+}
+
+static int parse_pid_opt(const char *opt, const char *arg, pid_t *out)
+{
+	if (parse_pid(arg, out))
+		return errx_usage("%s '%s': not a valid PID", opt, arg);
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct cli *cli,
+		      struct clone_args *a)
+{
+	static const struct option longopts[] = {
+		{ "pid", required_argument, NULL, 'p' },
+		{ "src", required_argument, NULL, 's' },
+		{ "dst", required_argument, NULL, 'd' },
+		{ "len", required_argument, NULL, 'l' },
+		{ "target", required_argument, NULL, 't' },
+		{ "engine", required_argument, NULL, 'e' },
+		{ "replace", no_argument, NULL, OPT_REPLACE },
+		{ "move", no_argument, NULL, OPT_MOVE },
+		{ "no-freeze", no_argument, NULL, OPT_NO_FREEZE },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "json", no_argument, NULL, 'J' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool have_len = false;
+	int c, ret;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":p:s:d:l:t:e:nJvq", longopts,
+				NULL)) != -1) {
+		ret = 0;
+		switch (c) {
+		case 'p': ret = parse_pid_opt("--pid", optarg, &a->pid); break;
+		case 't': ret = parse_pid_opt("--target", optarg, &a->target); break;
+		case 's': ret = parse_addr_opt("--src", optarg, &a->src); a->have_src = true; break;
+		case 'd': ret = parse_addr_opt("--dst", optarg, &a->dst); a->have_dst = true; break;
+		case 'l':
+			ret = parse_addr_opt("--len", optarg, &a->len);
+			if (!ret && !a->len)
+				ret = errx_usage("--len 0: the length must not be zero");
+			have_len = true;
+			break;
+		case 'e':
+			if (!strcmp(optarg, "auto"))
+				a->engine = PGCLONE_ENGINE_AUTO;
+			else if (!strcmp(optarg, "kernel"))
+				a->engine = PGCLONE_ENGINE_KERNEL;
+			else if (!strcmp(optarg, "copy"))
+				a->engine = PGCLONE_ENGINE_COPY;
+			else
+				ret = errx_usage("--engine '%s': use auto, kernel or copy",
+						 optarg);
+			break;
+		case OPT_REPLACE: a->flags |= PGCLONE_REPLACE; break;
+		case OPT_MOVE: a->flags |= PGCLONE_MOVE; break;
+		case OPT_NO_FREEZE: a->flags |= PGCLONE_NO_FREEZE; break;
+		case 'n': a->flags |= PGCLONE_DRY_RUN; break;
+		case 'J': cli->json = true; break;
+		case 'v': cli->verbose++; break;
+		case 'q': cli->quiet = true; break;
+		case ':': return errx_usage("option '%s' needs a value", argv[optind - 1]);
+		default: return errx_usage("unknown option '%s'; try '%s --help'",
+					   argv[optind - 1], prog);
+		}
+		if (ret)
+			return ret;
+	}
+	if (optind < argc)
+		return errx_usage("unexpected argument '%s'", argv[optind]);
+	if (!a->pid)
+		return errx_usage("--pid is required");
+	if (!a->have_src)
+		return errx_usage("--src is required");
+	if (!a->have_dst)
+		return errx_usage("--dst is required");
+	(void)have_len;
+	if (!a->target)
+		a->target = a->pid;
+	return 0;
+}
+
+static void print_json(const struct clone_args *a, const struct pgclone_result *r)
+{
+	struct json j;
+
+	json_init(&j, stdout);
+	json_open(&j, NULL);
+	json_str(&j, "engine", pgclone_engine_name(r->engine));
+	json_bool(&j, "dry_run", a->flags & PGCLONE_DRY_RUN);
+	json_u64(&j, "src_pid", (uint64_t)a->pid);
+	json_u64(&j, "dst_pid", (uint64_t)a->target);
+	json_hex(&j, "src", r->src);
+	json_hex(&j, "dst", r->dst);
+	json_u64(&j, "len", r->len);
+	json_open_array(&j, "ranges");
+	for (size_t i = 0; i < r->nr_ranges; i++) {
+		const struct pgclone_range *rg = &r->ranges[i];
+		char prot[5];
+
+		format_prot(rg->map.prot, rg->map.shared, prot);
+		json_open(&j, NULL);
+		json_hex(&j, "src", rg->map.start);
+		json_hex(&j, "end", rg->map.end);
+		json_hex(&j, "dst", rg->dst);
+		json_str(&j, "perms", prot);
+		json_str(&j, "kind", pgclone_kind_name(rg->map.kind));
+		json_str(&j, "name", rg->map.name);
+		json_u64(&j, "pages", rg->pages);
+		json_u64(&j, "pages_present", rg->pages_present);
+		json_u64(&j, "pages_copied", rg->pages_copied);
+		json_u64(&j, "pages_shared", rg->pages_shared);
+		json_close(&j);
+	}
+	json_close_array(&j);
+	json_u64(&j, "pages_present", r->pages_present);
+	json_u64(&j, "pages_copied", r->pages_copied);
+	json_u64(&j, "pages_skipped", r->pages_skipped);
+	json_u64(&j, "pages_shared", r->pages_shared);
+	json_u64(&j, "bytes_copied", r->bytes_copied);
+	json_double(&j, "elapsed_ms", (double)r->elapsed_ns / 1e6);
+	json_close(&j);
+	json_end(&j);
+}
+
+static void print_text(const struct clone_args *a, const struct pgclone_result *r,
+		       const struct cli *cli)
+{
+	bool dry = a->flags & PGCLONE_DRY_RUN;
+
+	printf("%s 0x%llx-0x%llx of PID %d to 0x%llx in PID %d (%s engine)\n",
+	       dry ? "would clone" : "cloned", (unsigned long long)r->src,
+	       (unsigned long long)(r->src + r->len), (int)a->pid,
+	       (unsigned long long)r->dst, (int)a->target,
+	       pgclone_engine_name(r->engine));
+	for (size_t i = 0; i < r->nr_ranges; i++) {
+		const struct pgclone_range *rg = &r->ranges[i];
+		char prot[5];
+
+		format_prot(rg->map.prot, rg->map.shared, prot);
+		printf("  0x%llx-0x%llx %s %-12s -> 0x%llx  %llu pages, %llu present%s\n",
+		       (unsigned long long)rg->map.start,
+		       (unsigned long long)rg->map.end, prot,
+		       pgclone_kind_name(rg->map.kind),
+		       (unsigned long long)rg->dst,
+		       (unsigned long long)rg->pages,
+		       (unsigned long long)rg->pages_present,
+		       rg->map.name[0] ? "" : "");
+		if (rg->map.name[0] && cli->verbose)
+			printf("    %s\n", rg->map.name);
+	}
+	if (!dry)
+		printf("%llu pages copied (%llu KiB), %llu untouched pages left untouched, %llu pages shared, %.3f ms\n",
+		       (unsigned long long)r->pages_copied,
+		       (unsigned long long)(r->bytes_copied >> 10),
+		       (unsigned long long)r->pages_skipped,
+		       (unsigned long long)r->pages_shared,
+		       (double)r->elapsed_ns / 1e6);
+}
+
+int cmd_clone(int argc, char **argv, struct cli *cli)
+{
+	struct clone_args a = { 0 };
+	struct pgclone_result res = { .sz = sizeof(res) };
+	int ret;
+
+	ret = parse_args(argc, argv, cli, &a);
+	if (ret)
+		return ret;
+	install_log(cli);
+	ret = check_pid_exists(a.pid, "--pid");
+	if (!ret && a.target != a.pid)
+		ret = check_pid_exists(a.target, "--target");
+	if (ret)
+		return ret;
+
+	PGCLONE_OPTS(opts, .engine = a.engine, .flags = a.flags,
+		     .progress = progress_cb, .progress_ctx = cli);
+	cancel_on_signals();
+	ret = pgclone_clone(a.pid, a.src, a.len, a.target, a.dst, &opts, &res);
+	progress_done();
+	if (ret)
+		return report_lib_error(ret, "clone");
+	if (cli->json)
+		print_json(&a, &res);
+	else if (!cli->quiet)
+		print_text(&a, &res, cli);
+	pgclone_result_free(&res);
+	return EXIT_DONE;
+}

@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * pgclone - clone a memory mapping of one live process into another.
+ *
+ * The command line only: parse, call libpgclone, print (text or --json),
+ * exit with 0, 1 (failed, nothing changed) or 2 (bad usage or input).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pgclone.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "pgclone.h"
+
+const char *prog = "pgclone";
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage:\n"
+		" %1$s [clone] --pid PID --src ADDR --dst ADDR [options]\n"
+		" %1$s maps --pid PID [--json]\n"
+		" %1$s --help | --version\n"
+		"\n"
+		"Clone the memory mapping at ADDR of process PID to another address,\n"
+		"in the same process or in another one (--target).\n"
+		"\n"
+		"Clone options:\n"
+		" -p, --pid PID          source process\n"
+		" -s, --src ADDR         source address (anywhere inside a mapping)\n"
+		" -d, --dst ADDR         destination address (page aligned)\n"
+		" -l, --len LEN          bytes to clone (default: to the end of the mapping)\n"
+		" -t, --target PID       destination process (default: the source)\n"
+		" -e, --engine NAME      auto, kernel or copy (default: auto)\n"
+		"     --replace          replace mappings at the destination\n"
+		"     --move             unmap the source after a successful clone\n"
+		"     --no-freeze        do not stop the source's threads while copying\n"
+		" -n, --dry-run          plan and check everything, change nothing\n"
+		"\n"
+		"Common options:\n"
+		" -J, --json             print one JSON object\n"
+		" -v, --verbose          say more (twice: debug)\n"
+		" -q, --quiet            print nothing on success\n"
+		" -h, --help             display this help\n"
+		" -V, --version          display version\n"
+		"\n"
+		"ADDR and LEN take decimal or 0x-hex, with an optional K, M, G or T suffix.\n"
+		"Exit status: 0 done, 1 failed with both processes unchanged,\n"
+		"2 bad usage or input.\n"
+		"\n"
+		"For more details see pgclone(1).\n", prog);
+}
+
+int errx_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return EXIT_USAGE;
+}
+
+int report_lib_error(int err, const char *what)
+{
+	const char *why = pgclone_last_error();
+
+	fprintf(stderr, "%s: %s\n", prog, why[0] ? why : strerror(-err));
+	(void)what;
+	switch (err) {
+	case -EINVAL:
+	case -EFAULT:
+	case -EEXIST:
+	case -EOPNOTSUPP:
+		return EXIT_USAGE;
+	default:
+		return EXIT_FAILED;
+	}
+}
+
+int check_pid_exists(pid_t pid, const char *opt)
+{
+	if (kill(pid, 0) && errno == ESRCH)
+		return errx_usage("%s %d: no such process", opt, (int)pid);
+	return 0;
+}
+
+void format_prot(uint32_t prot, bool shared, char out[5])
+{
+	out[0] = prot & PROT_READ ? 'r' : '-';
+	out[1] = prot & PROT_WRITE ? 'w' : '-';
+	out[2] = prot & PROT_EXEC ? 'x' : '-';
+	out[3] = shared ? 's' : 'p';
+	out[4] = '\0';
+}
+
+static void log_to_stderr(void *ctx, enum pgclone_log_level level,
+			  const char *msg)
+{
+	static const char *const names[] = { "error", "warning", "info", "debug" };
+
+	fprintf(stderr, "%s: %s: %s\n", prog, names[level], msg);
+}
+
+void install_log(struct cli *cli)
+{
+	enum pgclone_log_level lvl = PGCLONE_LOG_WARN;
+
+	if (cli->quiet)
+		lvl = PGCLONE_LOG_ERROR;
+	else if (cli->verbose >= 2)
+		lvl = PGCLONE_LOG_DEBUG;
+	else if (cli->verbose)
+		lvl = PGCLONE_LOG_INFO;
+	/* errors are printed once by the CLI from pgclone_last_error() */
+	pgclone_set_log(lvl > PGCLONE_LOG_ERROR ? log_to_stderr : NULL, cli, lvl);
+}
+
+int main(int argc, char **argv)
+{
+	struct cli cli = { 0 };
+
+	if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+		usage(stdout);
+		return EXIT_DONE;
+	}
+	if (argc > 1 && (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version"))) {
+		printf("%s %s (libpgclone %s)\n", prog, PGCLONE_CLI_VERSION,
+		       pgclone_version());
+		return EXIT_DONE;
+	}
+	if (argc > 1 && !strcmp(argv[1], "maps"))
+		return cmd_maps(argc - 1, argv + 1, &cli);
+	if (argc > 1 && !strcmp(argv[1], "clone"))
+		return cmd_clone(argc - 1, argv + 1, &cli);
+	if (argc > 1 && argv[1][0] != '-')
+		return errx_usage("unknown command '%s'; try '%s --help'", argv[1],
+				  prog);
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	return cmd_clone(argc, argv, &cli);
+}

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef PGCLONE_CMD_H
+#define PGCLONE_CMD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Exit codes, documented in pgclone(1). */
+enum {
+	EXIT_DONE = 0,		/* success */
+	EXIT_FAILED = 1,	/* failed; both processes unchanged */
+	EXIT_USAGE = 2,		/* bad usage or input; nothing was touched */
+};
+
+struct cli {
+	int verbose;		/* -v count */
+	bool quiet;
+	bool json;
+};
+
+extern const char *prog;
+
+int cmd_clone(int argc, char **argv, struct cli *cli);
+int cmd_maps(int argc, char **argv, struct cli *cli);
+
+/* One clear line on stderr, then the exit code for it. */
+int errx_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Map a library error to our exit code and print its one line. */
+int report_lib_error(int err, const char *what);
+void install_log(struct cli *cli);
+/* A process that does not exist is bad input: say so before any work. */
+int check_pid_exists(pid_t pid, const char *opt);
+void format_prot(uint32_t prot, bool shared, char out[5]);
+
+/* progress.c: SIGINT/SIGTERM/SIGHUP cancel, a progress line on a TTY */
+void cancel_on_signals(void);
+int progress_cb(void *ctx, uint64_t done, uint64_t total);
+void progress_done(void);
+
+#endif

@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * progress.c - turn SIGINT, SIGTERM and SIGHUP into a clean cancel (the
+ * library rolls back and detaches), and show progress on a terminal.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pgclone.h"
+
+#define PROGRESS_MIN_BYTES (64ULL << 20)
+
+static volatile sig_atomic_t cancel_requested;
+static bool progress_shown;
+
+static void on_signal(int sig)
+{
+	cancel_requested = sig;
+}
+
+void cancel_on_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;	/* no SA_RESTART: waits return EINTR */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
+int progress_cb(void *ctx, uint64_t done, uint64_t total)
+{
+	const struct cli *cli = ctx;
+	static struct timespec last;
+	struct timespec now;
+
+	if (cancel_requested)
+		return 1;
+	if (cli->quiet || cli->json || total < PROGRESS_MIN_BYTES ||
+	    !isatty(STDERR_FILENO))
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (done < total && now.tv_sec == last.tv_sec &&
+	    now.tv_nsec - last.tv_nsec < 200000000)
+		return 0;
+	last = now;
+	fprintf(stderr, "\r%s: copying %llu/%llu MiB (%u%%)", prog,
+		(unsigned long long)(done >> 20), (unsigned long long)(total >> 20),
+		(unsigned int)(total ? done * 100 / total : 100));
+	progress_shown = true;
+	return 0;
+}
+
+void progress_done(void)
+{
+	if (progress_shown)
+		fputs("\r\033[K", stderr);
+	progress_shown = false;
+}

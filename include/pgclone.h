@@ -1,0 +1,211 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * pgclone.h - clone memory mappings between live Linux processes.
+ *
+ * The only public header of libpgclone.  Conventions (libbpf style):
+ *  - every fallible call returns 0 (or a count) on success and a negative
+ *    errno on failure, and also sets errno; the set of errno values each call
+ *    can return is closed and documented in its man page;
+ *  - option structs start with "size_t sz" and must be zero-initialised
+ *    (use PGCLONE_OPTS()); bytes past the fields a library knows must be 0;
+ *  - the library never prints and never exits: install a log callback with
+ *    pgclone_set_log() and read a one-line explanation of the last failure
+ *    with pgclone_last_error().
+ */
+#ifndef PGCLONE_H
+#define PGCLONE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PGCLONE_API __attribute__((visibility("default")))
+
+#define PGCLONE_VERSION_MAJOR 0
+#define PGCLONE_VERSION_MINOR 1
+#define PGCLONE_VERSION_MICRO 0
+
+/* Which mechanism moves the memory. */
+enum pgclone_engine {
+	PGCLONE_ENGINE_AUTO = 0,	/* kernel if available, else copy */
+	PGCLONE_ENGINE_KERNEL = 1,	/* process_vm_mmap(2): page tables */
+	PGCLONE_ENGINE_COPY = 2,	/* ptrace injection + process_vm_* */
+};
+
+/* pgclone_opts.flags */
+enum pgclone_flags {
+	PGCLONE_REPLACE = 1u << 0,	/* replace mappings at the destination */
+	PGCLONE_MOVE = 1u << 1,		/* unmap the source after success */
+	PGCLONE_NO_FREEZE = 1u << 2,	/* do not stop the source's threads */
+	PGCLONE_DRY_RUN = 1u << 3,	/* plan and validate, change nothing */
+};
+
+/* What kind of object a mapping is backed by (design.md semantics table). */
+enum pgclone_kind {
+	PGCLONE_KIND_ANON_PRIVATE = 0,	/* heap, stack, MAP_PRIVATE|MAP_ANONYMOUS */
+	PGCLONE_KIND_ANON_SHARED = 1,	/* MAP_SHARED|MAP_ANONYMOUS, shmem, memfd, SysV */
+	PGCLONE_KIND_FILE_PRIVATE = 2,	/* MAP_PRIVATE of a regular file */
+	PGCLONE_KIND_FILE_SHARED = 3,	/* MAP_SHARED of a regular file */
+	PGCLONE_KIND_SPECIAL = 4,	/* vdso, vvar, vsyscall, VM_IO, ...: refused */
+};
+
+/* Why a mapping cannot be cloned (pgclone_mapping.refusal). */
+enum pgclone_refusal {
+	PGCLONE_OK = 0,
+	PGCLONE_REFUSE_VDSO = 1,
+	PGCLONE_REFUSE_VVAR = 2,
+	PGCLONE_REFUSE_VSYSCALL = 3,
+	PGCLONE_REFUSE_IO = 4,		/* VM_IO: device memory */
+	PGCLONE_REFUSE_PFNMAP = 5,	/* VM_PFNMAP/VM_MIXEDMAP: raw frames */
+	PGCLONE_REFUSE_UFFD = 6,	/* registered with userfaultfd */
+	PGCLONE_REFUSE_HUGETLB = 7,	/* hugetlbfs: not supported yet */
+	PGCLONE_REFUSE_DONTEXPAND = 8,	/* VM_DONTEXPAND: driver/AIO ring */
+};
+
+/* Advice flags that follow the source (pgclone_mapping.advice). */
+enum pgclone_advice {
+	PGCLONE_ADV_HUGEPAGE = 1u << 0,
+	PGCLONE_ADV_NOHUGEPAGE = 1u << 1,
+	PGCLONE_ADV_DONTDUMP = 1u << 2,
+	PGCLONE_ADV_DONTFORK = 1u << 3,
+	PGCLONE_ADV_WIPEONFORK = 1u << 4,
+	PGCLONE_ADV_MERGEABLE = 1u << 5,
+	PGCLONE_ADV_SEQUENTIAL = 1u << 6,
+	PGCLONE_ADV_RANDOM = 1u << 7,
+};
+
+/* One mapping of a process, as pgclone sees it. */
+struct pgclone_mapping {
+	uint64_t start;
+	uint64_t end;
+	uint64_t offset;		/* file offset of start */
+	uint64_t dev;			/* makedev(major, minor) of the file */
+	uint64_t ino;
+	uint32_t prot;			/* PROT_READ|PROT_WRITE|PROT_EXEC */
+	uint32_t shared;		/* 1 if MAP_SHARED */
+	enum pgclone_kind kind;
+	enum pgclone_refusal refusal;	/* PGCLONE_OK if it can be cloned */
+	uint32_t advice;		/* enum pgclone_advice bits */
+	const char *name;		/* path, [heap], [anon:NAME], or "" */
+};
+
+/* One range of a clone, after planning (and after the clone, its counters). */
+struct pgclone_range {
+	struct pgclone_mapping map;	/* the part of the source mapping */
+	uint64_t dst;			/* where it lands */
+	uint64_t pages;			/* pages in the range */
+	uint64_t pages_present;		/* present or swapped in the source */
+	uint64_t pages_copied;		/* data pages written to the destination */
+	uint64_t pages_shared;		/* reached through the shared object */
+};
+
+/*
+ * Called between steps and from the copying loop.  Return non-zero to
+ * cancel: the library then rolls the destination back and the call fails
+ * with -EINTR.  This is how a caller turns SIGINT into a clean abort.
+ */
+typedef int (*pgclone_progress_fn)(void *ctx, uint64_t done_bytes,
+				   uint64_t total_bytes);
+
+struct pgclone_opts {
+	size_t sz;			/* sizeof(struct pgclone_opts) */
+	enum pgclone_engine engine;
+	unsigned int flags;		/* enum pgclone_flags */
+	pgclone_progress_fn progress;	/* optional: progress and cancel */
+	void *progress_ctx;
+	size_t :0;
+};
+#define pgclone_opts__last_field progress_ctx
+
+#define PGCLONE_OPTS(NAME, ...)						\
+	struct pgclone_opts NAME = ({					\
+		memset(&NAME, 0, sizeof(struct pgclone_opts));		\
+		(struct pgclone_opts){					\
+			.sz = sizeof(struct pgclone_opts),		\
+			__VA_ARGS__					\
+		};							\
+	})
+
+/* Filled by pgclone_clone(); release with pgclone_result_free(). */
+struct pgclone_result {
+	size_t sz;			/* sizeof(struct pgclone_result) */
+	enum pgclone_engine engine;	/* the engine that did the work */
+	uint64_t src;			/* first source address (page aligned) */
+	uint64_t dst;			/* first destination address */
+	uint64_t len;			/* bytes in the cloned range */
+	uint64_t pages_present;
+	uint64_t pages_copied;
+	uint64_t pages_skipped;		/* never touched: left untouched */
+	uint64_t pages_shared;
+	uint64_t bytes_copied;
+	uint64_t elapsed_ns;
+	struct pgclone_range *ranges;	/* nr_ranges entries, library-owned */
+	size_t nr_ranges;
+	size_t :0;
+};
+
+/*
+ * Clone [src_addr, src_addr + len) of @src_pid into @dst_pid at @dst_addr.
+ * len == 0 means "to the end of the mapping containing src_addr".
+ * src_addr is rounded down to a page; dst_addr must be page aligned.
+ * Either the whole range is cloned, or the destination is left exactly as
+ * it was.  Returns 0 or one of: -EINVAL, -ESRCH, -EPERM, -EBUSY, -EFAULT,
+ * -EOPNOTSUPP, -ENOSYS, -EEXIST, -EACCES, -ENOMEM, -EINTR, -EIO.
+ */
+PGCLONE_API int pgclone_clone(pid_t src_pid, uint64_t src_addr, uint64_t len,
+			      pid_t dst_pid, uint64_t dst_addr,
+			      const struct pgclone_opts *opts,
+			      struct pgclone_result *res);
+
+/* Release what pgclone_clone() allocated in @res; safe on a zeroed result. */
+PGCLONE_API void pgclone_result_free(struct pgclone_result *res);
+
+/*
+ * List the mappings of @pid.  On success *maps points to *nr entries that
+ * the caller releases with pgclone_maps_free().
+ * Returns 0 or -EINVAL, -ESRCH, -EPERM, -ENOMEM, -EIO.
+ */
+PGCLONE_API int pgclone_maps(pid_t pid, struct pgclone_mapping **maps,
+			     size_t *nr);
+PGCLONE_API void pgclone_maps_free(struct pgclone_mapping *maps, size_t nr);
+
+/*
+ * Is @engine usable on this kernel?  Returns 0, or -ENOSYS when
+ * process_vm_mmap(2) is not published in sysfs, or -EINVAL.
+ */
+PGCLONE_API int pgclone_engine_probe(enum pgclone_engine engine);
+
+PGCLONE_API const char *pgclone_engine_name(enum pgclone_engine engine);
+PGCLONE_API const char *pgclone_kind_name(enum pgclone_kind kind);
+PGCLONE_API const char *pgclone_refusal_name(enum pgclone_refusal why);
+
+/*
+ * A one-line, human-readable explanation of the last failure of a pgclone
+ * call in this thread (for example which mapping overlaps the destination).
+ * Never NULL; "" when there is nothing to say.
+ */
+PGCLONE_API const char *pgclone_last_error(void);
+
+enum pgclone_log_level {
+	PGCLONE_LOG_ERROR = 0,
+	PGCLONE_LOG_WARN = 1,
+	PGCLONE_LOG_INFO = 2,
+	PGCLONE_LOG_DEBUG = 3,
+};
+typedef void (*pgclone_log_fn)(void *ctx, enum pgclone_log_level level,
+			       const char *msg);
+/* Messages at @level or more severe go to @fn; NULL silences the library. */
+PGCLONE_API void pgclone_set_log(pgclone_log_fn fn, void *ctx,
+				 enum pgclone_log_level level);
+
+PGCLONE_API const char *pgclone_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PGCLONE_H */

@@ -1,0 +1,248 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * api.c - public entry points: check arguments and options, pick an
+ * engine, and map every failure onto each call's documented errno set.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pgcloneP.h"
+
+#define offsetofend(T, f) (offsetof(T, f) + sizeof(((T *)0)->f))
+
+/*
+ * libbpf's OPTS_VALID: a caller built against a newer header may pass a
+ * bigger struct; that is fine as long as what we don't know is zero.
+ */
+static bool opts_valid(const void *opts, size_t known)
+{
+	const struct pgclone_opts *o = opts;
+	const char *p = opts;
+
+	if (!opts)
+		return true;
+	if (o->sz < offsetofend(struct pgclone_opts, sz))
+		return false;
+	for (size_t i = known; i < o->sz; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+/* Errors a call may return; anything else becomes -EIO (libseccomp style). */
+static int closed_set(int err, const int *allowed, size_t n)
+{
+	if (err >= 0)
+		return err;
+	for (size_t i = 0; i < n; i++)
+		if (err == allowed[i])
+			return err;
+	return -EIO;
+}
+
+static const int clone_errors[] = {
+	-EINVAL, -ESRCH, -EPERM, -EBUSY, -EFAULT, -EOPNOTSUPP, -ENOSYS,
+	-EEXIST, -EACCES, -ENOMEM, -EINTR, -EIO,
+};
+
+static enum pgclone_engine pick_engine(enum pgclone_engine want)
+{
+	if (want == PGCLONE_ENGINE_AUTO)
+		return pgc_kernel_syscall_nr() > 0 ? PGCLONE_ENGINE_KERNEL :
+						     PGCLONE_ENGINE_COPY;
+	return want;
+}
+
+int pgclone_clone(pid_t src_pid, uint64_t src_addr, uint64_t len,
+		  pid_t dst_pid, uint64_t dst_addr,
+		  const struct pgclone_opts *opts, struct pgclone_result *res)
+{
+	const unsigned int known_flags = PGCLONE_REPLACE | PGCLONE_MOVE |
+					 PGCLONE_NO_FREEZE | PGCLONE_DRY_RUN;
+	struct pgc_request req = {
+		.src_pid = src_pid, .dst_pid = dst_pid,
+		.src = src_addr, .len = len, .dst = dst_addr,
+	};
+	enum pgclone_engine engine = PGCLONE_ENGINE_AUTO;
+	struct pgclone_result scratch;
+	int err;
+
+	pgc_clear_error();
+	if (!res) {
+		memset(&scratch, 0, sizeof(scratch));
+		scratch.sz = sizeof(scratch);
+		res = &scratch;
+	}
+	if (res->sz < offsetofend(struct pgclone_result, nr_ranges))
+		return pgc_ret(pgc_fail(-EINVAL, "result struct too small"));
+	if (!opts_valid(opts, offsetofend(struct pgclone_opts,
+					  pgclone_opts__last_field)))
+		return pgc_ret(pgc_fail(-EINVAL, "unknown fields set in pgclone_opts"));
+	if (opts) {
+		engine = opts->engine;
+		req.flags = opts->flags;
+		req.progress = opts->progress;
+		req.progress_ctx = opts->progress_ctx;
+	}
+	if (req.flags & ~known_flags)
+		return pgc_ret(pgc_fail(-EINVAL, "unknown flags 0x%x", req.flags));
+	if (engine > PGCLONE_ENGINE_COPY)
+		return pgc_ret(pgc_fail(-EINVAL, "unknown engine %d", (int)engine));
+	if (src_pid <= 0 || dst_pid <= 0)
+		return pgc_ret(pgc_fail(-EINVAL, "invalid PID %d",
+					src_pid <= 0 ? (int)src_pid : (int)dst_pid));
+	if ((req.flags & PGCLONE_MOVE) && (req.flags & PGCLONE_NO_FREEZE))
+		pr_info("--move freezes the source anyway: it must be stopped to unmap it");
+
+	engine = pick_engine(engine);
+	if (engine == PGCLONE_ENGINE_KERNEL && pgc_kernel_syscall_nr() < 0)
+		return pgc_ret(pgc_fail(-ENOSYS,
+					"this kernel has no process_vm_mmap(2) (nothing in /sys/kernel/mm/process_vm_mmap)"));
+	pgclone_result_free(res);
+	err = engine == PGCLONE_ENGINE_KERNEL ?
+		      pgc_kernel_engine_clone(&req, res) :
+		      pgc_copy_engine_clone(&req, res);
+	if (res == &scratch)
+		pgclone_result_free(res);
+	return pgc_ret(closed_set(err, clone_errors, ARRAY_SIZE(clone_errors)));
+}
+
+int pgc_result_fill(struct pgclone_result *res, const struct pgc_plan *plan)
+{
+	size_t n = plan->n;
+
+	res->src = plan->src;
+	res->dst = plan->dst;
+	res->len = plan->len;
+	res->ranges = calloc(n ? n : 1, sizeof(*res->ranges));
+	if (!res->ranges)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		struct pgclone_range *r = &res->ranges[i];
+
+		*r = plan->r[i];
+		r->map.name = strdup(plan->r[i].map.name);
+		if (!r->map.name) {
+			res->nr_ranges = i;
+			pgclone_result_free(res);
+			return -ENOMEM;
+		}
+		res->pages_present += r->pages_present;
+		res->pages_copied += r->pages_copied;
+		res->pages_shared += r->pages_shared;
+		if (r->map.kind == PGCLONE_KIND_ANON_PRIVATE)
+			res->pages_skipped += r->pages - r->pages_present;
+	}
+	res->nr_ranges = n;
+	res->bytes_copied = res->pages_copied * PGC_PAGE_SIZE;
+	return 0;
+}
+
+void pgclone_result_free(struct pgclone_result *res)
+{
+	size_t sz;
+
+	if (!res)
+		return;
+	for (size_t i = 0; res->ranges && i < res->nr_ranges; i++)
+		free((char *)res->ranges[i].map.name);
+	free(res->ranges);
+	sz = res->sz;
+	memset(res, 0, sz < sizeof(*res) ? sz : sizeof(*res));
+	res->sz = sz;
+}
+
+static const int maps_errors[] = { -EINVAL, -ESRCH, -EPERM, -ENOMEM, -EIO };
+
+int pgclone_maps(pid_t pid, struct pgclone_mapping **maps, size_t *nr)
+{
+	struct pgc_vma_list list;
+	struct pgclone_mapping *out;
+	int err;
+
+	pgc_clear_error();
+	if (pid <= 0 || !maps || !nr)
+		return pgc_ret(pgc_fail(-EINVAL, "invalid arguments"));
+	err = pgc_maps_read(pid, &list);
+	if (err)
+		return pgc_ret(closed_set(err, maps_errors, ARRAY_SIZE(maps_errors)));
+	out = calloc(list.n ? list.n : 1, sizeof(*out));
+	if (!out) {
+		pgc_maps_free(&list);
+		return pgc_ret(-ENOMEM);
+	}
+	for (size_t i = 0; i < list.n; i++) {
+		out[i] = list.v[i].m;
+		out[i].name = list.v[i].name;	/* ownership moves */
+		list.v[i].name = NULL;
+	}
+	*nr = list.n;
+	*maps = out;
+	pgc_maps_free(&list);
+	return 0;
+}
+
+void pgclone_maps_free(struct pgclone_mapping *maps, size_t nr)
+{
+	for (size_t i = 0; maps && i < nr; i++)
+		free((char *)maps[i].name);
+	free(maps);
+}
+
+int pgclone_engine_probe(enum pgclone_engine engine)
+{
+	switch (engine) {
+	case PGCLONE_ENGINE_AUTO:
+	case PGCLONE_ENGINE_COPY:
+		return 0;
+	case PGCLONE_ENGINE_KERNEL:
+		return pgc_kernel_syscall_nr() > 0 ? 0 : pgc_ret(-ENOSYS);
+	}
+	return pgc_ret(-EINVAL);
+}
+
+const char *pgclone_engine_name(enum pgclone_engine engine)
+{
+	switch (engine) {
+	case PGCLONE_ENGINE_AUTO: return "auto";
+	case PGCLONE_ENGINE_KERNEL: return "kernel";
+	case PGCLONE_ENGINE_COPY: return "copy";
+	}
+	return "unknown";
+}
+
+const char *pgclone_kind_name(enum pgclone_kind kind)
+{
+	switch (kind) {
+	case PGCLONE_KIND_ANON_PRIVATE: return "anon-private";
+	case PGCLONE_KIND_ANON_SHARED: return "anon-shared";
+	case PGCLONE_KIND_FILE_PRIVATE: return "file-private";
+	case PGCLONE_KIND_FILE_SHARED: return "file-shared";
+	case PGCLONE_KIND_SPECIAL: return "special";
+	}
+	return "unknown";
+}
+
+const char *pgclone_refusal_name(enum pgclone_refusal why)
+{
+	switch (why) {
+	case PGCLONE_OK: return "ok";
+	case PGCLONE_REFUSE_VDSO: return "vdso: kernel-provided code";
+	case PGCLONE_REFUSE_VVAR: return "vvar: kernel data page (VM_PFNMAP)";
+	case PGCLONE_REFUSE_VSYSCALL: return "vsyscall: fixed kernel page";
+	case PGCLONE_REFUSE_IO: return "VM_IO: device memory";
+	case PGCLONE_REFUSE_PFNMAP: return "VM_PFNMAP/VM_MIXEDMAP: raw page frames";
+	case PGCLONE_REFUSE_UFFD: return "registered with userfaultfd";
+	case PGCLONE_REFUSE_HUGETLB: return "hugetlbfs mapping: not supported";
+	case PGCLONE_REFUSE_DONTEXPAND: return "VM_DONTEXPAND: driver or AIO ring";
+	}
+	return "unknown";
+}
+
+const char *pgclone_version(void)
+{
+#define STR_(x) #x
+#define STR(x) STR_(x)
+	return STR(PGCLONE_VERSION_MAJOR) "." STR(PGCLONE_VERSION_MINOR) "."
+	       STR(PGCLONE_VERSION_MICRO);
+}

@@ -1,0 +1,321 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * build.c - create the destination mappings in the target, and undo them.
+ *
+ * Everything this file does to the target is a syscall run in it, and
+ * each one that succeeds is recorded so that pgc_build_rollback() leaves
+ * /proc/PID/maps and the contents exactly as they were.  --replace moves
+ * the overlapped mappings aside with mremap (page tables move, contents
+ * stay) rather than unmapping them, so they can be moved back.
+ */
+#include <linux/mman.h>
+#include <linux/prctl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "engine.h"
+
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+#ifndef PR_SET_VMA
+#define PR_SET_VMA 0x53564d41
+#define PR_SET_VMA_ANON_NAME 0
+#endif
+
+static int rsys(struct pgc_build *b, long *ret, long nr, uint64_t a0,
+		uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
+{
+	return pgc_remote_syscall(b->rem, ret, nr, a0, a1, a2, a3, a4, a5);
+}
+
+static int rmunmap(struct pgc_build *b, uint64_t addr, uint64_t len)
+{
+	long ret;
+	int err = rsys(b, &ret, SYS_munmap, addr, len, 0, 0, 0, 0);
+
+	return err ? err : (int)ret;
+}
+
+int pgc_target_write(pid_t pid, uint64_t addr, const void *buf, size_t len)
+{
+	struct iovec local = { .iov_base = (void *)buf, .iov_len = len };
+	struct iovec remote = { .iov_base = (void *)addr, .iov_len = len };
+
+	return process_vm_writev(pid, &local, 1, &remote, 1, 0) == (ssize_t)len ?
+		       0 : -EIO;
+}
+
+static int set_aside(struct pgc_build *b, const struct pgc_vma_list *dst_maps)
+{
+	const struct pgc_plan *plan = b->plan;
+	uint64_t dend = plan->dst + plan->len;
+	long ret;
+	int err;
+
+	err = rsys(b, &ret, SYS_mmap, 0, plan->len, PROT_NONE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, (uint64_t)-1, 0);
+	if (err)
+		return err;
+	if (ret < 0 && ret > -4096)
+		return pgc_fail((int)ret, "cannot reserve room in PID %d to set the replaced mappings aside",
+				(int)plan->dst_pid);
+	b->save_area = (uint64_t)ret;
+
+	b->saved = calloc(dst_maps->n ? dst_maps->n : 1, sizeof(*b->saved));
+	if (!b->saved)
+		return -ENOMEM;
+	for (size_t i = 0; i < dst_maps->n; i++) {
+		const struct pgclone_mapping *m = &dst_maps->v[i].m;
+		uint64_t s = m->start > plan->dst ? m->start : plan->dst;
+		uint64_t e = m->end < dend ? m->end : dend;
+		struct pgc_saved *sv;
+
+		if (s >= e)
+			continue;
+		sv = &b->saved[b->nsaved];
+		sv->addr = s;
+		sv->len = e - s;
+		sv->tmp = b->save_area + (s - plan->dst);
+		err = rsys(b, &ret, SYS_mremap, s, e - s, e - s,
+			   MREMAP_MAYMOVE | MREMAP_FIXED, sv->tmp, 0);
+		if (err)
+			return err;
+		if ((uint64_t)ret != sv->tmp)
+			return pgc_fail(ret < 0 ? (int)ret : -EIO,
+					"cannot set 0x%llx-0x%llx of PID %d aside: %s",
+					(unsigned long long)s, (unsigned long long)e,
+					(int)plan->dst_pid, strerror((int)-ret));
+		b->nsaved++;
+	}
+	return 0;
+}
+
+static int map_range(struct pgc_build *b, size_t i)
+{
+	const struct pgclone_range *r = &b->plan->r[i];
+	const struct pgc_vma *v = b->plan->src_vma[i];
+	uint64_t len = r->map.end - r->map.start;
+	uint64_t prot = r->map.prot, flags = MAP_FIXED_NOREPLACE;
+	long addr, dummy;
+	int fd = -1, err;
+
+	if (v->vmflags & VMF_NORESERVE)
+		flags |= MAP_NORESERVE;
+	if (r->map.kind == PGCLONE_KIND_ANON_PRIVATE) {
+		flags |= MAP_PRIVATE | MAP_ANONYMOUS;
+		prot |= PROT_READ | PROT_WRITE;	/* final prot comes last */
+	} else {
+		fd = pgc_fd_to_target(b->rem, b->plan->src_pid, v);
+		if (fd < 0)
+			return fd;
+		flags |= r->map.shared ? MAP_SHARED : MAP_PRIVATE;
+		if (!r->map.shared)
+			prot |= PROT_READ | PROT_WRITE;
+	}
+	err = rsys(b, &addr, SYS_mmap, r->dst, len, prot, flags, (uint64_t)fd,
+		   r->map.offset);
+	if (fd >= 0 && rsys(b, &dummy, SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0) &&
+	    !err)
+		err = -ESRCH;
+	if (err)
+		return err;
+	if (addr < 0 && addr > -4096) {
+		if (addr == -EEXIST)
+			return pgc_fail(-EEXIST, "0x%llx-0x%llx in PID %d was taken while pgclone worked",
+					(unsigned long long)r->dst,
+					(unsigned long long)(r->dst + len),
+					(int)b->plan->dst_pid);
+		return pgc_fail(addr == -ENOMEM ? -ENOMEM : (int)addr,
+				"mmap of 0x%llx-0x%llx in PID %d failed: %s",
+				(unsigned long long)r->dst,
+				(unsigned long long)(r->dst + len),
+				(int)b->plan->dst_pid, strerror((int)-addr));
+	}
+	if ((uint64_t)addr != r->dst) {
+		/* a kernel older than 4.17 took NOREPLACE as a hint */
+		rmunmap(b, (uint64_t)addr, len);
+		return pgc_fail(-EEXIST, "PID %d could not map 0x%llx exactly",
+				(int)b->plan->dst_pid, (unsigned long long)r->dst);
+	}
+	b->mapped[i] = true;
+	return 0;
+}
+
+int pgc_build_map(struct pgc_build *b, struct pgc_remote *rem,
+		  const struct pgc_plan *plan,
+		  const struct pgc_vma_list *dst_maps, bool replace,
+		  size_t scratch_len)
+{
+	long addr;
+	int err = 0;
+
+	memset(b, 0, sizeof(*b));
+	b->rem = rem;
+	b->plan = plan;
+	b->mapped = calloc(plan->n, sizeof(*b->mapped));
+	if (!b->mapped)
+		return -ENOMEM;
+	if (replace)
+		err = set_aside(b, dst_maps);
+	for (size_t i = 0; !err && i < plan->n; i++)
+		err = map_range(b, i);
+	if (!err && scratch_len) {
+		err = rsys(b, &addr, SYS_mmap, 0, scratch_len,
+			   PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			   (uint64_t)-1, 0);
+		if (!err && addr < 0 && addr > -4096)
+			err = pgc_fail(-ENOMEM, "no room for a scratch page in PID %d",
+				       (int)plan->dst_pid);
+		if (!err) {
+			b->scratch = (uint64_t)addr;
+			b->scratch_len = scratch_len;
+		}
+	}
+	if (err)
+		pgc_build_rollback(b);
+	return err;
+}
+
+static int set_name(struct pgc_build *b, const struct pgclone_range *r)
+{
+	const char *name = r->map.name;
+	size_t len;
+	long ret;
+	int err;
+
+	/* only anonymous memory carries a name the user set with PR_SET_VMA */
+	if (strncmp(name, "[anon:", 6) || r->map.kind != PGCLONE_KIND_ANON_PRIVATE)
+		return 0;
+	name += 6;
+	len = strlen(name);
+	if (!len || name[len - 1] != ']' || len > 81 || !b->scratch)
+		return 0;
+	{
+		char buf[82];
+
+		memcpy(buf, name, len - 1);
+		buf[len - 1] = '\0';
+		err = pgc_target_write(b->plan->dst_pid, b->scratch, buf, len);
+	}
+	if (!err)
+		err = rsys(b, &ret, SYS_prctl, PR_SET_VMA, PR_SET_VMA_ANON_NAME,
+			   r->dst, r->map.end - r->map.start, b->scratch, 0);
+	if (!err && ret)
+		pr_warn("cannot name 0x%llx in PID %d: %s",
+			(unsigned long long)r->dst, (int)b->plan->dst_pid,
+			strerror((int)-ret));
+	return err;
+}
+
+static int set_advice(struct pgc_build *b, const struct pgclone_range *r)
+{
+	static const struct {
+		unsigned int adv;
+		int madv;
+	} map[] = {
+		{ PGCLONE_ADV_HUGEPAGE, MADV_HUGEPAGE },
+		{ PGCLONE_ADV_NOHUGEPAGE, MADV_NOHUGEPAGE },
+		{ PGCLONE_ADV_DONTDUMP, MADV_DONTDUMP },
+		{ PGCLONE_ADV_DONTFORK, MADV_DONTFORK },
+		{ PGCLONE_ADV_WIPEONFORK, MADV_WIPEONFORK },
+		{ PGCLONE_ADV_MERGEABLE, MADV_MERGEABLE },
+		{ PGCLONE_ADV_SEQUENTIAL, MADV_SEQUENTIAL },
+		{ PGCLONE_ADV_RANDOM, MADV_RANDOM },
+	};
+	uint64_t len = r->map.end - r->map.start;
+
+	for (size_t i = 0; i < ARRAY_SIZE(map); i++) {
+		long ret;
+		int err;
+
+		if (!(r->map.advice & map[i].adv))
+			continue;
+		err = rsys(b, &ret, SYS_madvise, r->dst, len,
+			   (uint64_t)map[i].madv, 0, 0, 0);
+		if (err)
+			return err;
+		if (ret)
+			pr_warn("madvise(%d) of 0x%llx in PID %d failed: %s",
+				map[i].madv, (unsigned long long)r->dst,
+				(int)b->plan->dst_pid, strerror((int)-ret));
+	}
+	return 0;
+}
+
+int pgc_build_finish(struct pgc_build *b)
+{
+	for (size_t i = 0; i < b->plan->n; i++) {
+		const struct pgclone_range *r = &b->plan->r[i];
+		long ret;
+		int err = set_name(b, r);
+
+		if (!err)
+			err = set_advice(b, r);
+		if (!err)
+			err = rsys(b, &ret, SYS_mprotect, r->dst,
+				   r->map.end - r->map.start, r->map.prot, 0, 0, 0);
+		if (!err && ret)
+			err = pgc_fail(-EIO, "mprotect in PID %d failed: %s",
+				       (int)b->plan->dst_pid, strerror((int)-ret));
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int pgc_build_drop_scratch(struct pgc_build *b)
+{
+	int err;
+
+	if (!b->scratch)
+		return 0;
+	err = rmunmap(b, b->scratch, b->scratch_len);
+	if (err < 0)
+		return err;
+	b->scratch = 0;
+	return 0;
+}
+
+void pgc_build_commit(struct pgc_build *b)
+{
+	if (b->save_area)
+		rmunmap(b, b->save_area, b->plan->len);
+	free(b->saved);
+	free(b->mapped);
+	memset(b, 0, sizeof(*b));
+}
+
+void pgc_build_rollback(struct pgc_build *b)
+{
+	long ret;
+
+	if (!b->rem)
+		return;
+	if (b->scratch)
+		rmunmap(b, b->scratch, b->scratch_len);
+	for (size_t i = 0; b->mapped && i < b->plan->n; i++)
+		if (b->mapped[i])
+			rmunmap(b, b->plan->r[i].dst,
+				b->plan->r[i].map.end - b->plan->r[i].map.start);
+	for (size_t i = 0; i < b->nsaved; i++) {
+		const struct pgc_saved *sv = &b->saved[i];
+
+		if (rsys(b, &ret, SYS_mremap, sv->tmp, sv->len, sv->len,
+			 MREMAP_MAYMOVE | MREMAP_FIXED, sv->addr, 0) ||
+		    (uint64_t)ret != sv->addr)
+			pr_warn("could not put 0x%llx-0x%llx of PID %d back",
+				(unsigned long long)sv->addr,
+				(unsigned long long)(sv->addr + sv->len),
+				(int)b->plan->dst_pid);
+	}
+	if (b->save_area)
+		rmunmap(b, b->save_area, b->plan->len);
+	free(b->saved);
+	free(b->mapped);
+	memset(b, 0, sizeof(*b));
+}

@@ -1,0 +1,407 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * copy.c - the copy engine: works on every stock kernel.
+ *
+ * Freeze the source, plan, build the destination mappings in the target
+ * (engine/build.c), then move only the pages that hold data.  The fastest
+ * transfer is a process_vm_readv() run inside the target, reading straight
+ * from the source: one kernel copy, no bounce buffer.  When the target may
+ * not read the source (credentials, namespaces, its seccomp filter), pgclone
+ * copies through a bounded buffer; source pages without PROT_READ are read
+ * through /proc/PID/mem, which may read them.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine.h"
+
+#define IOV_BATCH 512			/* iovecs per side per transfer */
+#define BATCH_BYTES (64ULL << 20)	/* bytes per transfer: progress, cancel */
+#define BOUNCE_BYTES (4ULL << 20)	/* pgclone's own buffer, whatever len */
+#define SCRATCH_LEN (2 * IOV_BATCH * sizeof(struct iovec))
+
+enum xfer_mode { XFER_INJECT, XFER_BOUNCE, XFER_PROCMEM };
+
+struct copier {
+	const struct pgc_request *req;
+	struct pgc_build *b;
+	pid_t src_in_dst;		/* the source's pid as the target sees it */
+	bool inject_ok;
+	int memfd;			/* /proc/SRC/mem, opened on demand */
+	char *bounce;
+	uint64_t done, total;
+	struct iovec liov[IOV_BATCH], riov[IOV_BATCH];
+	size_t niov;
+	uint64_t batch_bytes;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+bool pgc_cancelled(const struct pgc_request *req, uint64_t done, uint64_t total)
+{
+	return req->progress && req->progress(req->progress_ctx, done, total);
+}
+
+/* The pid the target must name to reach the source, or 0 if it can't. */
+static pid_t source_pid_in_target(pid_t src, pid_t dst)
+{
+	struct pgc_status st;
+
+	if (pgc_same_pidns(dst, getpid()) == 1)
+		return src;
+	if (pgc_same_pidns(dst, src) == 1 && !pgc_status_read(src, 0, &st))
+		return st.nspid_last;
+	return 0;
+}
+
+static int flush_inject(struct copier *c)
+{
+	struct pgc_build *b = c->b;
+	size_t half = c->niov * sizeof(struct iovec);
+	long ret;
+	int err;
+
+	err = pgc_target_write(b->plan->dst_pid, b->scratch, c->liov, half);
+	if (!err)
+		err = pgc_target_write(b->plan->dst_pid, b->scratch + half,
+				       c->riov, half);
+	if (err)
+		return pgc_fail(-ESRCH, "cannot write to PID %d",
+				(int)b->plan->dst_pid);
+	err = pgc_remote_syscall(b->rem, &ret, SYS_process_vm_readv,
+				 (uint64_t)c->src_in_dst, b->scratch, c->niov,
+				 b->scratch + half, c->niov, 0);
+	if (err == -EACCES && !c->done) {
+		pgc_clear_error();	/* its filter forbids it: copy ourselves */
+		return -EAGAIN;
+	}
+	if (err)
+		return err;
+	if ((ret == -EPERM || ret == -ESRCH) && !c->done)
+		return -EAGAIN;	/* the target may not read the source */
+	if (ret < 0 || (uint64_t)ret != c->batch_bytes)
+		return pgc_fail(ret == -ESRCH ? -ESRCH : -EIO,
+				"copy into PID %d stopped short (%ld of %llu bytes)",
+				(int)b->plan->dst_pid, ret,
+				(unsigned long long)c->batch_bytes);
+	return 0;
+}
+
+/* Copy through pgclone's own buffer: read the source, write the target. */
+static int copy_bounce(struct copier *c, uint64_t src, uint64_t dst,
+		       uint64_t len, enum xfer_mode mode)
+{
+	pid_t spid = c->req->src_pid, dpid = c->b->plan->dst_pid;
+
+	if (!c->bounce) {
+		c->bounce = malloc(BOUNCE_BYTES);
+		if (!c->bounce)
+			return -ENOMEM;
+	}
+	if (mode == XFER_PROCMEM && c->memfd < 0) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "/proc/%d/mem", (int)spid);
+		c->memfd = open(path, O_RDONLY | O_CLOEXEC);
+		if (c->memfd < 0)
+			return pgc_fail(-EPERM, "cannot open %s", path);
+	}
+	while (len) {
+		size_t n = len > BOUNCE_BYTES ? BOUNCE_BYTES : len;
+		struct iovec l = { c->bounce, n }, r = { (void *)src, n };
+		ssize_t got;
+
+		if (mode == XFER_PROCMEM)
+			got = pread(c->memfd, c->bounce, n, (off_t)src);
+		else
+			got = process_vm_readv(spid, &l, 1, &r, 1, 0);
+		if (got != (ssize_t)n)
+			return pgc_fail(-ESRCH, "cannot read 0x%llx of PID %d",
+					(unsigned long long)src, (int)spid);
+		if (pgc_target_write(dpid, dst, c->bounce, n))
+			return pgc_fail(-ESRCH, "cannot write 0x%llx of PID %d",
+					(unsigned long long)dst, (int)dpid);
+		src += n;
+		dst += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int flush(struct copier *c)
+{
+	int err = 0;
+
+	if (!c->niov)
+		return 0;
+	if (c->inject_ok) {
+		err = flush_inject(c);
+		if (err == -EAGAIN) {
+			pr_info("the target cannot read the source itself; copying through pgclone");
+			c->inject_ok = false;
+			err = 0;
+		} else if (!err) {
+			goto done;
+		}
+	}
+	for (size_t i = 0; !err && i < c->niov; i++)
+		err = copy_bounce(c, (uint64_t)c->riov[i].iov_base,
+				  (uint64_t)c->liov[i].iov_base,
+				  c->riov[i].iov_len, XFER_BOUNCE);
+	if (err)
+		return err;
+done:
+	c->done += c->batch_bytes;
+	c->niov = 0;
+	c->batch_bytes = 0;
+	if (pgc_cancelled(c->req, c->done, c->total))
+		return pgc_fail(-EINTR, "interrupted");
+	return 0;
+}
+
+static int queue(struct copier *c, uint64_t src, uint64_t dst, uint64_t len)
+{
+	while (len) {
+		uint64_t n = BATCH_BYTES - c->batch_bytes;
+		int err;
+
+		if (n > len)
+			n = len;
+		c->liov[c->niov] = (struct iovec){ (void *)dst, n };
+		c->riov[c->niov] = (struct iovec){ (void *)src, n };
+		c->niov++;
+		c->batch_bytes += n;
+		src += n;
+		dst += n;
+		len -= n;
+		if (c->niov == IOV_BATCH || c->batch_bytes == BATCH_BYTES) {
+			err = flush(c);
+			if (err)
+				return err;
+		}
+	}
+	return 0;
+}
+
+static int copy_range(struct copier *c, struct pgclone_range *r,
+		      const struct pgc_runs *runs)
+{
+	int err = 0;
+
+	for (size_t i = 0; !err && i < runs->n; i++) {
+		uint64_t src = r->map.start + runs->r[i].off;
+		uint64_t dst = r->dst + runs->r[i].off;
+
+		if (r->map.prot & PROT_READ) {
+			err = queue(c, src, dst, runs->r[i].len);
+		} else {
+			err = flush(c);
+			if (!err)
+				err = copy_bounce(c, src, dst, runs->r[i].len,
+						  XFER_PROCMEM);
+			c->done += runs->r[i].len;
+		}
+	}
+	if (!err)
+		err = flush(c);
+	r->pages_copied = runs->pages_to_copy;
+	return err;
+}
+
+static int scan_source(const struct pgc_plan *plan, struct pgc_runs *runs)
+{
+	char path[64];
+	int fd, err = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)plan->src_pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return pgc_fail(errno == ENOENT ? -ESRCH : -EPERM,
+				"cannot open %s", path);
+	for (size_t i = 0; !err && i < plan->n; i++) {
+		struct pgclone_range *r = &plan->r[i];
+
+		err = pgc_pagemap_scan(fd, r->map.start, r->map.end - r->map.start,
+				       r->map.kind, &runs[i]);
+		r->pages_present = runs[i].pages_present;
+		if (r->map.kind == PGCLONE_KIND_ANON_SHARED ||
+		    r->map.kind == PGCLONE_KIND_FILE_SHARED)
+			r->pages_shared = runs[i].pages_present;
+	}
+	close(fd);
+	return err ? pgc_fail(err, "cannot read %s", path) : 0;
+}
+
+static int unmap_source(struct pgc_remote *rem, const struct pgc_plan *plan)
+{
+	long ret;
+	int err = pgc_remote_syscall(rem, &ret, SYS_munmap, plan->src, plan->len,
+				     0, 0, 0, 0);
+
+	if (!err && ret)
+		err = pgc_fail(ret == -EPERM ? -EPERM : -EIO,
+			       "cannot unmap the source in PID %d: %s",
+			       (int)plan->src_pid, strerror((int)-ret));
+	return err;
+}
+
+struct session {
+	struct pgc_proc src, dst;
+	struct pgc_vma_list dst_maps;
+	struct pgc_plan plan;
+	struct pgc_runs *runs;
+	struct pgc_remote rem, src_rem;
+	struct pgc_build build;
+	bool built, rem_on, src_rem_on;
+};
+
+static bool same_process(const struct pgc_request *req)
+{
+	return req->src_pid == req->dst_pid;
+}
+
+/* Freeze, plan against the frozen state, check the destination. */
+static int prepare(struct session *s, const struct pgc_request *req)
+{
+	struct pgc_vma_list src_maps;
+	bool freeze_src = !(req->flags & PGCLONE_NO_FREEZE) ||
+			  (req->flags & PGCLONE_MOVE) || same_process(req);
+	int err;
+
+	if (freeze_src) {
+		err = pgc_proc_seize(&s->src, req->src_pid);
+		if (err)
+			return err;
+	}
+	if (!same_process(req) && !(req->flags & PGCLONE_DRY_RUN)) {
+		err = pgc_proc_seize(&s->dst, req->dst_pid);
+		if (err)
+			return err;
+	}
+	err = pgc_maps_read(req->src_pid, &src_maps);
+	if (err)
+		return err;
+	err = pgc_plan_build(&s->plan, req->src_pid, &src_maps, req->src,
+			     req->len, req->dst_pid, req->dst);
+	s->plan.src_maps = src_maps;	/* the plan owns it from now on */
+	if (err)
+		return err;
+	if (same_process(req))
+		return pgc_plan_check_dst(&s->plan, &s->plan.src_maps,
+					  req->flags & PGCLONE_REPLACE);
+	err = pgc_maps_read(req->dst_pid, &s->dst_maps);
+	if (!err)
+		err = pgc_plan_check_dst(&s->plan, &s->dst_maps,
+					 req->flags & PGCLONE_REPLACE);
+	return err;
+}
+
+static int run(struct session *s, const struct pgc_request *req)
+{
+	struct pgc_proc *dproc = same_process(req) ? &s->src : &s->dst;
+	const struct pgc_vma_list *dmaps = same_process(req) ?
+			&s->plan.src_maps : &s->dst_maps;
+	struct copier c = { .req = req, .memfd = -1 };
+	int err;
+
+	s->runs = calloc(s->plan.n, sizeof(*s->runs));
+	if (!s->runs)
+		return -ENOMEM;
+	err = scan_source(&s->plan, s->runs);
+	if (err)
+		return err;
+	for (size_t i = 0; i < s->plan.n; i++)
+		c.total += s->runs[i].pages_to_copy * PGC_PAGE_SIZE;
+	if (pgc_cancelled(req, 0, c.total))
+		return pgc_fail(-EINTR, "interrupted");
+
+	err = pgc_remote_begin(&s->rem, dproc);
+	if (err)
+		return err;
+	s->rem_on = true;
+	err = pgc_build_map(&s->build, &s->rem, &s->plan, dmaps,
+			    req->flags & PGCLONE_REPLACE, SCRATCH_LEN);
+	if (err)
+		return err;
+	s->built = true;
+
+	c.b = &s->build;
+	c.src_in_dst = source_pid_in_target(req->src_pid, req->dst_pid);
+	c.inject_ok = c.src_in_dst > 0;
+	for (size_t i = 0; !err && i < s->plan.n; i++)
+		err = copy_range(&c, &s->plan.r[i], &s->runs[i]);
+	free(c.bounce);
+	if (c.memfd >= 0)
+		close(c.memfd);
+	if (err)
+		return err;
+	if (pgc_cancelled(req, c.done, c.total))
+		return pgc_fail(-EINTR, "interrupted");
+
+	err = pgc_build_finish(&s->build);
+	if (!err)
+		err = pgc_build_drop_scratch(&s->build);
+	if (err || !(req->flags & PGCLONE_MOVE))
+		return err;
+	if (same_process(req))
+		return unmap_source(&s->rem, &s->plan);
+	err = pgc_remote_begin(&s->src_rem, &s->src);
+	if (err)
+		return err;
+	s->src_rem_on = true;
+	return unmap_source(&s->src_rem, &s->plan);
+}
+
+static void end_session(struct session *s, int err)
+{
+	if (s->built) {
+		if (err)
+			pgc_build_rollback(&s->build);
+		else
+			pgc_build_commit(&s->build);
+	}
+	if (s->src_rem_on)
+		pgc_remote_end(&s->src_rem);
+	if (s->rem_on)
+		pgc_remote_end(&s->rem);
+	pgc_proc_release(&s->dst);
+	pgc_proc_release(&s->src);
+	for (size_t i = 0; s->runs && i < s->plan.n; i++)
+		pgc_runs_free(&s->runs[i]);
+	free(s->runs);
+	pgc_maps_free(&s->dst_maps);
+}
+
+int pgc_copy_engine_clone(const struct pgc_request *req,
+			  struct pgclone_result *res)
+{
+	struct session s;
+	uint64_t t0 = now_ns();
+	int err;
+
+	memset(&s, 0, sizeof(s));
+	err = prepare(&s, req);
+	if (!err && !(req->flags & PGCLONE_DRY_RUN))
+		err = run(&s, req);
+	end_session(&s, err);
+	if (!err) {
+		err = pgc_result_fill(res, &s.plan);
+		res->engine = PGCLONE_ENGINE_COPY;
+		res->elapsed_ns = now_ns() - t0;
+	}
+	pgc_plan_free(&s.plan);
+	return err;
+}

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * engine.h - pieces the engines share: building the destination mappings
+ * in a target (with exact rollback), and handing it file descriptors.
+ */
+#ifndef PGCLONE_ENGINE_H
+#define PGCLONE_ENGINE_H
+
+#include "../inject/inject.h"
+
+/* A piece of the destination set aside by --replace, to put back on failure. */
+struct pgc_saved {
+	uint64_t addr, len;	/* where it was */
+	uint64_t tmp;		/* where it waits */
+};
+
+struct pgc_build {
+	struct pgc_remote *rem;
+	const struct pgc_plan *plan;
+	bool *mapped;			/* per range */
+	uint64_t scratch;		/* RW scratch in the target, or 0 */
+	size_t scratch_len;
+	uint64_t save_area;		/* reservation for set-aside pieces */
+	struct pgc_saved *saved;
+	size_t nsaved;
+};
+
+/*
+ * Create every range of @plan in the target, writable for the copy that
+ * follows, plus a scratch area.  With @replace, what the destination
+ * overlaps (listed in @dst_maps) is first moved aside with mremap so a
+ * failure can move it back intact.  On failure everything is undone.
+ */
+int pgc_build_map(struct pgc_build *b, struct pgc_remote *rem,
+		  const struct pgc_plan *plan,
+		  const struct pgc_vma_list *dst_maps, bool replace,
+		  size_t scratch_len) __must_check;
+/* Names, advice and final protection, as the source has them. */
+int pgc_build_finish(struct pgc_build *b) __must_check;
+/* Drop the scratch area (before the result becomes final). */
+int pgc_build_drop_scratch(struct pgc_build *b) __must_check;
+/* Success: forget what was set aside (it is unmapped). */
+void pgc_build_commit(struct pgc_build *b);
+/* Failure: unmap what was created, move set-aside pieces back. */
+void pgc_build_rollback(struct pgc_build *b);
+
+/* Write @len bytes at @addr in the target (scratch memory). */
+int pgc_target_write(pid_t pid, uint64_t addr, const void *buf, size_t len);
+
+/*
+ * Open the object behind source mapping @v of @src_pid (through
+ * /proc/PID/map_files, so deleted files and memfds work too) and install
+ * it in the target.  Returns the target's fd number or -errno.
+ */
+int pgc_fd_to_target(struct pgc_remote *rem, pid_t src_pid,
+		     const struct pgc_vma *v) __must_check;
+
+#endif

@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * kernel.c - the kernel engine: one process_vm_mmap(2) call copies the
+ * page tables of the whole range, like fork() does, under both mmap locks.
+ * No ptrace at all: both processes are named by pidfds.
+ *
+ * The syscall is found only through the number the kernel publishes in
+ * sysfs.  Probing numbers is wrong: the 2019 series' numbers are other
+ * syscalls in mainline today.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine.h"
+
+#define SYSFS_NR "/sys/kernel/mm/process_vm_mmap/syscall_nr"
+#define PVM_MMAP_FIXED 0x1
+#define PVM_MMAP_MOVE 0x2
+
+long pgc_kernel_syscall_nr(void)
+{
+	char buf[32];
+	long nr;
+	ssize_t n;
+	char *end;
+	int fd = open(SYSFS_NR, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -ENOSYS;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -ENOSYS;
+	buf[n] = '\0';
+	nr = strtol(buf, &end, 10);
+	if (end == buf || (*end && *end != '\n') || nr <= 0 || nr > 4096)
+		return -ENOSYS;
+	return nr;
+}
+
+static int kernel_error(int err, const struct pgc_plan *plan)
+{
+	switch (err) {
+	case EEXIST:
+		return pgc_fail(-EEXIST, "destination 0x%llx-0x%llx in PID %d is not free",
+				(unsigned long long)plan->dst,
+				(unsigned long long)(plan->dst + plan->len),
+				(int)plan->dst_pid);
+	case EPERM:
+	case EACCES:
+		return pgc_fail(-EPERM, "not permitted to access PID %d or %d",
+				(int)plan->src_pid, (int)plan->dst_pid);
+	case ESRCH:
+		return pgc_fail(-ESRCH, "a process exited during the clone");
+	case ENOMEM:
+		return pgc_fail(-ENOMEM, "PID %d has no room for 0x%llx bytes more",
+				(int)plan->dst_pid, (unsigned long long)plan->len);
+	case EFAULT:
+		return pgc_fail(-EFAULT, "the source range changed during the clone");
+	case EOPNOTSUPP:
+	case EINVAL:
+		return pgc_fail(err == EINVAL ? -EINVAL : -EOPNOTSUPP,
+				"process_vm_mmap refused the range: %s", strerror(err));
+	default:
+		return pgc_fail(-EIO, "process_vm_mmap failed: %s", strerror(err));
+	}
+}
+
+static int count_pages(struct pgc_plan *plan)
+{
+	char path[64];
+	int fd, err = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)plan->src_pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;	/* counters only: not worth failing for */
+	for (size_t i = 0; !err && i < plan->n; i++) {
+		struct pgclone_range *r = &plan->r[i];
+		struct pgc_runs runs = { 0 };
+
+		err = pgc_pagemap_scan(fd, r->map.start, r->map.end - r->map.start,
+				       r->map.kind, &runs);
+		r->pages_present = runs.pages_present;
+		r->pages_shared = runs.pages_present;
+		pgc_runs_free(&runs);
+	}
+	close(fd);
+	return err;
+}
+
+int pgc_kernel_engine_clone(const struct pgc_request *req,
+			    struct pgclone_result *res)
+{
+	long nr = pgc_kernel_syscall_nr(), ret;
+	struct pgc_vma_list src_maps, dst_maps;
+	struct pgc_plan plan;
+	struct timespec t0, t1;
+	unsigned int flags = 0;
+	int spidfd = -1, dpidfd = -1, err;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	err = pgc_maps_read(req->src_pid, &src_maps);
+	if (err)
+		return err;
+	err = pgc_plan_build(&plan, req->src_pid, &src_maps, req->src, req->len,
+			     req->dst_pid, req->dst);
+	plan.src_maps = src_maps;
+	if (!err) {
+		err = pgc_maps_read(req->dst_pid, &dst_maps);
+		if (!err) {
+			err = pgc_plan_check_dst(&plan, &dst_maps,
+						 req->flags & PGCLONE_REPLACE);
+			pgc_maps_free(&dst_maps);
+		}
+	}
+	if (!err)
+		err = count_pages(&plan);
+	if (err || (req->flags & PGCLONE_DRY_RUN))
+		goto out;
+	if (pgc_cancelled(req, 0, plan.len)) {
+		err = pgc_fail(-EINTR, "interrupted");
+		goto out;
+	}
+
+	spidfd = (int)syscall(SYS_pidfd_open, req->src_pid, 0);
+	dpidfd = (int)syscall(SYS_pidfd_open, req->dst_pid, 0);
+	if (spidfd < 0 || dpidfd < 0) {
+		err = pgc_fail(-ESRCH, "process %d is gone",
+			       spidfd < 0 ? (int)req->src_pid : (int)req->dst_pid);
+		goto out;
+	}
+	if (req->flags & PGCLONE_REPLACE)
+		flags |= PVM_MMAP_FIXED;
+	if (req->flags & PGCLONE_MOVE)
+		flags |= PVM_MMAP_MOVE;
+	ret = syscall(nr, spidfd, plan.src, plan.len, dpidfd, plan.dst, flags);
+	if (ret < 0)
+		err = kernel_error(errno, &plan);
+	else if ((uint64_t)ret != plan.dst)
+		err = pgc_fail(-EIO, "process_vm_mmap mapped at 0x%lx, not 0x%llx",
+			       ret, (unsigned long long)plan.dst);
+	pgc_cancelled(req, plan.len, plan.len);
+out:
+	if (spidfd >= 0)
+		close(spidfd);
+	if (dpidfd >= 0)
+		close(dpidfd);
+	if (!err) {
+		err = pgc_result_fill(res, &plan);
+		res->engine = PGCLONE_ENGINE_KERNEL;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		res->elapsed_ns = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000ULL +
+				  (uint64_t)(t1.tv_nsec - t0.tv_nsec);
+	}
+	pgc_plan_free(&plan);
+	return err;
+}

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * arch.h - what the injection code needs from an architecture: its
+ * registers, how a syscall is set up and read back, how the kernel would
+ * have restarted an interrupted syscall, and the bytes of its syscall
+ * instruction.  One implementation per arch under arch/<name>/.
+ */
+#ifndef PGCLONE_INJECT_ARCH_H
+#define PGCLONE_INJECT_ARCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "arch_regs.h"	/* struct pgc_regs, from arch/<name>/ */
+
+extern const uint8_t pgc_arch_syscall_insn[];
+extern const size_t pgc_arch_syscall_insn_len;
+extern const uint32_t pgc_arch_audit;	/* AUDIT_ARCH_* for seccomp_data */
+
+int pgc_arch_get_regs(pid_t tid, struct pgc_regs *regs);
+int pgc_arch_set_regs(pid_t tid, const struct pgc_regs *regs);
+/* Is the task running the native ABI (not compat)? */
+bool pgc_arch_native(const struct pgc_regs *regs);
+uint64_t pgc_arch_ip(const struct pgc_regs *regs);
+void pgc_arch_set_ip(struct pgc_regs *regs, uint64_t ip);
+/* Point @regs at the syscall instruction at @ip, with number and args. */
+void pgc_arch_prepare_syscall(struct pgc_regs *regs, uint64_t ip, long nr,
+			      const uint64_t args[6]);
+long pgc_arch_syscall_nr(const struct pgc_regs *regs);
+long pgc_arch_syscall_ret(const struct pgc_regs *regs);
+/*
+ * The task stopped inside a syscall the kernel would restart (-ERESTART*)
+ * and we resume it from a syscall-exit stop, where the kernel no longer
+ * restarts anything: rewrite @regs the way the signal code would have.
+ */
+void pgc_arch_restart_fixup(struct pgc_regs *regs);
+
+#endif

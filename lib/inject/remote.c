@@ -1,0 +1,286 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * remote.c - run syscalls inside a stopped process.
+ *
+ * The borrowed thread's ip is set to a syscall instruction that already
+ * exists in the process (the vdso has several) and the thread is driven
+ * with PTRACE_SYSCALL through the syscall-entry and syscall-exit stops.
+ * Nothing is written into the target's code, and every signal is blocked
+ * while the thread runs for us, so no handler can run on foreign state.
+ *
+ * The saved registers go back at the end.  Two fixups make that exact:
+ * a thread stopped inside an rseq critical section is moved to its abort
+ * handler first (as the kernel would on preemption), and a thread stopped
+ * inside an interrupted syscall gets the kernel's restart rewrite, because
+ * resuming from a syscall-exit stop skips the kernel's own restart logic.
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "inject.h"
+
+/* PTRACE_GET_RSEQ_CONFIGURATION (5.13) and its struct, spelled out
+ * because glibc and the uapi headers disagree on who defines them */
+#define PGC_PTRACE_GET_RSEQ_CONFIGURATION 0x420f
+struct pgc_rseq_configuration {
+	uint64_t rseq_abi_pointer;
+	uint32_t rseq_abi_size;
+	uint32_t signature;
+	uint32_t flags;
+	uint32_t pad;
+};
+
+/* struct rseq_cs as userspace lays it out (uapi/linux/rseq.h) */
+struct rseq_cs_abi {
+	uint32_t version;
+	uint32_t flags;
+	uint64_t start_ip;
+	uint64_t post_commit_offset;
+	uint64_t abort_ip;
+};
+
+#define RSEQ_CS_OFFSET 8	/* offsetof(struct rseq, rseq_cs) */
+#define GADGET_SCAN_MAX (1u << 20)
+
+static int mem_rw(pid_t pid, uint64_t addr, void *buf, size_t len, bool write)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
+	fd = open(path, (write ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = write ? pwrite(fd, buf, len, (off_t)addr) :
+		    pread(fd, buf, len, (off_t)addr);
+	close(fd);
+	return n == (ssize_t)len ? 0 : -EIO;
+}
+
+static uint64_t scan_for_insn(pid_t pid, uint64_t start, uint64_t end)
+{
+	size_t len = end - start > GADGET_SCAN_MAX ? GADGET_SCAN_MAX :
+						     end - start;
+	uint8_t *buf = malloc(len);
+	uint64_t found = 0;
+
+	if (!buf)
+		return 0;
+	if (!mem_rw(pid, start, buf, len, false)) {
+		for (size_t i = 0; i + pgc_arch_syscall_insn_len <= len; i++) {
+			if (!memcmp(buf + i, pgc_arch_syscall_insn,
+				    pgc_arch_syscall_insn_len)) {
+				found = start + i;
+				break;
+			}
+		}
+	}
+	free(buf);
+	return found;
+}
+
+/* A syscall instruction: in the vdso if there is one, else in any text. */
+static int find_gadget(struct pgc_remote *r)
+{
+	struct pgc_vma_list maps;
+	uint64_t found = 0;
+	int ret = pgc_maps_read(r->proc->pid, &maps);
+
+	if (ret)
+		return ret;
+	for (size_t i = 0; i < maps.n && !found; i++)
+		if (!strcmp(maps.v[i].name, "[vdso]"))
+			found = scan_for_insn(r->proc->pid, maps.v[i].m.start,
+					      maps.v[i].m.end);
+	for (size_t i = 0; i < maps.n && !found; i++) {
+		const struct pgc_vma *v = &maps.v[i];
+
+		if ((v->m.prot & PROT_EXEC) && (v->m.prot & PROT_READ) &&
+		    v->m.kind != PGCLONE_KIND_SPECIAL)
+			found = scan_for_insn(r->proc->pid, v->m.start, v->m.end);
+	}
+	pgc_maps_free(&maps);
+	if (!found)
+		return pgc_fail(-EIO, "no syscall instruction found in PID %d",
+				(int)r->proc->pid);
+	r->gadget = found;
+	return 0;
+}
+
+/* Move a thread stopped inside an rseq critical section to its abort ip. */
+static void rseq_fixup(struct pgc_remote *r)
+{
+	struct pgc_rseq_configuration conf;
+	struct rseq_cs_abi cs;
+	uint64_t cs_ptr, ip = pgc_arch_ip(&r->saved), zero = 0;
+
+	if (ptrace((enum __ptrace_request)PGC_PTRACE_GET_RSEQ_CONFIGURATION, r->tid, sizeof(conf), &conf) <= 0 ||
+	    !conf.rseq_abi_pointer)
+		return;
+	if (mem_rw(r->proc->pid, conf.rseq_abi_pointer + RSEQ_CS_OFFSET,
+		   &cs_ptr, sizeof(cs_ptr), false) || !cs_ptr)
+		return;
+	if (mem_rw(r->proc->pid, cs_ptr, &cs, sizeof(cs), false))
+		return;
+	if (ip - cs.start_ip >= cs.post_commit_offset)
+		return;
+	pr_debug("thread %d is in an rseq critical section: abort to 0x%llx",
+		 (int)r->tid, (unsigned long long)cs.abort_ip);
+	pgc_arch_set_ip(&r->saved, cs.abort_ip);
+	mem_rw(r->proc->pid, conf.rseq_abi_pointer + RSEQ_CS_OFFSET, &zero,
+	       sizeof(zero), true);
+	pgc_arch_set_regs(r->tid, &r->saved);
+}
+
+int pgc_remote_begin(struct pgc_remote *r, struct pgc_proc *p)
+{
+	struct pgc_status st;
+	int ret;
+
+	memset(r, 0, sizeof(*r));
+	r->proc = p;
+	for (size_t i = 0; i < p->n && !r->tid; i++)
+		if (!p->t[i].exited)
+			r->tid = p->t[i].tid;
+	if (!r->tid)
+		return pgc_fail(-ESRCH, "PID %d has no live thread", (int)p->pid);
+	ret = pgc_arch_get_regs(r->tid, &r->saved);
+	if (ret)
+		return pgc_fail(-ESRCH, "cannot read registers of thread %d",
+				(int)r->tid);
+	if (!pgc_arch_native(&r->saved))
+		return pgc_fail(-EOPNOTSUPP, "PID %d runs a 32-bit (compat) ABI",
+				(int)p->pid);
+	if (ptrace(PTRACE_GETSIGMASK, r->tid, sizeof(r->saved_sigmask),
+		   &r->saved_sigmask))
+		return pgc_fail(-ESRCH, "cannot read signal mask of thread %d",
+				(int)r->tid);
+	ret = pgc_status_read(p->pid, r->tid, &st);
+	if (ret)
+		return pgc_fail(-ESRCH, "PID %d vanished", (int)p->pid);
+	if (st.seccomp == SECCOMP_MODE_STRICT)
+		return pgc_fail(-EACCES, "PID %d runs in seccomp strict mode",
+				(int)p->pid);
+	ret = pgc_seccomp_load(r->tid, st.seccomp, &r->filters);
+	if (ret)
+		return ret;
+	ret = find_gadget(r);
+	if (ret) {
+		pgc_seccomp_free(&r->filters);
+		return ret;
+	}
+	rseq_fixup(r);
+	return 0;
+}
+
+static int set_sigmask(pid_t tid, uint64_t mask)
+{
+	return ptrace(PTRACE_SETSIGMASK, tid, sizeof(mask), &mask) ? -errno : 0;
+}
+
+/* Resume with PTRACE_SYSCALL until the next syscall stop. */
+static int step_to_syscall_stop(struct pgc_remote *r, struct pgc_regs *regs)
+{
+	int status;
+
+	for (int spins = 0; spins < 64; spins++) {
+		if (ptrace(PTRACE_SYSCALL, r->tid, 0, 0))
+			return -ESRCH;
+		if (pgc_wait_tid(r->tid, &status) || WIFEXITED(status) ||
+		    WIFSIGNALED(status)) {
+			r->dead = true;
+			return -ESRCH;
+		}
+		if (WIFSTOPPED(status) && WSTOPSIG(status) == (SIGTRAP | 0x80))
+			return pgc_arch_get_regs(r->tid, regs) ? -ESRCH : 0;
+		/*
+		 * Every blockable signal is blocked, so what else arrives is a
+		 * ptrace event stop (a late INTERRUPT) or SIGSTOP, which can't
+		 * be blocked: we swallow it here and send it again on release.
+		 */
+		if (WIFSTOPPED(status) && (status >> 16) == 0 &&
+		    WSTOPSIG(status) == SIGSTOP)
+			r->proc->stopped_before = true;
+	}
+	return -EIO;
+}
+
+int pgc_remote_syscall(struct pgc_remote *r, long *ret, long nr, uint64_t a0,
+		       uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
+		       uint64_t a5)
+{
+	const uint64_t args[6] = { a0, a1, a2, a3, a4, a5 };
+	struct seccomp_data sd = {
+		.nr = (int)nr,
+		.arch = pgc_arch_audit,
+		.instruction_pointer = r->gadget,
+	};
+	struct pgc_regs regs = r->saved;
+	int err;
+
+	if (r->dead)
+		return -ESRCH;
+	memcpy(sd.args, args, sizeof(args));
+	if (r->filters.unreadable)
+		return pgc_fail(-EACCES,
+				"PID %d runs under a seccomp filter pgclone cannot inspect (that needs CAP_SYS_ADMIN)",
+				(int)r->proc->pid);
+	if (!pgc_seccomp_allows(&r->filters, &sd))
+		return pgc_fail(-EACCES,
+				"the seccomp filter of PID %d forbids syscall %ld, which pgclone needs",
+				(int)r->proc->pid, nr);
+	if (!r->used) {
+		err = set_sigmask(r->tid, ~0ULL);
+		if (err)
+			goto dead;
+		r->used = true;
+	}
+	pgc_arch_prepare_syscall(&regs, r->gadget, nr, args);
+	if (pgc_arch_set_regs(r->tid, &regs))
+		goto dead;
+	err = step_to_syscall_stop(r, &regs);	/* entry */
+	if (!err && pgc_arch_syscall_nr(&regs) != nr)
+		err = -EIO;
+	if (!err)
+		err = step_to_syscall_stop(r, &regs);	/* exit */
+	if (err == -EIO)
+		return pgc_fail(-EIO, "unexpected stop of thread %d while running syscall %ld",
+				(int)r->tid, nr);
+	if (err)
+		goto dead;
+	*ret = pgc_arch_syscall_ret(&regs);
+	pr_debug("remote %d: syscall %ld(%#llx, %#llx, %#llx, %#llx, %#llx, %#llx) = %ld",
+		 (int)r->tid, nr, (unsigned long long)a0, (unsigned long long)a1,
+		 (unsigned long long)a2, (unsigned long long)a3,
+		 (unsigned long long)a4, (unsigned long long)a5, *ret);
+	return 0;
+dead:
+	r->dead = true;
+	return pgc_fail(-ESRCH, "PID %d exited while pgclone was working on it",
+			(int)r->proc->pid);
+}
+
+int pgc_remote_end(struct pgc_remote *r)
+{
+	struct pgc_regs regs = r->saved;
+	int ret = 0;
+
+	pgc_seccomp_free(&r->filters);
+	if (!r->used || r->dead)
+		return r->dead ? -ESRCH : 0;
+	pgc_arch_restart_fixup(&regs);
+	if (pgc_arch_set_regs(r->tid, &regs) ||
+	    set_sigmask(r->tid, r->saved_sigmask))
+		ret = -ESRCH;
+	r->used = false;
+	return ret;
+}

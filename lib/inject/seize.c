@@ -1,0 +1,187 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * seize.c - freeze all threads of a process with PTRACE_SEIZE and
+ * PTRACE_INTERRUPT, and let them go again.
+ *
+ * PTRACE_SEIZE (not ATTACH) sends no SIGSTOP, so job control state is not
+ * disturbed, and an already stopped process stays stopped after detach.
+ */
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
+
+#include "inject.h"
+
+/* A thread drowning in signals must not keep us from freezing it. */
+#define MAX_REDELIVER 64
+#define MAX_PASSES 64
+
+int pgc_wait_tid(pid_t tid, int *status)
+{
+	for (;;) {
+		pid_t w = waitpid(tid, status, __WALL);
+
+		if (w == tid)
+			return 0;
+		if (w < 0 && errno == EINTR)
+			continue;
+		return -ESRCH;
+	}
+}
+
+static bool has_task(const struct pgc_proc *p, pid_t tid)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (p->t[i].tid == tid)
+			return true;
+	return false;
+}
+
+static int seize_error(pid_t pid, pid_t tid, int err)
+{
+	struct pgc_status st;
+
+	if (err == ESRCH)
+		return -ESRCH;
+	if (err == EPERM && !pgc_status_read(pid, 0, &st) && st.tracer)
+		return pgc_fail(-EBUSY, "PID %d is already traced by PID %d",
+				(int)pid, (int)st.tracer);
+	if (err == EPERM || err == EACCES)
+		return pgc_fail(-EPERM, "not permitted to ptrace PID %d", (int)pid);
+	return pgc_fail(-EIO, "cannot seize thread %d of PID %d: %s", (int)tid,
+			(int)pid, strerror(err));
+}
+
+/* Interrupt a freshly seized thread and wait until it sits in a stop. */
+static int stop_task(struct pgc_task *t)
+{
+	int status, n = 0;
+
+	if (ptrace(PTRACE_INTERRUPT, t->tid, 0, 0))
+		return -errno;
+	for (;;) {
+		if (pgc_wait_tid(t->tid, &status))
+			return -ESRCH;
+		if (WIFEXITED(status) || WIFSIGNALED(status)) {
+			t->exited = true;
+			return 0;
+		}
+		if (!WIFSTOPPED(status))
+			continue;
+		if (status >> 16 == PTRACE_EVENT_STOP)
+			return 0;	/* interrupt or group stop */
+		/*
+		 * A signal-delivery stop came first: deliver the signal as it
+		 * would have been without us and wait for the interrupt.
+		 */
+		if (++n > MAX_REDELIVER)
+			return -EAGAIN;
+		if (ptrace(PTRACE_CONT, t->tid, 0,
+			   (void *)(long)(status >> 16 ? 0 : WSTOPSIG(status))))
+			return -errno;
+	}
+}
+
+static int seize_new_threads(struct pgc_proc *p, bool *found)
+{
+	char path[64];
+	struct dirent *de;
+	DIR *d;
+	int ret = 0;
+
+	*found = false;
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)p->pid);
+	d = opendir(path);
+	if (!d)
+		return p->n ? 0 : pgc_fail(-ESRCH, "no process with PID %d",
+					   (int)p->pid);
+	while ((de = readdir(d))) {
+		pid_t tid = (pid_t)atoi(de->d_name);
+		struct pgc_task *t;
+
+		if (tid <= 0 || has_task(p, tid))
+			continue;
+		if (ptrace(PTRACE_SEIZE, tid, 0, (void *)PTRACE_O_TRACESYSGOOD)) {
+			if (errno == ESRCH)
+				continue;	/* the thread just exited */
+			ret = seize_error(p->pid, tid, errno);
+			break;
+		}
+		t = realloc(p->t, (p->n + 1) * sizeof(*t));
+		if (!t) {
+			ptrace(PTRACE_DETACH, tid, 0, 0);
+			ret = -ENOMEM;
+			break;
+		}
+		p->t = t;
+		t = &p->t[p->n++];
+		t->tid = tid;
+		t->exited = false;
+		*found = true;
+		ret = stop_task(t);
+		if (ret) {
+			ret = pgc_fail(ret == -ESRCH ? -ESRCH : -EIO,
+				       "cannot stop thread %d of PID %d",
+				       (int)tid, (int)p->pid);
+			break;
+		}
+	}
+	closedir(d);
+	return ret;
+}
+
+int pgc_proc_seize(struct pgc_proc *p, pid_t pid)
+{
+	struct pgc_status st;
+	bool found = true;
+	int ret;
+
+	memset(p, 0, sizeof(*p));
+	p->pid = pid;
+	ret = pgc_status_read(pid, 0, &st);
+	if (ret)
+		return pgc_fail(-ESRCH, "no process with PID %d", (int)pid);
+	if (st.kthread)
+		return pgc_fail(-EINVAL, "PID %d is a kernel thread", (int)pid);
+	if (st.state == 'Z' || st.state == 'X')
+		return pgc_fail(-ESRCH, "PID %d is a zombie", (int)pid);
+	if (st.tgid != pid)
+		return pgc_fail(-EINVAL, "%d is a thread ID, not a process ID (its process is %d)",
+				(int)pid, (int)st.tgid);
+	p->stopped_before = st.state == 'T';
+
+	/* Threads may be created while we seize; stopped ones cannot. */
+	for (int pass = 0; found && pass < MAX_PASSES; pass++) {
+		ret = seize_new_threads(p, &found);
+		if (ret) {
+			pgc_proc_release(p);
+			return ret;
+		}
+	}
+	if (found) {
+		pgc_proc_release(p);
+		return pgc_fail(-EIO, "PID %d keeps creating threads", (int)pid);
+	}
+	pr_debug("froze %zu thread(s) of PID %d", p->n, (int)pid);
+	return 0;
+}
+
+void pgc_proc_release(struct pgc_proc *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (!p->t[i].exited)
+			ptrace(PTRACE_DETACH, p->t[i].tid, 0, 0);
+	/*
+	 * A SIGSTOP swallowed while a thread ran for us must still stop the
+	 * process; for one that was stopped before, this changes nothing.
+	 */
+	if (p->n && p->stopped_before)
+		kill(p->pid, SIGSTOP);
+	free(p->t);
+	p->t = NULL;
+	p->n = 0;
+}

@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * pgcloneP.h - private declarations shared inside libpgclone.
+ * Nothing here is part of the ABI; everything is hidden by default.
+ */
+#ifndef PGCLONE_PRIVATE_H
+#define PGCLONE_PRIVATE_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "pgclone.h"
+
+#define PGC_PAGE_SIZE 4096ULL
+#define PGC_PAGE_SHIFT 12
+#define PGC_PAGE_ALIGNED(x) (((x) & (PGC_PAGE_SIZE - 1)) == 0)
+#define PGC_PAGE_DOWN(x) ((x) & ~(PGC_PAGE_SIZE - 1))
+/* No user address on any supported arch reaches 2^57 (5-level paging). */
+#define PGC_USER_ADDR_LIMIT (1ULL << 57)
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define __must_check __attribute__((warn_unused_result))
+#define __printf(a, b) __attribute__((format(printf, a, b)))
+
+/* ---- log.c: logging and the one-line "last error" ------------------- */
+void pgc_log(enum pgclone_log_level level, const char *fmt, ...) __printf(2, 3);
+#define pr_warn(...) pgc_log(PGCLONE_LOG_WARN, __VA_ARGS__)
+#define pr_info(...) pgc_log(PGCLONE_LOG_INFO, __VA_ARGS__)
+#define pr_debug(...) pgc_log(PGCLONE_LOG_DEBUG, __VA_ARGS__)
+/*
+ * Record why a call failed (kept for pgclone_last_error()), log it at error
+ * level, and return @err (a negative errno) so callers can write
+ * "return pgc_fail(-EEXIST, ...)".  The first recorded reason wins until
+ * pgc_clear_error(): the root cause is more useful than what followed.
+ */
+int pgc_fail(int err, const char *fmt, ...) __printf(2, 3);
+void pgc_clear_error(void);
+bool pgc_has_error(void);
+/* Set errno from a -errno return, as the public entry points promise. */
+int pgc_ret(int ret);
+
+/* ---- proc/maps.c: /proc/PID/smaps ------------------------------------ */
+
+/* VmFlags from smaps that decide whether and how a mapping is cloned. */
+enum pgc_vmflag {
+	VMF_MAYWRITE = 1u << 0,		/* mw */
+	VMF_GROWSDOWN = 1u << 1,	/* gd */
+	VMF_PFNMAP = 1u << 2,		/* pf */
+	VMF_IO = 1u << 3,		/* io */
+	VMF_DONTEXPAND = 1u << 4,	/* de */
+	VMF_HUGETLB = 1u << 5,		/* ht */
+	VMF_MIXEDMAP = 1u << 6,		/* mm */
+	VMF_UFFD = 1u << 7,		/* um, uw, ui */
+	VMF_LOCKED = 1u << 8,		/* lo */
+	VMF_NORESERVE = 1u << 9,	/* nr */
+	VMF_SEALED = 1u << 10,		/* sl */
+	VMF_SHADOW_STACK = 1u << 11,	/* ss */
+};
+
+struct pgc_vma {
+	struct pgclone_mapping m;	/* m.name points into name[] */
+	unsigned int vmflags;		/* enum pgc_vmflag */
+	unsigned int dev_major, dev_minor;
+	char *name;			/* owned */
+};
+
+struct pgc_vma_list {
+	struct pgc_vma *v;
+	size_t n, cap;
+};
+
+/* Parse one /proc/PID/maps line; returns 0 or -EINVAL. Allocates v->name. */
+int pgc_maps_parse_line(const char *line, struct pgc_vma *v);
+/* Parse the two-letter codes of a "VmFlags:" line. */
+void pgc_maps_parse_vmflags(const char *flags, struct pgc_vma *v);
+/* Fill in kind, refusal and advice from what was parsed. */
+void pgc_vma_classify(struct pgc_vma *v);
+/* Read and classify all mappings of @pid from smaps (or maps as fallback). */
+int pgc_maps_read(pid_t pid, struct pgc_vma_list *list) __must_check;
+int pgc_maps_parse_stream(void *stdio_file, struct pgc_vma_list *list);
+void pgc_maps_free(struct pgc_vma_list *list);
+/* The mapping containing @addr, or NULL. */
+const struct pgc_vma *pgc_maps_find(const struct pgc_vma_list *list,
+				    uint64_t addr);
+
+/* ---- proc/pagemap.c --------------------------------------------------- */
+#define PM_PRESENT (1ULL << 63)
+#define PM_SWAP (1ULL << 62)
+#define PM_FILE (1ULL << 61)		/* page cache or shared anon page */
+#define PM_EXCLUSIVE (1ULL << 56)
+#define PM_SOFT_DIRTY (1ULL << 55)
+
+/* Does pagemap entry @e hold data a clone of a @kind mapping must copy? */
+bool pgc_pagemap_needs_copy(uint64_t e, enum pgclone_kind kind);
+bool pgc_pagemap_populated(uint64_t e);
+
+/* A run of pages to copy, relative to a range's start. */
+struct pgc_run {
+	uint64_t off;
+	uint64_t len;
+};
+
+struct pgc_runs {
+	struct pgc_run *r;
+	size_t n, cap;
+	uint64_t pages_present;		/* present or swapped */
+	uint64_t pages_to_copy;
+};
+
+/*
+ * Scan [start, start + len) of the pagemap open on @fd and collect the runs
+ * of pages a @kind mapping must copy.  Memory use is bounded by the number
+ * of runs, not by len.
+ */
+int pgc_pagemap_scan(int fd, uint64_t start, uint64_t len,
+		     enum pgclone_kind kind, struct pgc_runs *runs) __must_check;
+/* Same, on an in-memory array of entries (used by the scanner and tests). */
+int pgc_runs_add_entries(struct pgc_runs *runs, const uint64_t *e, size_t n,
+			 uint64_t first_off, enum pgclone_kind kind);
+void pgc_runs_free(struct pgc_runs *runs);
+
+/* ---- proc/status.c ---------------------------------------------------- */
+struct pgc_status {
+	char state;			/* R, S, D, T, t, Z, X */
+	pid_t tgid;
+	pid_t tracer;
+	uid_t ruid, euid;
+	int seccomp;			/* 0 off, 1 strict, 2 filter */
+	pid_t nspid_last;		/* the pid in its own innermost ns */
+	int nspid_depth;
+	bool kthread;
+};
+int pgc_status_parse(const char *text, struct pgc_status *st);
+int pgc_status_read(pid_t pid, pid_t tid, struct pgc_status *st) __must_check;
+/* Same pid namespace as the caller? 1 yes, 0 no, <0 error. */
+int pgc_same_pidns(pid_t a, pid_t b);
+
+/* ---- plan.c ------------------------------------------------------------ */
+struct pgc_plan {
+	pid_t src_pid, dst_pid;
+	uint64_t src, len, dst;
+	struct pgclone_range *r;	/* names point into src_maps */
+	size_t n;
+	struct pgc_vma_list src_maps;
+	const struct pgc_vma **src_vma; /* per range, into src_maps */
+};
+
+int pgc_plan_build(struct pgc_plan *plan, pid_t src_pid,
+		   const struct pgc_vma_list *maps, uint64_t src, uint64_t len,
+		   pid_t dst_pid, uint64_t dst) __must_check;
+/*
+ * Check the destination against its mappings.  Without @replace any
+ * overlap is -EEXIST naming the mapping; with it, overlapped mappings must
+ * be movable (they are set aside so that a failure can put them back).
+ */
+int pgc_plan_check_dst(const struct pgc_plan *plan,
+		       const struct pgc_vma_list *dst_maps, bool replace);
+void pgc_plan_free(struct pgc_plan *plan);
+
+/* ---- engine selection ---------------------------------------------------- */
+struct pgc_request {
+	pid_t src_pid, dst_pid;
+	uint64_t src, len, dst;
+	unsigned int flags;
+	pgclone_progress_fn progress;
+	void *progress_ctx;
+};
+
+/* Call the progress callback; non-zero means the caller wants to stop. */
+bool pgc_cancelled(const struct pgc_request *req, uint64_t done,
+		   uint64_t total);
+
+int pgc_copy_engine_clone(const struct pgc_request *req,
+			  struct pgclone_result *res) __must_check;
+int pgc_kernel_engine_clone(const struct pgc_request *req,
+			    struct pgclone_result *res) __must_check;
+/* The syscall number published in sysfs, or -ENOSYS. */
+long pgc_kernel_syscall_nr(void);
+
+/* Move plan ranges into @res (res takes ownership of names). */
+int pgc_result_fill(struct pgclone_result *res, const struct pgc_plan *plan);
+
+#endif /* PGCLONE_PRIVATE_H */

@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * plan.c - turn a request (pid, address, length, destination) into a plain
+ * array of ranges, one per source mapping, with everything an engine, the
+ * dry run and the JSON output need.  All input validation lives here so
+ * that nothing is changed before a request is known to be sane.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pgcloneP.h"
+
+static const char *display_name(const struct pgc_vma *v)
+{
+	return v->name[0] ? v->name : "[anon]";
+}
+
+static int range_push(struct pgc_plan *plan, const struct pgc_vma *v,
+		      uint64_t start, uint64_t end)
+{
+	struct pgclone_range *r;
+	const struct pgc_vma **sv;
+
+	r = realloc(plan->r, (plan->n + 1) * sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	plan->r = r;
+	sv = realloc(plan->src_vma, (plan->n + 1) * sizeof(*sv));
+	if (!sv)
+		return -ENOMEM;
+	plan->src_vma = sv;
+
+	r = &plan->r[plan->n];
+	memset(r, 0, sizeof(*r));
+	r->map = v->m;
+	r->map.start = start;
+	r->map.end = end;
+	if (v->m.ino)
+		r->map.offset = v->m.offset + (start - v->m.start);
+	r->dst = plan->dst + (start - plan->src);
+	r->pages = (end - start) >> PGC_PAGE_SHIFT;
+	plan->src_vma[plan->n] = v;
+	plan->n++;
+	return 0;
+}
+
+static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+	return a < b + blen && b < a + alen;
+}
+
+int pgc_plan_build(struct pgc_plan *plan, pid_t src_pid,
+		   const struct pgc_vma_list *maps, uint64_t src, uint64_t len,
+		   pid_t dst_pid, uint64_t dst)
+{
+	const struct pgc_vma *v;
+	uint64_t end, cur;
+	int ret;
+
+	memset(plan, 0, sizeof(*plan));
+	plan->src_pid = src_pid;
+	plan->dst_pid = dst_pid;
+	src = PGC_PAGE_DOWN(src);
+
+	if (src >= PGC_USER_ADDR_LIMIT)
+		return pgc_fail(-EINVAL, "source address 0x%llx is not a user address",
+				(unsigned long long)src);
+	if (dst >= PGC_USER_ADDR_LIMIT)
+		return pgc_fail(-EINVAL,
+				"destination address 0x%llx is not a user address",
+				(unsigned long long)dst);
+	if (!PGC_PAGE_ALIGNED(dst))
+		return pgc_fail(-EINVAL,
+				"destination address 0x%llx is not page aligned",
+				(unsigned long long)dst);
+	if (!dst)
+		return pgc_fail(-EINVAL, "destination address 0 is not allowed");
+
+	v = pgc_maps_find(maps, src);
+	if (!v)
+		return pgc_fail(-EFAULT, "0x%llx is not mapped in PID %d",
+				(unsigned long long)src, (int)src_pid);
+	if (!len)
+		len = v->m.end - src;
+	if (len > PGC_USER_ADDR_LIMIT)
+		return pgc_fail(-EINVAL, "length 0x%llx is too large",
+				(unsigned long long)len);
+	len = (len + PGC_PAGE_SIZE - 1) & ~(PGC_PAGE_SIZE - 1);
+	if (src + len > PGC_USER_ADDR_LIMIT || src + len < src)
+		return pgc_fail(-EINVAL, "source range 0x%llx+0x%llx ends past user space",
+				(unsigned long long)src, (unsigned long long)len);
+	if (dst + len > PGC_USER_ADDR_LIMIT || dst + len < dst)
+		return pgc_fail(-EINVAL,
+				"destination range 0x%llx+0x%llx ends past user space",
+				(unsigned long long)dst, (unsigned long long)len);
+	plan->src = src;
+	plan->len = len;
+	plan->dst = dst;
+	end = src + len;
+
+	if (src_pid == dst_pid && overlaps(src, len, dst, len))
+		return pgc_fail(-EINVAL,
+				"destination 0x%llx-0x%llx overlaps the source range",
+				(unsigned long long)dst,
+				(unsigned long long)(dst + len));
+
+	for (cur = src; cur < end; cur = v->m.end) {
+		v = pgc_maps_find(maps, cur);
+		if (!v) {
+			const struct pgc_vma *next = NULL;
+
+			for (size_t i = 0; i < maps->n && !next; i++)
+				if (maps->v[i].m.start > cur)
+					next = &maps->v[i];
+			return pgc_fail(-EFAULT,
+					"hole in the source range at 0x%llx-0x%llx in PID %d",
+					(unsigned long long)cur,
+					(unsigned long long)(next && next->m.start < end ?
+							     next->m.start : end),
+					(int)src_pid);
+		}
+		if (v->m.refusal != PGCLONE_OK)
+			return pgc_fail(-EOPNOTSUPP,
+					"cannot clone 0x%llx-0x%llx %s: %s",
+					(unsigned long long)v->m.start,
+					(unsigned long long)v->m.end,
+					display_name(v),
+					pgclone_refusal_name(v->m.refusal));
+		ret = range_push(plan, v, cur, v->m.end < end ? v->m.end : end);
+		if (ret)
+			return pgc_fail(ret, "out of memory");
+	}
+	return 0;
+}
+
+int pgc_plan_check_dst(const struct pgc_plan *plan,
+		       const struct pgc_vma_list *dst_maps, bool replace)
+{
+	for (size_t i = 0; i < dst_maps->n; i++) {
+		const struct pgc_vma *v = &dst_maps->v[i];
+
+		if (!overlaps(v->m.start, v->m.end - v->m.start, plan->dst,
+			      plan->len))
+			continue;
+		if (!replace)
+			return pgc_fail(-EEXIST,
+					"destination 0x%llx-0x%llx overlaps 0x%llx-0x%llx %s in PID %d (use --replace)",
+					(unsigned long long)plan->dst,
+					(unsigned long long)(plan->dst + plan->len),
+					(unsigned long long)v->m.start,
+					(unsigned long long)v->m.end,
+					display_name(v), (int)plan->dst_pid);
+		if (v->m.refusal != PGCLONE_OK ||
+		    (v->vmflags & (VMF_SEALED | VMF_SHADOW_STACK)))
+			return pgc_fail(-EOPNOTSUPP,
+					"cannot replace 0x%llx-0x%llx %s in PID %d: %s",
+					(unsigned long long)v->m.start,
+					(unsigned long long)v->m.end,
+					display_name(v), (int)plan->dst_pid,
+					v->vmflags & VMF_SEALED ? "sealed" :
+					v->vmflags & VMF_SHADOW_STACK ? "shadow stack" :
+					pgclone_refusal_name(v->m.refusal));
+	}
+	return 0;
+}
+
+void pgc_plan_free(struct pgc_plan *plan)
+{
+	free(plan->r);
+	free(plan->src_vma);
+	pgc_maps_free(&plan->src_maps);
+	memset(plan, 0, sizeof(*plan));
+}

@@ -1,0 +1,294 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * victim - a process for pgclone's integration tests to clone from and into.
+ *
+ * It reads one command per line on stdin and answers one line on stdout,
+ * so a test can build exactly the mappings it needs, ask the process what
+ * it sees at an address, and check it is still alive and well.
+ *
+ *   anon LEN [FILL]        private anonymous, every page filled   -> ADDR
+ *   sparse LEN STEP        private anonymous, one page per STEP   -> ADDR
+ *   thp LEN                2 MiB-aligned, MADV_HUGEPAGE, filled    -> ADDR
+ *   shared LEN             MAP_SHARED|MAP_ANONYMOUS, filled        -> ADDR
+ *   memfd LEN              memfd MAP_SHARED, filled                -> ADDR
+ *   sysv LEN               SysV shm segment, filled                -> ADDR
+ *   file PATH LEN MODE     mmap PATH private|shared                -> ADDR
+ *   fill ADDR LEN SEED     write the pattern for SEED              -> ok
+ *   poke ADDR BYTE         write one byte                          -> ok
+ *   peek ADDR              read one byte                           -> BYTE
+ *   sum ADDR LEN           FNV-1a of the bytes, as this process sees them
+ *   prot ADDR LEN PROT     mprotect (PROT as rwx string or ---)    -> ok
+ *   name ADDR LEN NAME     PR_SET_VMA_ANON_NAME                    -> ok
+ *   advise ADDR LEN ADV    madvise by name (hugepage, dontdump...) -> ok
+ *   unmap ADDR LEN         munmap                                  -> ok
+ *   threads N              N threads blocked in read() on a pipe   -> ok
+ *   wake                   write N bytes to the pipe; report how
+ *                          the reads ended                         -> ok N|bad ...
+ *   seccomp-kill-mmap      filter: mmap kills the process          -> ok
+ *   seccomp-errno-pvr      filter: process_vm_readv fails EPERM    -> ok
+ *   ping                                                           -> pong
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/shm.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef PR_SET_VMA
+#define PR_SET_VMA 0x53564d41
+#define PR_SET_VMA_ANON_NAME 0
+#endif
+
+static int wake_pipe[2] = { -1, -1 };
+static int nthreads;
+static int reads_ok, reads_bad;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+static uint8_t pattern(uint64_t addr_off, unsigned seed)
+{
+	uint64_t x = addr_off * 0x9e3779b97f4a7c15ULL + seed;
+
+	return (uint8_t)(x >> 29) | 1;	/* never 0: a zero page is not data */
+}
+
+static void fill(uint8_t *p, uint64_t len, unsigned seed)
+{
+	for (uint64_t i = 0; i < len; i++)
+		p[i] = pattern(i, seed);
+}
+
+static uint64_t fnv(const uint8_t *p, uint64_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (uint64_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * 0x100000001b3ULL;
+	return h;
+}
+
+static int parse_prot(const char *s)
+{
+	int prot = 0;
+
+	if (strchr(s, 'r'))
+		prot |= PROT_READ;
+	if (strchr(s, 'w'))
+		prot |= PROT_WRITE;
+	if (strchr(s, 'x'))
+		prot |= PROT_EXEC;
+	return prot;
+}
+
+static void *reader(void *arg)
+{
+	char c;
+	ssize_t n;
+
+	(void)arg;
+	n = read(wake_pipe[0], &c, 1);
+	pthread_mutex_lock(&lock);
+	if (n == 1)
+		reads_ok++;
+	else
+		reads_bad++;
+	pthread_mutex_unlock(&lock);
+	return NULL;
+}
+
+static int install_filter(int nr, uint32_t action)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)nr, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, action),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = 4, .filter = f };
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+		return -1;
+	return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+}
+
+static void *map_filled(uint64_t len, int flags, int fd, unsigned seed)
+{
+	uint8_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE, flags, fd, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	fill(p, len, seed);
+	return p;
+}
+
+static void answer_addr(void *p)
+{
+	if (p)
+		printf("0x%lx\n", (unsigned long)p);
+	else
+		printf("err %s\n", strerror(errno));
+}
+
+static void command(char *line)
+{
+	char cmd[32], s1[256], s2[64], s3[64];
+	unsigned long a = 0, b = 0, c = 0;
+	int n = sscanf(line, "%31s %255s %63s %63s", cmd, s1, s2, s3);
+
+	if (n >= 2)
+		a = strtoul(s1, NULL, 0);
+	if (n >= 3)
+		b = strtoul(s2, NULL, 0);
+	if (n >= 4)
+		c = strtoul(s3, NULL, 0);
+
+	if (!strcmp(cmd, "ping")) {
+		puts("pong");
+	} else if (!strcmp(cmd, "anon")) {
+		answer_addr(map_filled(a, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+				       n >= 3 ? (unsigned)b : 1));
+	} else if (!strcmp(cmd, "sparse")) {
+		uint8_t *p = mmap(NULL, a, PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (p != MAP_FAILED)
+			for (unsigned long off = 0; off < a; off += b)
+				fill(p + off, 4096, (unsigned)(off / 4096));
+		answer_addr(p == MAP_FAILED ? NULL : p);
+	} else if (!strcmp(cmd, "thp")) {
+		uint64_t huge = 2UL << 20;
+		uint8_t *raw = mmap(NULL, a + huge, PROT_READ | PROT_WRITE,
+				    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		uint8_t *p = (uint8_t *)(((uintptr_t)raw + huge - 1) & ~(huge - 1));
+
+		if (raw == MAP_FAILED) {
+			answer_addr(NULL);
+			return;
+		}
+		if (p > raw)
+			munmap(raw, (size_t)(p - raw));
+		munmap(p + a, (size_t)(raw + huge - p));
+		madvise(p, a, MADV_HUGEPAGE);
+		fill(p, a, 7);
+		answer_addr(p);
+	} else if (!strcmp(cmd, "shared")) {
+		answer_addr(map_filled(a, MAP_SHARED | MAP_ANONYMOUS, -1, 2));
+	} else if (!strcmp(cmd, "memfd")) {
+		int fd = (int)syscall(SYS_memfd_create, "victim", 0);
+
+		if (fd < 0 || ftruncate(fd, (off_t)a)) {
+			answer_addr(NULL);
+			return;
+		}
+		answer_addr(map_filled(a, MAP_SHARED, fd, 3));
+		close(fd);
+	} else if (!strcmp(cmd, "sysv")) {
+		int id = shmget(IPC_PRIVATE, a, IPC_CREAT | 0600);
+		uint8_t *p = id < 0 ? NULL : shmat(id, NULL, 0);
+
+		if (id >= 0)
+			shmctl(id, IPC_RMID, NULL);
+		if (p == (void *)-1)
+			p = NULL;
+		if (p)
+			fill(p, a, 4);
+		answer_addr(p);
+	} else if (!strcmp(cmd, "file")) {
+		int shared = !strcmp(s3, "shared");
+		int fd = open(s1, shared ? O_RDWR : O_RDONLY);
+		void *p;
+
+		if (fd < 0) {
+			answer_addr(NULL);
+			return;
+		}
+		p = mmap(NULL, b, PROT_READ | PROT_WRITE,
+			 shared ? MAP_SHARED : MAP_PRIVATE, fd, 0);
+		close(fd);
+		answer_addr(p == MAP_FAILED ? NULL : p);
+	} else if (!strcmp(cmd, "fill")) {
+		fill((uint8_t *)a, b, (unsigned)c);
+		puts("ok");
+	} else if (!strcmp(cmd, "poke")) {
+		*(volatile uint8_t *)a = (uint8_t)b;
+		puts("ok");
+	} else if (!strcmp(cmd, "peek")) {
+		printf("%u\n", *(volatile uint8_t *)a);
+	} else if (!strcmp(cmd, "sum")) {
+		printf("%016llx\n", (unsigned long long)fnv((uint8_t *)a, b));
+	} else if (!strcmp(cmd, "prot")) {
+		puts(mprotect((void *)a, b, parse_prot(s3)) ? "err" : "ok");
+	} else if (!strcmp(cmd, "name")) {
+		puts(prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, a, b, s3) ? "err" : "ok");
+	} else if (!strcmp(cmd, "advise")) {
+		int adv = !strcmp(s3, "hugepage") ? MADV_HUGEPAGE :
+			  !strcmp(s3, "nohugepage") ? MADV_NOHUGEPAGE :
+			  !strcmp(s3, "dontdump") ? MADV_DONTDUMP :
+			  !strcmp(s3, "dontfork") ? MADV_DONTFORK :
+			  !strcmp(s3, "wipeonfork") ? MADV_WIPEONFORK :
+			  !strcmp(s3, "random") ? MADV_RANDOM : -1;
+		puts(adv < 0 || madvise((void *)a, b, adv) ? "err" : "ok");
+	} else if (!strcmp(cmd, "unmap")) {
+		puts(munmap((void *)a, b) ? "err" : "ok");
+	} else if (!strcmp(cmd, "threads")) {
+		if (wake_pipe[0] < 0 && pipe(wake_pipe)) {
+			puts("err");
+			return;
+		}
+		for (unsigned long i = 0; i < a; i++) {
+			pthread_t t;
+
+			if (pthread_create(&t, NULL, reader, NULL)) {
+				puts("err");
+				return;
+			}
+			pthread_detach(t);
+			nthreads++;
+		}
+		usleep(100000);	/* let them block in read() */
+		puts("ok");
+	} else if (!strcmp(cmd, "wake")) {
+		for (int i = 0; i < nthreads; i++)
+			if (write(wake_pipe[1], "x", 1) != 1)
+				break;
+		for (int i = 0; i < 100; i++) {
+			pthread_mutex_lock(&lock);
+			n = reads_ok + reads_bad;
+			pthread_mutex_unlock(&lock);
+			if (n >= nthreads)
+				break;
+			usleep(10000);
+		}
+		if (reads_bad || reads_ok != nthreads)
+			printf("bad ok=%d bad=%d of %d\n", reads_ok, reads_bad, nthreads);
+		else
+			printf("ok %d\n", reads_ok);
+	} else if (!strcmp(cmd, "seccomp-kill-mmap")) {
+		puts(install_filter(SYS_mmap, SECCOMP_RET_KILL_PROCESS) ? "err" : "ok");
+	} else if (!strcmp(cmd, "seccomp-errno-pvr")) {
+		puts(install_filter(SYS_process_vm_readv,
+				    SECCOMP_RET_ERRNO | EPERM) ? "err" : "ok");
+	} else {
+		printf("err unknown command %s\n", cmd);
+	}
+}
+
+int main(void)
+{
+	char line[512];
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	puts("ready");
+	while (fgets(line, sizeof(line), stdin))
+		command(line);
+	return 0;
+}
