@@ -73,7 +73,7 @@ int parse_pid(const char *s, pid_t *out)
 			return -EINVAL;
 	if (parse_u64(s, &v))
 		return -EINVAL;
-	if (v == 0 || v > 0x3fffffff)	/* PID_MAX_LIMIT is 2^22 */
+	if (v == 0 || v > 4194304)	/* PID_MAX_LIMIT on 64-bit */
 		return -ERANGE;
 	*out = (pid_t)v;
 	return 0;

@@ -42,6 +42,13 @@ bool pgc_has_error(void);
 /* Set errno from a -errno return, as the public entry points promise. */
 int pgc_ret(int ret);
 
+/* ---- fault.c: test-only fault points ------------------------------- */
+#ifdef PGCLONE_FAULT_POINTS
+int pgc_fault_point(const char *point) __must_check;
+#else
+static inline int pgc_fault_point(const char *point) { (void)point; return 0; }
+#endif
+
 /* ---- proc/maps.c: /proc/PID/smaps ------------------------------------ */
 
 /* VmFlags from smaps that decide whether and how a mapping is cloned. */

@@ -167,6 +167,9 @@ done:
 	c->done += c->batch_bytes;
 	c->niov = 0;
 	c->batch_bytes = 0;
+	err = pgc_fault_point("batch");
+	if (err)
+		return err;
 	if (pgc_cancelled(c->req, c->done, c->total))
 		return pgc_fail(-EINTR, "interrupted");
 	return 0;
@@ -328,6 +331,9 @@ static int run(struct session *s, const struct pgc_request *req)
 	if (pgc_cancelled(req, 0, c.total))
 		return pgc_fail(-EINTR, "interrupted");
 
+	err = pgc_fault_point("seized");
+	if (err)
+		return err;
 	err = pgc_remote_begin(&s->rem, dproc);
 	if (err)
 		return err;
@@ -337,6 +343,9 @@ static int run(struct session *s, const struct pgc_request *req)
 	if (err)
 		return err;
 	s->built = true;
+	err = pgc_fault_point("mapped");
+	if (err)
+		return err;
 
 	c.b = &s->build;
 	c.src_in_dst = source_pid_in_target(req->src_pid, req->dst_pid);
@@ -351,10 +360,17 @@ static int run(struct session *s, const struct pgc_request *req)
 	if (pgc_cancelled(req, c.done, c.total))
 		return pgc_fail(-EINTR, "interrupted");
 
-	err = pgc_build_finish(&s->build);
+	err = pgc_fault_point("copied");
+	if (!err)
+		err = pgc_build_finish(&s->build);
+	if (!err)
+		err = pgc_fault_point("finished");
 	if (!err)
 		err = pgc_build_drop_scratch(&s->build);
 	if (err || !(req->flags & PGCLONE_MOVE))
+		return err;
+	err = pgc_fault_point("move");
+	if (err)
 		return err;
 	if (same_process(req))
 		return unmap_source(&s->rem, &s->plan);
