@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Install what pgclone needs to build, test and fuzz on Debian 12.
+# --kernel adds what the kernel patch series needs (source, QEMU).
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config python3 util-linux strace gdb
+      libcap-dev libseccomp-dev libprotobuf-c-dev protobuf-c-compiler
+      libcmocka-dev clang-14 libclang-rt-14-dev man-db groff-base)
+if [[ ${1:-} == --kernel ]]; then
+	pkgs+=(linux-source-6.12 qemu-system-x86 cpio bc bison flex libelf-dev
+	       libssl-dev xz-utils kmod)
+fi
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+		missing+=("$p")
+done
+if ((${#missing[@]})); then
+	echo "installing: ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
