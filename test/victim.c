@@ -13,6 +13,7 @@
  *   memfd LEN              memfd MAP_SHARED, filled                -> ADDR
  *   sysv LEN               SysV shm segment, filled                -> ADDR
  *   file PATH LEN MODE     mmap PATH private|shared                -> ADDR
+ *   reserve LEN            private anonymous, never touched        -> ADDR
  *   fill ADDR LEN SEED     write the pattern for SEED              -> ok
  *   poke ADDR BYTE         write one byte                          -> ok
  *   peek ADDR              read one byte                           -> BYTE
@@ -156,6 +157,11 @@ static void command(char *line)
 	} else if (!strcmp(cmd, "anon")) {
 		answer_addr(map_filled(a, MAP_PRIVATE | MAP_ANONYMOUS, -1,
 				       n >= 3 ? (unsigned)b : 1));
+	} else if (!strcmp(cmd, "reserve")) {
+		void *p = mmap(NULL, a, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		answer_addr(p == MAP_FAILED ? NULL : p);
 	} else if (!strcmp(cmd, "sparse")) {
 		uint8_t *p = mmap(NULL, a, PROT_READ | PROT_WRITE,
 				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Copy-engine benchmark (not a test): the same ranges cloned three ways in
+one run, best of --runs, with the ratio to the bare copy.
+
+  pgclone      pgclone --engine copy (creates the mapping, copies present pages)
+  bare         pvcopy: process_vm_readv + process_vm_writev into fresh pages
+               the destination already has (mapping creation not counted)
+  gdb          gdb -p SRC 'dump memory' to tmpfs, gdb -p DST 'call mmap' + 'restore'
+
+Usage: bench/bench_copy.py [--size 1G] [--runs 3] [--no-gdb]
+"""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(root, "test", "integration"))
+os.environ.setdefault("PGCLONE", os.path.join(root, "build", "cmd", "pgclone"))
+os.environ.setdefault("VICTIM", os.path.join(root, "build", "test", "integration",
+                                             "pgclone-victim"))
+from harness import PGCLONE, Victim  # noqa: E402
+
+PVCOPY = os.path.join(root, "build", "bench", "pvcopy")
+PAGE = 4096
+DST = 0x500000000000
+
+
+def timed(argv):
+    t = time.perf_counter()
+    subprocess.run([str(x) for x in argv], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return time.perf_counter() - t
+
+
+def make_source(kind, size):
+    v = Victim()
+    if kind == "4k":
+        addr = v.addr(f"anon {size:#x} 3")
+        v.ok(f"advise {addr:#x} {size:#x} nohugepage")
+    elif kind == "thp":
+        addr = v.addr(f"thp {size:#x}")
+    else:   # 1% of the pages touched
+        addr = v.addr(f"sparse {size:#x} {100 * PAGE:#x}")
+    return v, addr
+
+
+def warm(size):
+    """Touch and free 2x size first: on a virtual machine the first touch
+    of guest memory costs host page faults, which would otherwise land on
+    whichever method happens to run first."""
+    v = Victim()
+    v.addr(f"anon {2 * size:#x}")
+    v.kill()
+
+
+def run_pgclone(src, addr, size):
+    dst = Victim()
+    try:
+        t = timed([PGCLONE, "-q", "--engine", "copy", "--pid", src.pid, "--src",
+                   hex(addr), "--len", hex(size), "--target", dst.pid, "--dst", hex(DST)])
+        assert dst.sum(DST, size) == src.sum(addr, size)
+        return t
+    finally:
+        dst.kill()
+
+
+def run_bare(src, addr, size):
+    dst = Victim()
+    try:
+        # fresh, never touched pages; with no pagemap it copies every page
+        daddr = dst.addr(f"reserve {size:#x}")
+        t = timed([PVCOPY, src.pid, hex(addr), dst.pid, hex(daddr), size])
+        assert dst.sum(daddr, size) == src.sum(addr, size)
+        return t
+    finally:
+        dst.kill()
+
+
+def run_gdb(src, addr, size):
+    dst = Victim()
+    try:
+        with tempfile.NamedTemporaryFile(dir="/dev/shm") as f:
+            t = time.perf_counter()
+            subprocess.run(["gdb", "-nx", "-batch", "-p", str(src.pid), "-ex",
+                            f"dump binary memory {f.name} {addr:#x} {addr + size:#x}"],
+                           check=True, capture_output=True)
+            subprocess.run(["gdb", "-nx", "-batch", "-p", str(dst.pid), "-ex",
+                            f"call (long)mmap({DST:#x}, {size}, 3, 0x100022, -1, 0)",
+                            "-ex", f"restore {f.name} binary {DST:#x}"],
+                           check=True, capture_output=True)
+            t = time.perf_counter() - t
+        assert dst.sum(DST, size) == src.sum(addr, size)
+        return t
+    finally:
+        dst.kill()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--size", default="1G")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--no-gdb", action="store_true")
+    a = ap.parse_args()
+    size = int(a.size[:-1]) << {"K": 10, "M": 20, "G": 30}[a.size[-1]]
+    print(f"# {time.strftime('%Y-%m-%d')} {os.uname().nodename} {os.uname().release} "
+          f"{os.cpu_count()} CPUs; {size >> 20} MiB; best of {a.runs}")
+    print("| range | pgclone copy | bare readv+writev | gdb | pgclone / bare bandwidth |")
+    print("|---|---|---|---|---|")
+    for kind, label in (("4k", "touched, 4 KiB pages"), ("thp", "touched, THP"),
+                        ("sparse", "1% touched")):
+        src, addr = make_source(kind, size)
+        try:
+            pg, bare = [], []
+            for _ in range(a.runs):     # interleaved, each after a warm-up
+                warm(size)
+                pg.append(run_pgclone(src, addr, size))
+                warm(size)
+                bare.append(run_bare(src, addr, size))
+            pg, bare = min(pg), min(bare)
+            if not a.no_gdb:
+                warm(size)
+            gdb = "-" if a.no_gdb else f"{run_gdb(src, addr, size):.3f} s"
+        finally:
+            src.kill()
+        print(f"| {label} | {pg:.3f} s | {bare:.3f} s | {gdb} | {bare / pg:.2f}x |",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
