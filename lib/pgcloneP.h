@@ -135,6 +135,7 @@ struct pgc_status {
 	pid_t tgid;
 	pid_t tracer;
 	uid_t ruid, euid;
+	gid_t rgid;
 	int seccomp;			/* 0 off, 1 strict, 2 filter */
 	pid_t nspid_last;		/* the pid in its own innermost ns */
 	int nspid_depth;

@@ -7,12 +7,18 @@
  * pgclone opens /proc/SRC/map_files/START-END: it names the exact object
  * (a memfd, a deleted file, a SysV segment) without trusting any path.
  * The target then pulls the descriptor with an injected pidfd_open() +
- * pidfd_getfd() on pgclone itself.
+ * pidfd_getfd() on pgclone itself.  A target may not do that to a more
+ * privileged pgclone (root cloning into a user's process): then the
+ * descriptor is held out by a short-lived child that has taken the
+ * target's own credentials, and the target pulls it from there.
  */
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <grp.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -52,10 +58,83 @@ static int open_object(pid_t src_pid, const struct pgc_vma *v)
 	return fd;
 }
 
+/* The target runs pidfd_open(@holder) + pidfd_getfd(pidfd, @fd). */
+static int pull_fd(struct pgc_remote *rem, pid_t holder, int fd, long *rfd)
+{
+	long pidfd, dummy;
+	int ret;
+
+	ret = pgc_remote_syscall(rem, &pidfd, SYS_pidfd_open, (uint64_t)holder,
+				 0, 0, 0, 0, 0);
+	if (ret)
+		return ret;
+	if (pidfd < 0) {
+		*rfd = pidfd;
+		return 0;
+	}
+	ret = pgc_remote_syscall(rem, rfd, SYS_pidfd_getfd, (uint64_t)pidfd,
+				 (uint64_t)fd, 0, 0, 0, 0);
+	if (pgc_remote_syscall(rem, &dummy, SYS_close, (uint64_t)pidfd, 0, 0, 0,
+			       0, 0) && !ret)
+		ret = -ESRCH;
+	return ret;
+}
+
+/*
+ * Fork a child that becomes the target's user (no capabilities, dumpable,
+ * so the target passes the ptrace check against it), holding @fd until
+ * the target has pulled it.
+ */
+static int pull_fd_as_target_user(struct pgc_remote *rem, int fd, long *rfd)
+{
+	struct pgc_status st;
+	int ready[2], hold[2], ret;
+	char c;
+	pid_t child;
+
+	ret = pgc_status_read(rem->proc->pid, 0, &st);
+	if (ret)
+		return ret;
+	if (pipe2(ready, O_CLOEXEC))
+		return -errno;
+	if (pipe2(hold, O_CLOEXEC)) {
+		close(ready[0]);
+		close(ready[1]);
+		return -errno;
+	}
+	child = fork();
+	if (child == 0) {
+		close(ready[0]);
+		close(hold[1]);
+		if (setgroups(0, NULL) || setresgid(st.rgid, st.rgid, st.rgid) ||
+		    setresuid(st.ruid, st.ruid, st.ruid) ||
+		    prctl(PR_SET_DUMPABLE, 1, 0, 0, 0))
+			_exit(1);
+		if (write(ready[1], "r", 1) != 1)
+			_exit(1);
+		while (read(hold[0], &c, 1) < 0 && errno == EINTR)
+			;
+		_exit(0);
+	}
+	close(ready[1]);
+	close(hold[0]);
+	ret = child < 0 ? -errno : 0;
+	if (!ret && read(ready[0], &c, 1) != 1)
+		ret = -EPERM;
+	if (!ret)
+		ret = pull_fd(rem, child, fd, rfd);
+	close(hold[1]);
+	close(ready[0]);
+	if (child > 0)
+		while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
+			;
+	return ret;
+}
+
 int pgc_fd_to_target(struct pgc_remote *rem, pid_t src_pid,
 		     const struct pgc_vma *v)
 {
-	long pidfd, rfd;
+	long rfd;
 	int fd, ret, same;
 
 	same = pgc_same_pidns(rem->proc->pid, getpid());
@@ -66,28 +145,16 @@ int pgc_fd_to_target(struct pgc_remote *rem, pid_t src_pid,
 	fd = open_object(src_pid, v);
 	if (fd < 0)
 		return fd;
-	ret = pgc_remote_syscall(rem, &pidfd, SYS_pidfd_open, (uint64_t)getpid(),
-				 0, 0, 0, 0, 0);
-	if (!ret && pidfd < 0)
-		ret = pgc_fail((int)pidfd, "pidfd_open in PID %d failed: %s",
-			       (int)rem->proc->pid, strerror((int)-pidfd));
-	if (ret) {
-		close(fd);
-		return ret;
+	ret = pull_fd(rem, getpid(), fd, &rfd);
+	if (!ret && rfd == -EPERM) {
+		pr_debug("PID %d may not take fds from pgclone; using a helper with its credentials",
+			 (int)rem->proc->pid);
+		ret = pull_fd_as_target_user(rem, fd, &rfd);
 	}
-	ret = pgc_remote_syscall(rem, &rfd, SYS_pidfd_getfd, (uint64_t)pidfd,
-				 (uint64_t)fd, 0, 0, 0, 0);
+	close(fd);
 	if (!ret && rfd < 0)
 		ret = pgc_fail(rfd == -EPERM ? -EPERM : -EIO,
 			       "PID %d cannot take the object of %s from pgclone: %s",
 			       (int)rem->proc->pid, v->name, strerror((int)-rfd));
-	{
-		long dummy;
-
-		if (pgc_remote_syscall(rem, &dummy, SYS_close, (uint64_t)pidfd, 0,
-				       0, 0, 0, 0) && !ret)
-			ret = -ESRCH;
-	}
-	close(fd);
 	return ret ? ret : (int)rfd;
 }

@@ -52,6 +52,10 @@ int pgc_status_parse(const char *text, struct pgc_status *st)
 		return -EINVAL;
 	st->ruid = (uid_t)r;
 	st->euid = (uid_t)e;
+	p = field(text, "Gid");
+	if (!p || sscanf(p, "%lu", &r) != 1)
+		return -EINVAL;
+	st->rgid = (gid_t)r;
 	p = field(text, "Seccomp");
 	if (p)
 		sscanf(p, "%d", &st->seccomp);

@@ -152,6 +152,19 @@ class Rollback(VictimTest):
         self.assertIn("cloned", r.stdout)
         self.assertEqual(b.sum(dst, MIB), a.sum(addr, MIB))
 
+    def test_root_into_unprivileged_target_shares_objects(self):
+        # the target may not pull an fd from root pgclone: a helper with
+        # the target's credentials holds it out instead
+        for kind in ("memfd", "shared"):
+            with self.subTest(kind=kind):
+                a, b = self.victim(user="nobody"), self.victim(user="nobody")
+                addr = a.addr(f"{kind} {MIB:#x}")
+                dst = self.free_addr(a, b)
+                run("--pid", a.pid, "--src", hex(addr), "--target", b.pid,
+                    "--dst", hex(dst), check=0)
+                b.ok(f"poke {dst + 9:#x} 0")
+                self.assertEqual(a.cmd(f"peek {addr + 9:#x}"), "0")
+
     def test_traced_target_refused(self):
         a, b = self.victim(), self.victim()
         addr = a.addr(f"anon {MIB:#x}")
