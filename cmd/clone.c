@@ -93,12 +93,9 @@ static int parse_args(int argc, char **argv, struct cli *cli,
 		case OPT_MOVE: a->flags |= PGCLONE_MOVE; break;
 		case OPT_NO_FREEZE: a->flags |= PGCLONE_NO_FREEZE; break;
 		case 'n': a->flags |= PGCLONE_DRY_RUN; break;
-		case 'J': cli->json = true; break;
-		case 'v': cli->verbose++; break;
-		case 'q': cli->quiet = true; break;
-		case ':': return errx_usage("option '%s' needs a value", argv[optind - 1]);
-		default: return errx_usage("unknown option '%s'; try '%s --help'",
-					   argv[optind - 1], prog);
+		default:
+			ret = common_option(c, argv, cli);
+			break;
 		}
 		if (ret)
 			return ret;
@@ -160,8 +157,7 @@ static void print_json(const struct clone_args *a, const struct pgclone_result *
 	json_end(&j);
 }
 
-static void print_text(const struct clone_args *a, const struct pgclone_result *r,
-		       const struct cli *cli)
+static void print_text(const struct clone_args *a, const struct pgclone_result *r)
 {
 	bool dry = a->flags & PGCLONE_DRY_RUN;
 
@@ -175,19 +171,17 @@ static void print_text(const struct clone_args *a, const struct pgclone_result *
 		char prot[5];
 
 		format_prot(rg->map.prot, rg->map.shared, prot);
-		printf("  0x%llx-0x%llx %s %-12s -> 0x%llx  %llu pages, %llu present%s\n",
+		printf("  0x%llx-0x%llx %s %-12s -> 0x%llx  %llu pages, %llu present  %s\n",
 		       (unsigned long long)rg->map.start,
 		       (unsigned long long)rg->map.end, prot,
 		       pgclone_kind_name(rg->map.kind),
 		       (unsigned long long)rg->dst,
 		       (unsigned long long)rg->pages,
 		       (unsigned long long)rg->pages_present,
-		       rg->map.name[0] ? "" : "");
-		if (rg->map.name[0] && cli->verbose)
-			printf("    %s\n", rg->map.name);
+		       rg->map.name);
 	}
 	if (!dry)
-		printf("%llu pages copied (%llu KiB), %llu untouched pages left untouched, %llu pages shared, %.3f ms\n",
+		printf("%llu pages copied (%llu KiB), %llu never-touched pages skipped, %llu pages shared, %.3f ms\n",
 		       (unsigned long long)r->pages_copied,
 		       (unsigned long long)(r->bytes_copied >> 10),
 		       (unsigned long long)r->pages_skipped,
@@ -221,7 +215,7 @@ int cmd_clone(int argc, char **argv, struct cli *cli)
 	if (cli->json)
 		print_json(&a, &res);
 	else if (!cli->quiet)
-		print_text(&a, &res, cli);
+		print_text(&a, &res);
 	pgclone_result_free(&res);
 	return EXIT_DONE;
 }

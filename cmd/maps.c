@@ -82,12 +82,11 @@ int cmd_maps(int argc, char **argv, struct cli *cli)
 			if (parse_pid(optarg, &pid))
 				return errx_usage("--pid '%s': not a valid PID", optarg);
 			break;
-		case 'J': cli->json = true; break;
-		case 'v': cli->verbose++; break;
-		case 'q': cli->quiet = true; break;
-		case ':': return errx_usage("option '%s' needs a value", argv[optind - 1]);
-		default: return errx_usage("unknown option '%s'; try '%s --help'",
-					   argv[optind - 1], prog);
+		default:
+			ret = common_option(c, argv, cli);
+			if (ret)
+				return ret;
+			break;
 		}
 	}
 	if (optind < argc)

@@ -85,6 +85,26 @@ int report_lib_error(int err, const char *what)
 	}
 }
 
+int common_option(int c, char **argv, struct cli *cli)
+{
+	switch (c) {
+	case 'J':
+		cli->json = true;
+		return 0;
+	case 'v':
+		cli->verbose++;
+		return 0;
+	case 'q':
+		cli->quiet = true;
+		return 0;
+	case ':':
+		return errx_usage("option '%s' needs a value", argv[optind - 1]);
+	default:
+		return errx_usage("unknown option '%s'; try '%s --help'",
+				  argv[optind - 1], prog);
+	}
+}
+
 int check_pid_exists(pid_t pid, const char *opt)
 {
 	if (kill(pid, 0) && errno == ESRCH)

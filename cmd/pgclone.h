@@ -24,6 +24,8 @@ extern const char *prog;
 int cmd_clone(int argc, char **argv, struct cli *cli);
 int cmd_maps(int argc, char **argv, struct cli *cli);
 
+/* -J, -v, -q and getopt's errors, shared by every command. */
+int common_option(int c, char **argv, struct cli *cli);
 /* One clear line on stderr, then the exit code for it. */
 int errx_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Map a library error to our exit code and print its one line. */

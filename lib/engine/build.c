@@ -46,8 +46,11 @@ int pgc_target_write(pid_t pid, uint64_t addr, const void *buf, size_t len)
 	struct iovec local = { .iov_base = (void *)buf, .iov_len = len };
 	struct iovec remote = { .iov_base = (void *)addr, .iov_len = len };
 
-	return process_vm_writev(pid, &local, 1, &remote, 1, 0) == (ssize_t)len ?
-		       0 : -EIO;
+	ssize_t n = process_vm_writev(pid, &local, 1, &remote, 1, 0);
+
+	if (n == (ssize_t)len)
+		return 0;
+	return n < 0 ? -errno : -EIO;
 }
 
 static int set_aside(struct pgc_build *b, const struct pgc_vma_list *dst_maps)

@@ -55,6 +55,23 @@ bool pgc_cancelled(const struct pgc_request *req, uint64_t done, uint64_t total)
 	return req->progress && req->progress(req->progress_ctx, done, total);
 }
 
+/*
+ * Why a read or write of @pid failed (@err from the syscall): it died, or
+ * something stranger.  A process being killed loses its mm before it
+ * becomes a zombie, so ESRCH is the first sign.
+ */
+static int io_error(pid_t pid, int err, const char *what, uint64_t addr)
+{
+	struct pgc_status st;
+
+	if (err == -ESRCH || pgc_status_read(pid, 0, &st) || st.state == 'Z' ||
+	    st.state == 'X')
+		return pgc_fail(-ESRCH, "PID %d exited while pgclone was working on it",
+				(int)pid);
+	return pgc_fail(-EIO, "cannot %s 0x%llx of PID %d", what,
+			(unsigned long long)addr, (int)pid);
+}
+
 /* The pid the target must name to reach the source, or 0 if it can't. */
 static pid_t source_pid_in_target(pid_t src, pid_t dst)
 {
@@ -79,8 +96,7 @@ static int flush_inject(struct copier *c)
 		err = pgc_target_write(b->plan->dst_pid, b->scratch + half,
 				       c->riov, half);
 	if (err)
-		return pgc_fail(-ESRCH, "cannot write to PID %d",
-				(int)b->plan->dst_pid);
+		return io_error(b->plan->dst_pid, err, "write", b->scratch);
 	err = pgc_remote_syscall(b->rem, &ret, SYS_process_vm_readv,
 				 (uint64_t)c->src_in_dst, b->scratch, c->niov,
 				 b->scratch + half, c->niov, 0);
@@ -129,11 +145,10 @@ static int copy_bounce(struct copier *c, uint64_t src, uint64_t dst,
 		else
 			got = process_vm_readv(spid, &l, 1, &r, 1, 0);
 		if (got != (ssize_t)n)
-			return pgc_fail(-ESRCH, "cannot read 0x%llx of PID %d",
-					(unsigned long long)src, (int)spid);
-		if (pgc_target_write(dpid, dst, c->bounce, n))
-			return pgc_fail(-ESRCH, "cannot write 0x%llx of PID %d",
-					(unsigned long long)dst, (int)dpid);
+			return io_error(spid, got < 0 ? -errno : -EIO, "read", src);
+		got = pgc_target_write(dpid, dst, c->bounce, n);
+		if (got)
+			return io_error(dpid, (int)got, "write", dst);
 		src += n;
 		dst += n;
 		len -= n;

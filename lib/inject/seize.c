@@ -56,8 +56,12 @@ static int seize_error(pid_t pid, pid_t tid, int err)
 			(int)pid, strerror(err));
 }
 
-/* Interrupt a freshly seized thread and wait until it sits in a stop. */
-static int stop_task(struct pgc_task *t)
+/*
+ * Interrupt a freshly seized thread and wait until it sits in a stop.
+ * A group stop (SIGSTOP and friends) that lands now is noted in
+ * *group_stop, so the process is stopped again when we let it go.
+ */
+static int stop_task(struct pgc_task *t, bool *group_stop)
 {
 	int status, n = 0;
 
@@ -72,8 +76,12 @@ static int stop_task(struct pgc_task *t)
 		}
 		if (!WIFSTOPPED(status))
 			continue;
-		if (status >> 16 == PTRACE_EVENT_STOP)
-			return 0;	/* interrupt or group stop */
+		if (status >> 16 == PTRACE_EVENT_STOP) {
+			/* interrupt stops report SIGTRAP, group stops the signal */
+			if (WSTOPSIG(status) != SIGTRAP)
+				*group_stop = true;
+			return 0;
+		}
 		/*
 		 * A signal-delivery stop came first: deliver the signal as it
 		 * would have been without us and wait for the interrupt.
@@ -122,7 +130,7 @@ static int seize_new_threads(struct pgc_proc *p, bool *found)
 		t->tid = tid;
 		t->exited = false;
 		*found = true;
-		ret = stop_task(t);
+		ret = stop_task(t, &p->stopped_before);
 		if (ret) {
 			ret = pgc_fail(ret == -ESRCH ? -ESRCH : -EIO,
 				       "cannot stop thread %d of PID %d",

@@ -3,6 +3,7 @@
 cross-process, checked against /proc and the processes themselves."""
 import os
 import tempfile
+import time
 import unittest
 
 from harness import PAGE, Snapshot, VictimTest, run, run_json
@@ -266,7 +267,15 @@ class Semantics(VictimTest):
         addr = a.addr(f"anon {MIB:#x}")
         dst = self.free_addr(a, b)
         os.kill(b.pid, signal.SIGSTOP)
+        while b.state() != "T":
+            time.sleep(0.01)
         self.clone(a, addr, b, dst, "--len", hex(MIB))
+        # just after the detach the task is briefly runnable on its way
+        # back into the group stop; a task let go would block in read (S)
+        deadline = time.time() + 5
+        while b.state() != "T" and time.time() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)
         self.assertEqual(b.state(), "T")
         os.kill(b.pid, signal.SIGCONT)
         self.assertEqual(b.sum(dst, MIB), a.sum(addr, MIB))

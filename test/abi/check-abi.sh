@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The library exports exactly what the version script lists, has a SONAME,
+# and installs binary, library, header, pkg-config file and man pages.
+set -euo pipefail
+build=$1 src=$2
+lib=$(readlink -f "$build/lib/libpgclone.so")
+fail() { echo "FAIL: $*"; exit 1; }
+
+want=$(sed -n 's/^\t\t\(pgclone_[a-z_]*\);$/\1/p' "$src/lib/libpgclone.map" | sort)
+got=$(nm -D --defined-only "$lib" | awk '$2 == "T" {print $3}' | sed 's/@.*//' | sort)
+[[ "$want" == "$got" ]] || fail "exports differ from libpgclone.map: $(diff <(echo "$want") <(echo "$got"))"
+readelf -d "$lib" | grep -q 'SONAME.*libpgclone.so.0' || fail "no SONAME libpgclone.so.0"
+nm -D "$lib" | grep -q 'pgclone_clone@@PGCLONE_0.1' || fail "symbols are not versioned"
+
+dest=$(mktemp -d)
+trap 'rm -rf "$dest"' EXIT
+DESTDIR=$dest cmake --install "$build" >/dev/null
+for f in bin/pgclone include/pgclone.h share/man/man1/pgclone.1; do
+	[[ -e $dest/usr/local/$f ]] || fail "not installed: $f"
+done
+ls "$dest"/usr/local/lib*/libpgclone.so.0 >/dev/null || fail "libpgclone.so.0 not installed"
+ls "$dest"/usr/local/lib*/libpgclone.a >/dev/null || fail "libpgclone.a not installed"
+pc=$(ls "$dest"/usr/local/lib*/pkgconfig/libpgclone.pc)
+PKG_CONFIG_SYSROOT_DIR=$dest PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --libs libpgclone |
+	grep -q -- -lpgclone || fail "pkg-config file unusable"
+
+# a program built against the installed header and library links and runs
+cat > "$dest/t.c" <<'C'
+#include <pgclone.h>
+#include <stdio.h>
+int main(void) { puts(pgclone_version()); return pgclone_engine_probe(PGCLONE_ENGINE_COPY); }
+C
+libdir=$(dirname "$(ls "$dest"/usr/local/lib*/libpgclone.so.0)")
+cc -o "$dest/t" "$dest/t.c" -I"$dest/usr/local/include" -L"$libdir" -lpgclone
+LD_LIBRARY_PATH=$libdir "$dest/t" | grep -q '^0\.' || fail "program against the library failed"
+echo "abi: ok ($(echo "$got" | wc -l) exported symbols)"
