@@ -25,6 +25,10 @@ static void usage(FILE *out)
 		"Usage:\n"
 		" %1$s [clone] --pid PID --src ADDR --dst ADDR [options]\n"
 		" %1$s maps --pid PID [--json]\n"
+		" %1$s dump --pid PID (--src ADDR [--len LEN] | --all) -o FILE|- [--no-freeze]\n"
+		" %1$s restore --pid PID -i FILE|- [--dst ADDR] [--replace] [--strict] [--dry-run]\n"
+		" %1$s show FILE|- [--json]\n"
+		" %1$s verify FILE|-\n"
 		" %1$s --help | --version\n"
 		"\n"
 		"Clone the memory mapping at ADDR of process PID to another address,\n"
@@ -41,6 +45,12 @@ static void usage(FILE *out)
 		"     --move             unmap the source after a successful clone\n"
 		"     --no-freeze        do not stop the source's threads while copying\n"
 		" -n, --dry-run          plan and check everything, change nothing\n"
+		"\n"
+		"Image options (dump, restore):\n"
+		"     --all              dump every mapping that can be dumped\n"
+		" -o, --output FILE      write the image to FILE, or - for stdout\n"
+		" -i, --input FILE       read the image from FILE, or - for stdin\n"
+		"     --strict           restore: refuse private copies of shared objects\n"
 		"\n"
 		"Common options:\n"
 		" -J, --json             print one JSON object\n"
@@ -79,6 +89,7 @@ int report_lib_error(int err, const char *what)
 	case -EFAULT:
 	case -EEXIST:
 	case -EOPNOTSUPP:
+	case -EPROTO:
 		return EXIT_USAGE;
 	default:
 		return EXIT_FAILED;
@@ -156,8 +167,18 @@ int main(int argc, char **argv)
 		       pgclone_version());
 		return EXIT_DONE;
 	}
-	if (argc > 1 && !strcmp(argv[1], "maps"))
-		return cmd_maps(argc - 1, argv + 1, &cli);
+	static const struct {
+		const char *name;
+		int (*fn)(int, char **, struct cli *);
+	} cmds[] = {
+		{ "maps", cmd_maps }, { "dump", cmd_dump },
+		{ "restore", cmd_restore }, { "show", cmd_show },
+		{ "verify", cmd_verify },
+	};
+
+	for (size_t i = 0; argc > 1 && i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (!strcmp(argv[1], cmds[i].name))
+			return cmds[i].fn(argc - 1, argv + 1, &cli);
 	if (argc > 1 && !strcmp(argv[1], "clone"))
 		return cmd_clone(argc - 1, argv + 1, &cli);
 	if (argc > 1 && argv[1][0] != '-')

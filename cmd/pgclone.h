@@ -23,6 +23,10 @@ extern const char *prog;
 
 int cmd_clone(int argc, char **argv, struct cli *cli);
 int cmd_maps(int argc, char **argv, struct cli *cli);
+int cmd_dump(int argc, char **argv, struct cli *cli);
+int cmd_restore(int argc, char **argv, struct cli *cli);
+int cmd_show(int argc, char **argv, struct cli *cli);
+int cmd_verify(int argc, char **argv, struct cli *cli);
 
 /* -J, -v, -q and getopt's errors, shared by every command. */
 int common_option(int c, char **argv, struct cli *cli);

@@ -43,6 +43,8 @@ enum pgclone_flags {
 	PGCLONE_MOVE = 1u << 1,		/* unmap the source after success */
 	PGCLONE_NO_FREEZE = 1u << 2,	/* do not stop the source's threads */
 	PGCLONE_DRY_RUN = 1u << 3,	/* plan and validate, change nothing */
+	PGCLONE_STRICT = 1u << 4,	/* restore: refuse private copies of shared objects */
+	PGCLONE_DUMP_ALL = 1u << 5,	/* dump: every mapping that can be dumped */
 };
 
 /* What kind of object a mapping is backed by (design.md semantics table). */
@@ -131,6 +133,16 @@ struct pgclone_opts {
 		};							\
 	})
 
+/* The same for any opts struct of this header (pgclone_image_opts, ...). */
+#define PGCLONE_OPTS_OF(TYPE, NAME, ...)				\
+	struct TYPE NAME = ({						\
+		memset(&NAME, 0, sizeof(struct TYPE));			\
+		(struct TYPE){						\
+			.sz = sizeof(struct TYPE),			\
+			__VA_ARGS__					\
+		};							\
+	})
+
 /* Filled by pgclone_clone(); release with pgclone_result_free(). */
 struct pgclone_result {
 	size_t sz;			/* sizeof(struct pgclone_result) */
@@ -164,6 +176,72 @@ PGCLONE_API int pgclone_clone(pid_t src_pid, uint64_t src_addr, uint64_t len,
 
 /* Release what pgclone_clone() allocated in @res; safe on a zeroed result. */
 PGCLONE_API void pgclone_result_free(struct pgclone_result *res);
+
+/* Options of pgclone_dump() and pgclone_restore(). */
+struct pgclone_image_opts {
+	size_t sz;			/* sizeof(struct pgclone_image_opts) */
+	unsigned int flags;		/* dump: NO_FREEZE, DUMP_ALL;
+					 * restore: REPLACE, STRICT, DRY_RUN */
+	uint64_t dst;			/* restore: first range lands here (0: where it was) */
+	pgclone_progress_fn progress;
+	void *progress_ctx;
+	size_t :0;
+};
+#define pgclone_image_opts__last_field progress_ctx
+
+/*
+ * Write [addr, addr + len) of @pid (or, with PGCLONE_DUMP_ALL, every
+ * mapping that can be dumped) to @fd as a pgclone image (pgclone-image(5)).
+ * @fd may be a pipe: the image is written in one pass.
+ * Returns 0 or -EINVAL, -ESRCH, -EPERM, -EBUSY, -EFAULT, -EOPNOTSUPP,
+ * -ENOMEM, -EINTR, -EIO.
+ */
+PGCLONE_API int pgclone_dump(pid_t pid, uint64_t addr, uint64_t len, int fd,
+			     const struct pgclone_image_opts *opts,
+			     struct pgclone_result *res);
+
+/*
+ * Recreate the ranges of the image read from @fd in @pid.  Every checksum
+ * is verified before anything appears in the process; on any failure it
+ * is left exactly as it was.  Returns 0 or -EINVAL, -ESRCH, -EPERM, -EBUSY,
+ * -EOPNOTSUPP, -EEXIST, -EACCES, -EPROTO (a malformed, truncated or
+ * corrupt image), -ENOMEM, -EINTR, -EIO.
+ */
+PGCLONE_API int pgclone_restore(pid_t pid, int fd,
+				const struct pgclone_image_opts *opts,
+				struct pgclone_result *res);
+
+/* What an image holds, from pgclone_image_info(). */
+struct pgclone_image_info {
+	size_t sz;			/* sizeof(struct pgclone_image_info) */
+	uint16_t major, minor;
+	uint32_t page_size;
+	uint32_t compat, incompat, ro_compat;
+	uint64_t manifest_len, data_off, data_len;
+	char tool_version[32];
+	char kernel[65];
+	char arch[32];
+	char comm[32];
+	int32_t src_pid;
+	uint64_t time_ns;
+	int frozen;
+	struct pgclone_range *ranges;	/* pages_present: data + zero pages,
+					 * pages_copied: pages stored */
+	size_t nr_ranges;
+	uint64_t nr_extents, nr_data_extents, pages_data, pages_zero;
+	size_t :0;
+};
+
+#define PGCLONE_IMAGE_VERIFY 1u		/* also read and check every data extent */
+
+/*
+ * Read the image on @fd and describe it; with PGCLONE_IMAGE_VERIFY, check
+ * every checksum too (consuming the whole stream).  Touches no process.
+ * Returns 0 or -EINVAL, -EOPNOTSUPP, -EPROTO, -ENOMEM, -EIO.
+ */
+PGCLONE_API int pgclone_image_info(int fd, unsigned int flags,
+				   struct pgclone_image_info *info);
+PGCLONE_API void pgclone_image_info_free(struct pgclone_image_info *info);
 
 /*
  * List the mappings of @pid.  On success *maps points to *nr entries that

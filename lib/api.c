@@ -59,6 +59,7 @@ int pgclone_clone(pid_t src_pid, uint64_t src_addr, uint64_t len,
 {
 	const unsigned int known_flags = PGCLONE_REPLACE | PGCLONE_MOVE |
 					 PGCLONE_NO_FREEZE | PGCLONE_DRY_RUN;
+	/* STRICT and DUMP_ALL belong to the image calls */
 	struct pgc_request req = {
 		.src_pid = src_pid, .dst_pid = dst_pid,
 		.src = src_addr, .len = len, .dst = dst_addr,
@@ -105,6 +106,105 @@ int pgclone_clone(pid_t src_pid, uint64_t src_addr, uint64_t len,
 	if (res == &scratch)
 		pgclone_result_free(res);
 	return pgc_ret(closed_set(err, clone_errors, ARRAY_SIZE(clone_errors)));
+}
+
+static bool image_opts_ok(const struct pgclone_image_opts *opts,
+			  unsigned int allowed, struct pgc_request *req)
+{
+	if (!opts_valid(opts, offsetofend(struct pgclone_image_opts,
+					  pgclone_image_opts__last_field)))
+		return false;
+	if (!opts)
+		return true;
+	req->flags = opts->flags;
+	req->dst = opts->dst;
+	req->progress = opts->progress;
+	req->progress_ctx = opts->progress_ctx;
+	return !(opts->flags & ~allowed);
+}
+
+static bool result_ok(struct pgclone_result *res)
+{
+	return res && res->sz >= offsetofend(struct pgclone_result, nr_ranges);
+}
+
+static const int dump_errors[] = {
+	-EINVAL, -ESRCH, -EPERM, -EBUSY, -EFAULT, -EOPNOTSUPP, -ENOMEM,
+	-EINTR, -EIO,
+};
+
+int pgclone_dump(pid_t pid, uint64_t addr, uint64_t len, int fd,
+		 const struct pgclone_image_opts *opts,
+		 struct pgclone_result *res)
+{
+	struct pgc_request req = { .src_pid = pid, .src = addr, .len = len };
+	int err;
+
+	pgc_clear_error();
+	if (!image_opts_ok(opts, PGCLONE_NO_FREEZE | PGCLONE_DUMP_ALL, &req))
+		return pgc_ret(pgc_fail(-EINVAL, "invalid pgclone_image_opts for a dump"));
+	if (pid <= 0 || fd < 0 || !result_ok(res))
+		return pgc_ret(pgc_fail(-EINVAL, "invalid arguments"));
+	pgclone_result_free(res);
+	err = pgc_image_dump(&req, req.flags & PGCLONE_DUMP_ALL, fd, res);
+	return pgc_ret(closed_set(err, dump_errors, ARRAY_SIZE(dump_errors)));
+}
+
+static const int restore_errors[] = {
+	-EINVAL, -ESRCH, -EPERM, -EBUSY, -EOPNOTSUPP, -EEXIST, -EACCES,
+	-EPROTO, -ENOMEM, -EINTR, -EIO,
+};
+
+int pgclone_restore(pid_t pid, int fd, const struct pgclone_image_opts *opts,
+		    struct pgclone_result *res)
+{
+	struct pgc_request req = { .dst_pid = pid };
+	int err;
+
+	pgc_clear_error();
+	if (!image_opts_ok(opts, PGCLONE_REPLACE | PGCLONE_STRICT | PGCLONE_DRY_RUN,
+			   &req))
+		return pgc_ret(pgc_fail(-EINVAL, "invalid pgclone_image_opts for a restore"));
+	if (pid <= 0 || fd < 0 || !result_ok(res))
+		return pgc_ret(pgc_fail(-EINVAL, "invalid arguments"));
+	pgclone_result_free(res);
+	err = pgc_image_restore(&req, fd, res);
+	return pgc_ret(closed_set(err, restore_errors, ARRAY_SIZE(restore_errors)));
+}
+
+static const int info_errors[] = {
+	-EINVAL, -EOPNOTSUPP, -EPROTO, -ENOMEM, -EIO,
+};
+
+int pgclone_image_info(int fd, unsigned int flags,
+		       struct pgclone_image_info *info)
+{
+	size_t sz;
+	int err;
+
+	pgc_clear_error();
+	if (fd < 0 || !info || info->sz < offsetofend(struct pgclone_image_info,
+						      pages_zero) ||
+	    (flags & ~PGCLONE_IMAGE_VERIFY))
+		return pgc_ret(pgc_fail(-EINVAL, "invalid arguments"));
+	sz = info->sz;
+	memset(info, 0, sizeof(*info));
+	info->sz = sz;
+	err = pgc_image_info(fd, flags & PGCLONE_IMAGE_VERIFY, info);
+	if (err)
+		pgclone_image_info_free(info);
+	return pgc_ret(closed_set(err, info_errors, ARRAY_SIZE(info_errors)));
+}
+
+void pgclone_image_info_free(struct pgclone_image_info *info)
+{
+	if (!info)
+		return;
+	for (size_t i = 0; info->ranges && i < info->nr_ranges; i++)
+		free((char *)info->ranges[i].map.name);
+	free(info->ranges);
+	info->ranges = NULL;
+	info->nr_ranges = 0;
 }
 
 int pgc_result_fill(struct pgclone_result *res, const struct pgc_plan *plan)

@@ -20,6 +20,9 @@
 #define PGC_PAGE_DOWN(x) ((x) & ~(PGC_PAGE_SIZE - 1))
 /* No user address on any supported arch reaches 2^57 (5-level paging). */
 #define PGC_USER_ADDR_LIMIT (1ULL << 57)
+/* The top of user space mmap() uses without an explicit high hint (x86_64,
+ * 4-level and 5-level alike): where a destination may be placed. */
+#define PGC_TASK_SIZE 0x7ffffffff000ULL
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define __must_check __attribute__((warn_unused_result))
@@ -185,6 +188,12 @@ int pgc_copy_engine_clone(const struct pgc_request *req,
 			  struct pgclone_result *res) __must_check;
 int pgc_kernel_engine_clone(const struct pgc_request *req,
 			    struct pgclone_result *res) __must_check;
+int pgc_image_dump(const struct pgc_request *req, bool all, int out,
+		   struct pgclone_result *res) __must_check;
+int pgc_image_restore(const struct pgc_request *req, int in,
+		      struct pgclone_result *res) __must_check;
+int pgc_image_info(int fd, bool verify, struct pgclone_image_info *info);
+
 /* The syscall number published in sysfs, or -ENOSYS. */
 long pgc_kernel_syscall_nr(void);
 

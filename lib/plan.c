@@ -65,7 +65,7 @@ int pgc_plan_build(struct pgc_plan *plan, pid_t src_pid,
 	if (src >= PGC_USER_ADDR_LIMIT)
 		return pgc_fail(-EINVAL, "source address 0x%llx is not a user address",
 				(unsigned long long)src);
-	if (dst >= PGC_USER_ADDR_LIMIT)
+	if (dst >= PGC_TASK_SIZE)
 		return pgc_fail(-EINVAL,
 				"destination address 0x%llx is not a user address",
 				(unsigned long long)dst);
@@ -89,7 +89,7 @@ int pgc_plan_build(struct pgc_plan *plan, pid_t src_pid,
 	if (src + len > PGC_USER_ADDR_LIMIT || src + len < src)
 		return pgc_fail(-EINVAL, "source range 0x%llx+0x%llx ends past user space",
 				(unsigned long long)src, (unsigned long long)len);
-	if (dst + len > PGC_USER_ADDR_LIMIT || dst + len < dst)
+	if (dst + len > PGC_TASK_SIZE || dst + len < dst)
 		return pgc_fail(-EINVAL,
 				"destination range 0x%llx+0x%llx ends past user space",
 				(unsigned long long)dst, (unsigned long long)len);
@@ -133,20 +133,19 @@ int pgc_plan_build(struct pgc_plan *plan, pid_t src_pid,
 	return 0;
 }
 
-int pgc_plan_check_dst(const struct pgc_plan *plan,
-		       const struct pgc_vma_list *dst_maps, bool replace)
+static int check_window(const struct pgc_plan *plan, uint64_t dst, uint64_t len,
+			const struct pgc_vma_list *dst_maps, bool replace)
 {
 	for (size_t i = 0; i < dst_maps->n; i++) {
 		const struct pgc_vma *v = &dst_maps->v[i];
 
-		if (!overlaps(v->m.start, v->m.end - v->m.start, plan->dst,
-			      plan->len))
+		if (!overlaps(v->m.start, v->m.end - v->m.start, dst, len))
 			continue;
 		if (!replace)
 			return pgc_fail(-EEXIST,
 					"destination 0x%llx-0x%llx overlaps 0x%llx-0x%llx %s in PID %d (use --replace)",
-					(unsigned long long)plan->dst,
-					(unsigned long long)(plan->dst + plan->len),
+					(unsigned long long)dst,
+					(unsigned long long)(dst + len),
 					(unsigned long long)v->m.start,
 					(unsigned long long)v->m.end,
 					display_name(v), (int)plan->dst_pid);
@@ -160,6 +159,20 @@ int pgc_plan_check_dst(const struct pgc_plan *plan,
 					v->vmflags & VMF_SEALED ? "sealed" :
 					v->vmflags & VMF_SHADOW_STACK ? "shadow stack" :
 					pgclone_refusal_name(v->m.refusal));
+	}
+	return 0;
+}
+
+int pgc_plan_check_dst(const struct pgc_plan *plan,
+		       const struct pgc_vma_list *dst_maps, bool replace)
+{
+	for (size_t i = 0; i < plan->n; i++) {
+		const struct pgclone_range *r = &plan->r[i];
+		int ret = check_window(plan, r->dst, r->map.end - r->map.start,
+				       dst_maps, replace);
+
+		if (ret)
+			return ret;
 	}
 	return 0;
 }

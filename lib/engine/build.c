@@ -53,37 +53,33 @@ int pgc_target_write(pid_t pid, uint64_t addr, const void *buf, size_t len)
 	return n < 0 ? -errno : -EIO;
 }
 
-static int set_aside(struct pgc_build *b, const struct pgc_vma_list *dst_maps)
+/* Total bytes of all ranges: the size of the set-aside reservation. */
+static uint64_t plan_bytes(const struct pgc_plan *plan)
 {
-	const struct pgc_plan *plan = b->plan;
-	uint64_t dend = plan->dst + plan->len;
-	long ret;
-	int err;
+	uint64_t n = 0;
 
-	err = rsys(b, &ret, SYS_mmap, 0, plan->len, PROT_NONE,
-		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, (uint64_t)-1, 0);
-	if (err)
-		return err;
-	if (ret < 0 && ret > -4096)
-		return pgc_fail((int)ret, "cannot reserve room in PID %d to set the replaced mappings aside",
-				(int)plan->dst_pid);
-	b->save_area = (uint64_t)ret;
+	for (size_t i = 0; i < plan->n; i++)
+		n += plan->r[i].map.end - plan->r[i].map.start;
+	return n;
+}
 
-	b->saved = calloc(dst_maps->n ? dst_maps->n : 1, sizeof(*b->saved));
-	if (!b->saved)
-		return -ENOMEM;
+static int set_aside_window(struct pgc_build *b, const struct pgc_vma_list *dst_maps,
+			    uint64_t dst, uint64_t len, uint64_t tmp_base)
+{
 	for (size_t i = 0; i < dst_maps->n; i++) {
 		const struct pgclone_mapping *m = &dst_maps->v[i].m;
-		uint64_t s = m->start > plan->dst ? m->start : plan->dst;
-		uint64_t e = m->end < dend ? m->end : dend;
+		uint64_t s = m->start > dst ? m->start : dst;
+		uint64_t e = m->end < dst + len ? m->end : dst + len;
 		struct pgc_saved *sv;
+		long ret;
+		int err;
 
 		if (s >= e)
 			continue;
 		sv = &b->saved[b->nsaved];
 		sv->addr = s;
 		sv->len = e - s;
-		sv->tmp = b->save_area + (s - plan->dst);
+		sv->tmp = tmp_base + (s - dst);
 		err = rsys(b, &ret, SYS_mremap, s, e - s, e - s,
 			   MREMAP_MAYMOVE | MREMAP_FIXED, sv->tmp, 0);
 		if (err)
@@ -92,35 +88,68 @@ static int set_aside(struct pgc_build *b, const struct pgc_vma_list *dst_maps)
 			return pgc_fail(ret < 0 ? (int)ret : -EIO,
 					"cannot set 0x%llx-0x%llx of PID %d aside: %s",
 					(unsigned long long)s, (unsigned long long)e,
-					(int)plan->dst_pid, strerror((int)-ret));
+					(int)b->plan->dst_pid, strerror((int)-ret));
 		b->nsaved++;
 	}
 	return 0;
 }
 
+static int set_aside(struct pgc_build *b, const struct pgc_vma_list *dst_maps)
+{
+	const struct pgc_plan *plan = b->plan;
+	uint64_t base = 0;
+	long ret;
+	int err;
+
+	b->save_len = plan_bytes(plan);
+	err = rsys(b, &ret, SYS_mmap, 0, b->save_len, PROT_NONE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, (uint64_t)-1, 0);
+	if (err)
+		return err;
+	if (ret < 0 && ret > -4096)
+		return pgc_fail((int)ret, "cannot reserve room in PID %d to set the replaced mappings aside",
+				(int)plan->dst_pid);
+	b->save_area = (uint64_t)ret;
+
+	/* each mapping can be cut in two by a window: at most n + 2 pieces */
+	b->saved = calloc(dst_maps->n + 2 * plan->n + 1, sizeof(*b->saved));
+	if (!b->saved)
+		return -ENOMEM;
+	for (size_t i = 0; !err && i < plan->n; i++) {
+		uint64_t len = plan->r[i].map.end - plan->r[i].map.start;
+
+		err = set_aside_window(b, dst_maps, plan->r[i].dst, len,
+				       b->save_area + base);
+		base += len;
+	}
+	return err;
+}
+
 static int map_range(struct pgc_build *b, size_t i)
 {
 	const struct pgclone_range *r = &b->plan->r[i];
-	const struct pgc_vma *v = b->plan->src_vma[i];
+	const struct pgc_vma *v = b->plan->src_vma ? b->plan->src_vma[i] : NULL;
 	uint64_t len = r->map.end - r->map.start;
-	uint64_t prot = r->map.prot, flags = MAP_FIXED_NOREPLACE;
+	uint64_t prot = r->map.prot, want = b->staged ? 0 : r->dst;
+	uint64_t flags = b->staged ? 0 : MAP_FIXED_NOREPLACE;
 	long addr, dummy;
 	int fd = -1, err;
 
-	if (v->vmflags & VMF_NORESERVE)
+	if (v && (v->vmflags & VMF_NORESERVE))
 		flags |= MAP_NORESERVE;
 	if (r->map.kind == PGCLONE_KIND_ANON_PRIVATE) {
 		flags |= MAP_PRIVATE | MAP_ANONYMOUS;
 		prot |= PROT_READ | PROT_WRITE;	/* final prot comes last */
 	} else {
-		fd = pgc_fd_to_target(b->rem, b->plan->src_pid, v);
+		fd = b->get_fd ? b->get_fd(b, i) :
+				 pgc_fd_to_target(b->rem, b->plan->src_pid, v);
 		if (fd < 0)
 			return fd;
 		flags |= r->map.shared ? MAP_SHARED : MAP_PRIVATE;
 		if (!r->map.shared)
 			prot |= PROT_READ | PROT_WRITE;
 	}
-	err = rsys(b, &addr, SYS_mmap, r->dst, len, prot, flags, (uint64_t)fd,
+	err = rsys(b, &addr, SYS_mmap, want, len, prot, flags, (uint64_t)fd,
 		   r->map.offset);
 	if (fd >= 0 && rsys(b, &dummy, SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0) &&
 	    !err)
@@ -139,32 +168,91 @@ static int map_range(struct pgc_build *b, size_t i)
 				(unsigned long long)(r->dst + len),
 				(int)b->plan->dst_pid, strerror((int)-addr));
 	}
-	if ((uint64_t)addr != r->dst) {
+	if (!b->staged && (uint64_t)addr != r->dst) {
 		/* a kernel older than 4.17 took NOREPLACE as a hint */
 		rmunmap(b, (uint64_t)addr, len);
 		return pgc_fail(-EEXIST, "PID %d could not map 0x%llx exactly",
 				(int)b->plan->dst_pid, (unsigned long long)r->dst);
 	}
+	b->at[i] = (uint64_t)addr;
 	b->mapped[i] = true;
 	return 0;
 }
+
+static int map_all(struct pgc_build *b, size_t scratch_len);
 
 int pgc_build_map(struct pgc_build *b, struct pgc_remote *rem,
 		  const struct pgc_plan *plan,
 		  const struct pgc_vma_list *dst_maps, bool replace,
 		  size_t scratch_len)
 {
-	long addr;
 	int err = 0;
 
 	memset(b, 0, sizeof(*b));
 	b->rem = rem;
 	b->plan = plan;
 	b->mapped = calloc(plan->n, sizeof(*b->mapped));
-	if (!b->mapped)
+	b->at = calloc(plan->n, sizeof(*b->at));
+	if (!b->mapped || !b->at) {
+		free(b->mapped);
+		free(b->at);
 		return -ENOMEM;
+	}
 	if (replace)
 		err = set_aside(b, dst_maps);
+	return err ? (pgc_build_rollback(b), err) : map_all(b, scratch_len);
+}
+
+int pgc_build_stage(struct pgc_build *b, struct pgc_remote *rem,
+		    const struct pgc_plan *plan, pgc_build_fd_fn get_fd,
+		    void *ctx, size_t scratch_len)
+{
+	memset(b, 0, sizeof(*b));
+	b->rem = rem;
+	b->plan = plan;
+	b->staged = true;
+	b->get_fd = get_fd;
+	b->ctx = ctx;
+	b->mapped = calloc(plan->n, sizeof(*b->mapped));
+	b->at = calloc(plan->n, sizeof(*b->at));
+	if (!b->mapped || !b->at) {
+		free(b->mapped);
+		free(b->at);
+		return -ENOMEM;
+	}
+	return map_all(b, scratch_len);
+}
+
+int pgc_build_place(struct pgc_build *b, const struct pgc_vma_list *dst_maps,
+		    bool replace)
+{
+	int err = replace ? set_aside(b, dst_maps) : 0;
+
+	for (size_t i = 0; !err && i < b->plan->n; i++) {
+		const struct pgclone_range *r = &b->plan->r[i];
+		uint64_t len = r->map.end - r->map.start;
+		long ret;
+
+		err = rsys(b, &ret, SYS_mremap, b->at[i], len, len,
+			   MREMAP_MAYMOVE | MREMAP_FIXED, r->dst, 0);
+		if (!err && (uint64_t)ret != r->dst)
+			err = pgc_fail(ret < 0 ? (int)ret : -EIO,
+				       "cannot move 0x%llx-0x%llx into place in PID %d: %s",
+				       (unsigned long long)r->dst,
+				       (unsigned long long)(r->dst + len),
+				       (int)b->plan->dst_pid, strerror((int)-ret));
+		if (!err)
+			b->at[i] = r->dst;
+	}
+	return err;
+}
+
+static int map_all(struct pgc_build *b, size_t scratch_len)
+{
+	const struct pgc_plan *plan = b->plan;
+	long addr;
+	int err = 0;
+
 	for (size_t i = 0; !err && i < plan->n; i++)
 		err = map_range(b, i);
 	if (!err && scratch_len) {
@@ -184,7 +272,8 @@ int pgc_build_map(struct pgc_build *b, struct pgc_remote *rem,
 	return err;
 }
 
-static int set_name(struct pgc_build *b, const struct pgclone_range *r)
+static int set_name(struct pgc_build *b, const struct pgclone_range *r,
+		    uint64_t at)
 {
 	const char *name = r->map.name;
 	size_t len;
@@ -207,7 +296,7 @@ static int set_name(struct pgc_build *b, const struct pgclone_range *r)
 	}
 	if (!err)
 		err = rsys(b, &ret, SYS_prctl, PR_SET_VMA, PR_SET_VMA_ANON_NAME,
-			   r->dst, r->map.end - r->map.start, b->scratch, 0);
+			   at, r->map.end - r->map.start, b->scratch, 0);
 	if (!err && ret)
 		pr_warn("cannot name 0x%llx in PID %d: %s",
 			(unsigned long long)r->dst, (int)b->plan->dst_pid,
@@ -215,7 +304,8 @@ static int set_name(struct pgc_build *b, const struct pgclone_range *r)
 	return err;
 }
 
-static int set_advice(struct pgc_build *b, const struct pgclone_range *r)
+static int set_advice(struct pgc_build *b, const struct pgclone_range *r,
+		      uint64_t at)
 {
 	static const struct {
 		unsigned int adv;
@@ -238,7 +328,7 @@ static int set_advice(struct pgc_build *b, const struct pgclone_range *r)
 
 		if (!(r->map.advice & map[i].adv))
 			continue;
-		err = rsys(b, &ret, SYS_madvise, r->dst, len,
+		err = rsys(b, &ret, SYS_madvise, at, len,
 			   (uint64_t)map[i].madv, 0, 0, 0);
 		if (err)
 			return err;
@@ -255,12 +345,12 @@ int pgc_build_finish(struct pgc_build *b)
 	for (size_t i = 0; i < b->plan->n; i++) {
 		const struct pgclone_range *r = &b->plan->r[i];
 		long ret;
-		int err = set_name(b, r);
+		int err = set_name(b, r, b->at[i]);
 
 		if (!err)
-			err = set_advice(b, r);
+			err = set_advice(b, r, b->at[i]);
 		if (!err)
-			err = rsys(b, &ret, SYS_mprotect, r->dst,
+			err = rsys(b, &ret, SYS_mprotect, b->at[i],
 				   r->map.end - r->map.start, r->map.prot, 0, 0, 0);
 		if (!err && ret)
 			err = pgc_fail(-EIO, "mprotect in PID %d failed: %s",
@@ -287,9 +377,10 @@ int pgc_build_drop_scratch(struct pgc_build *b)
 void pgc_build_commit(struct pgc_build *b)
 {
 	if (b->save_area)
-		rmunmap(b, b->save_area, b->plan->len);
+		rmunmap(b, b->save_area, b->save_len);
 	free(b->saved);
 	free(b->mapped);
+	free(b->at);
 	memset(b, 0, sizeof(*b));
 }
 
@@ -303,7 +394,7 @@ void pgc_build_rollback(struct pgc_build *b)
 		rmunmap(b, b->scratch, b->scratch_len);
 	for (size_t i = 0; b->mapped && i < b->plan->n; i++)
 		if (b->mapped[i])
-			rmunmap(b, b->plan->r[i].dst,
+			rmunmap(b, b->at[i],
 				b->plan->r[i].map.end - b->plan->r[i].map.start);
 	for (size_t i = 0; i < b->nsaved; i++) {
 		const struct pgc_saved *sv = &b->saved[i];
@@ -317,8 +408,9 @@ void pgc_build_rollback(struct pgc_build *b)
 				(int)b->plan->dst_pid);
 	}
 	if (b->save_area)
-		rmunmap(b, b->save_area, b->plan->len);
+		rmunmap(b, b->save_area, b->save_len);
 	free(b->saved);
 	free(b->mapped);
+	free(b->at);
 	memset(b, 0, sizeof(*b));
 }

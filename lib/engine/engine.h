@@ -14,13 +14,22 @@ struct pgc_saved {
 	uint64_t tmp;		/* where it waits */
 };
 
+struct pgc_build;
+/* Install in the target the object range @i maps; return its fd there. */
+typedef int (*pgc_build_fd_fn)(struct pgc_build *b, size_t i);
+
 struct pgc_build {
 	struct pgc_remote *rem;
 	const struct pgc_plan *plan;
 	bool *mapped;			/* per range */
+	uint64_t *at;			/* per range: where it is mapped now */
+	bool staged;			/* built aside, moved into place last */
+	pgc_build_fd_fn get_fd;		/* NULL: the source mapping's object */
+	void *ctx;			/* for get_fd */
 	uint64_t scratch;		/* RW scratch in the target, or 0 */
 	size_t scratch_len;
 	uint64_t save_area;		/* reservation for set-aside pieces */
+	uint64_t save_len;
 	struct pgc_saved *saved;
 	size_t nsaved;
 };
@@ -35,6 +44,18 @@ int pgc_build_map(struct pgc_build *b, struct pgc_remote *rem,
 		  const struct pgc_plan *plan,
 		  const struct pgc_vma_list *dst_maps, bool replace,
 		  size_t scratch_len) __must_check;
+/*
+ * Like pgc_build_map(), but every range is created at an address the
+ * kernel picks, so nothing appears at the destination yet; and objects
+ * come from @get_fd.  pgc_build_place() then moves them into place.
+ */
+int pgc_build_stage(struct pgc_build *b, struct pgc_remote *rem,
+		    const struct pgc_plan *plan, pgc_build_fd_fn get_fd,
+		    void *ctx, size_t scratch_len) __must_check;
+int pgc_build_place(struct pgc_build *b, const struct pgc_vma_list *dst_maps,
+		    bool replace) __must_check;
+/* Hand a descriptor of ours to the target; returns its fd number there. */
+int pgc_fd_give(struct pgc_remote *rem, int fd, const char *what) __must_check;
 /* Names, advice and final protection, as the source has them. */
 int pgc_build_finish(struct pgc_build *b) __must_check;
 /* Drop the scratch area (before the result becomes final). */

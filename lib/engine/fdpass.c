@@ -131,30 +131,37 @@ static int pull_fd_as_target_user(struct pgc_remote *rem, int fd, long *rfd)
 	return ret;
 }
 
-int pgc_fd_to_target(struct pgc_remote *rem, pid_t src_pid,
-		     const struct pgc_vma *v)
+int pgc_fd_give(struct pgc_remote *rem, int fd, const char *what)
 {
 	long rfd;
-	int fd, ret, same;
+	int ret, same;
 
 	same = pgc_same_pidns(rem->proc->pid, getpid());
 	if (same <= 0)
 		return pgc_fail(-EOPNOTSUPP,
 				"PID %d is in another PID namespace: passing it the object of %s is not supported yet",
-				(int)rem->proc->pid, v->name);
-	fd = open_object(src_pid, v);
-	if (fd < 0)
-		return fd;
+				(int)rem->proc->pid, what);
 	ret = pull_fd(rem, getpid(), fd, &rfd);
 	if (!ret && rfd == -EPERM) {
 		pr_debug("PID %d may not take fds from pgclone; using a helper with its credentials",
 			 (int)rem->proc->pid);
 		ret = pull_fd_as_target_user(rem, fd, &rfd);
 	}
-	close(fd);
 	if (!ret && rfd < 0)
 		ret = pgc_fail(rfd == -EPERM ? -EPERM : -EIO,
 			       "PID %d cannot take the object of %s from pgclone: %s",
-			       (int)rem->proc->pid, v->name, strerror((int)-rfd));
+			       (int)rem->proc->pid, what, strerror((int)-rfd));
 	return ret ? ret : (int)rfd;
+}
+
+int pgc_fd_to_target(struct pgc_remote *rem, pid_t src_pid,
+		     const struct pgc_vma *v)
+{
+	int fd = open_object(src_pid, v), ret;
+
+	if (fd < 0)
+		return fd;
+	ret = pgc_fd_give(rem, fd, v->name);
+	close(fd);
+	return ret;
 }

@@ -1,0 +1,367 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * image.c - "pgclone dump", "restore", "show" and "verify": checkpoint
+ * ranges of a process to an image file or pipe, and bring them back.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <pgclone.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "json.h"
+#include "pgclone.h"
+#include "strutils.h"
+
+enum { OPT_ALL = 256, OPT_NO_FREEZE, OPT_REPLACE, OPT_STRICT };
+
+struct image_args {
+	pid_t pid;
+	uint64_t src, len, dst;
+	bool have_src, all;
+	const char *path;
+	unsigned int flags;
+};
+
+static const struct option image_longopts[] = {
+	{ "pid", required_argument, NULL, 'p' },
+	{ "src", required_argument, NULL, 's' },
+	{ "len", required_argument, NULL, 'l' },
+	{ "dst", required_argument, NULL, 'd' },
+	{ "all", no_argument, NULL, OPT_ALL },
+	{ "output", required_argument, NULL, 'o' },
+	{ "input", required_argument, NULL, 'i' },
+	{ "no-freeze", no_argument, NULL, OPT_NO_FREEZE },
+	{ "replace", no_argument, NULL, OPT_REPLACE },
+	{ "strict", no_argument, NULL, OPT_STRICT },
+	{ "dry-run", no_argument, NULL, 'n' },
+	{ "json", no_argument, NULL, 'J' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int number(const char *opt, const char *arg, uint64_t *out)
+{
+	int ret = parse_u64(arg, out);
+
+	if (ret == -ERANGE)
+		return errx_usage("%s '%s': value out of range", opt, arg);
+	if (ret)
+		return errx_usage("%s '%s': not a number", opt, arg);
+	return 0;
+}
+
+/* Parse the options of one image command; @allowed lists its letters. */
+static int parse(int argc, char **argv, struct cli *cli, struct image_args *a,
+		 const char *cmd, const char *allowed)
+{
+	int c, ret;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":p:s:l:d:o:i:nJvq", image_longopts,
+				NULL)) != -1) {
+		char key = c >= 256 ? "aFRS"[c - 256] : (char)c;
+
+		if (c != '?' && c != ':' && !strchr(allowed, key))
+			return errx_usage("option '%s' does not apply to '%s'",
+					  argv[optind - 1], cmd);
+		ret = 0;
+		switch (c) {
+		case 'p':
+			if (parse_pid(optarg, &a->pid))
+				ret = errx_usage("--pid '%s': not a valid PID", optarg);
+			break;
+		case 's': ret = number("--src", optarg, &a->src); a->have_src = true; break;
+		case 'l':
+			ret = number("--len", optarg, &a->len);
+			if (!ret && !a->len)
+				ret = errx_usage("--len 0: the length must not be zero");
+			break;
+		case 'd': ret = number("--dst", optarg, &a->dst); break;
+		case 'o': case 'i': a->path = optarg; break;
+		case OPT_ALL: a->all = true; break;
+		case OPT_NO_FREEZE: a->flags |= PGCLONE_NO_FREEZE; break;
+		case OPT_REPLACE: a->flags |= PGCLONE_REPLACE; break;
+		case OPT_STRICT: a->flags |= PGCLONE_STRICT; break;
+		case 'n': a->flags |= PGCLONE_DRY_RUN; break;
+		default: ret = common_option(c, argv, cli); break;
+		}
+		if (ret)
+			return ret;
+	}
+	if (strchr(allowed, 'P') && optind < argc && !a->path)
+		a->path = argv[optind++];
+	if (optind < argc)
+		return errx_usage("unexpected argument '%s'", argv[optind]);
+	return 0;
+}
+
+static void print_ranges_json(struct json *j, const struct pgclone_range *r,
+			      size_t n)
+{
+	json_open_array(j, "ranges");
+	for (size_t i = 0; i < n; i++) {
+		char prot[5];
+
+		format_prot(r[i].map.prot, r[i].map.shared, prot);
+		json_open(j, NULL);
+		json_hex(j, "start", r[i].map.start);
+		json_hex(j, "end", r[i].map.end);
+		json_hex(j, "dst", r[i].dst);
+		json_str(j, "perms", prot);
+		json_str(j, "kind", pgclone_kind_name(r[i].map.kind));
+		json_str(j, "name", r[i].map.name);
+		json_u64(j, "pages", r[i].pages);
+		json_u64(j, "pages_present", r[i].pages_present);
+		json_u64(j, "pages_stored", r[i].pages_copied);
+		json_close(j);
+	}
+	json_close_array(j);
+}
+
+static void report(const char *what, const struct image_args *a,
+		   const struct pgclone_result *r, const struct cli *cli, FILE *out)
+{
+	if (cli->json) {
+		struct json j;
+
+		json_init(&j, out);
+		json_open(&j, NULL);
+		json_str(&j, "command", what);
+		json_u64(&j, "pid", (uint64_t)a->pid);
+		json_bool(&j, "dry_run", a->flags & PGCLONE_DRY_RUN);
+		print_ranges_json(&j, r->ranges, r->nr_ranges);
+		json_u64(&j, "pages_present", r->pages_present);
+		json_u64(&j, "pages_written", r->pages_copied);
+		json_u64(&j, "bytes", r->bytes_copied);
+		json_double(&j, "elapsed_ms", (double)r->elapsed_ns / 1e6);
+		json_close(&j);
+		json_end(&j);
+		return;
+	}
+	if (cli->quiet)
+		return;
+	fprintf(out, "%s %zu range(s) of PID %d: %llu pages present, %llu pages of data, %.3f ms\n",
+		what, r->nr_ranges, (int)a->pid,
+		(unsigned long long)r->pages_present,
+		(unsigned long long)r->pages_copied, (double)r->elapsed_ns / 1e6);
+	for (size_t i = 0; i < r->nr_ranges; i++) {
+		const struct pgclone_range *rg = &r->ranges[i];
+		char prot[5];
+
+		format_prot(rg->map.prot, rg->map.shared, prot);
+		fprintf(out, "  0x%llx-0x%llx %s %-12s -> 0x%llx  %s\n",
+			(unsigned long long)rg->map.start,
+			(unsigned long long)rg->map.end, prot,
+			pgclone_kind_name(rg->map.kind),
+			(unsigned long long)rg->dst, rg->map.name);
+	}
+}
+
+int cmd_dump(int argc, char **argv, struct cli *cli)
+{
+	struct image_args a = { 0 };
+	struct pgclone_result res = { .sz = sizeof(res) };
+	bool to_stdout;
+	int fd, ret;
+
+	ret = parse(argc, argv, cli, &a, "dump", "psloaFJvq");
+	if (ret)
+		return ret;
+	if (!a.pid)
+		return errx_usage("--pid is required");
+	if (a.all == a.have_src)
+		return errx_usage("give either --src ADDR [--len LEN] or --all");
+	if (!a.path)
+		return errx_usage("-o FILE (or -o - for standard output) is required");
+	to_stdout = !strcmp(a.path, "-");
+	if (to_stdout && isatty(STDOUT_FILENO))
+		return errx_usage("refusing to write an image to a terminal");
+	install_log(cli);
+	ret = check_pid_exists(a.pid, "--pid");
+	if (ret)
+		return ret;
+	fd = to_stdout ? STDOUT_FILENO :
+			 open(a.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return errx_usage("cannot create %s: %s", a.path, strerror(errno));
+	if (a.all)
+		a.flags |= PGCLONE_DUMP_ALL;
+	PGCLONE_OPTS_OF(pgclone_image_opts, opts, .flags = a.flags,
+			.progress = progress_cb, .progress_ctx = cli);
+	cancel_on_signals();
+	ret = pgclone_dump(a.pid, a.src, a.len, fd, &opts, &res);
+	progress_done();
+	if (!to_stdout) {
+		if (close(fd) && !ret)
+			ret = -EIO;
+		if (ret)
+			unlink(a.path);	/* never leave half an image behind */
+	}
+	if (ret)
+		return report_lib_error(ret, "dump");
+	report("dumped", &a, &res, cli, to_stdout ? stderr : stdout);
+	pgclone_result_free(&res);
+	return EXIT_DONE;
+}
+
+static int open_input(const char *path)
+{
+	int fd;
+
+	if (!path)
+		return errx_usage("an image is required (a file, or - for standard input)"), -1;
+	if (!strcmp(path, "-"))
+		return STDIN_FILENO;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		errx_usage("cannot open %s: %s", path, strerror(errno));
+	return fd;
+}
+
+int cmd_restore(int argc, char **argv, struct cli *cli)
+{
+	struct image_args a = { 0 };
+	struct pgclone_result res = { .sz = sizeof(res) };
+	int fd, ret;
+
+	ret = parse(argc, argv, cli, &a, "restore", "pidRSnJvq");
+	if (ret)
+		return ret;
+	if (!a.pid)
+		return errx_usage("--pid is required");
+	install_log(cli);
+	ret = check_pid_exists(a.pid, "--pid");
+	if (ret)
+		return ret;
+	fd = open_input(a.path);
+	if (fd < 0)
+		return EXIT_USAGE;
+	PGCLONE_OPTS_OF(pgclone_image_opts, opts, .flags = a.flags, .dst = a.dst,
+			.progress = progress_cb, .progress_ctx = cli);
+	cancel_on_signals();
+	ret = pgclone_restore(a.pid, fd, &opts, &res);
+	progress_done();
+	if (fd != STDIN_FILENO)
+		close(fd);
+	if (ret)
+		return report_lib_error(ret, "restore");
+	report(a.flags & PGCLONE_DRY_RUN ? "would restore" : "restored", &a, &res,
+	       cli, stdout);
+	pgclone_result_free(&res);
+	return EXIT_DONE;
+}
+
+static void show_text(const struct pgclone_image_info *in)
+{
+	time_t t = (time_t)(in->time_ns / 1000000000ULL);
+	char when[64];
+
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", gmtime(&t));
+	printf("pgclone image, format %u.%u, page size %u\n", in->major, in->minor,
+	       in->page_size);
+	printf("features: compat 0x%x incompat 0x%x ro_compat 0x%x\n", in->compat,
+	       in->incompat, in->ro_compat);
+	printf("source: PID %d (%s), %s, kernel %s, pgclone %s, %s, %s\n",
+	       (int)in->src_pid, in->comm, in->arch, in->kernel, in->tool_version,
+	       when, in->frozen ? "frozen" : "not frozen");
+	printf("layout: manifest %llu bytes at 64, data %llu bytes at %llu\n",
+	       (unsigned long long)in->manifest_len, (unsigned long long)in->data_len,
+	       (unsigned long long)in->data_off);
+	printf("%zu range(s), %llu extent(s): %llu data pages stored, %llu zero pages recorded\n",
+	       in->nr_ranges, (unsigned long long)in->nr_extents,
+	       (unsigned long long)in->pages_data, (unsigned long long)in->pages_zero);
+	printf("%-16s %-16s %-4s %-12s %8s %8s %s\n", "START", "END", "PERM", "KIND",
+	       "PAGES", "STORED", "NAME");
+	for (size_t i = 0; i < in->nr_ranges; i++) {
+		const struct pgclone_range *r = &in->ranges[i];
+		char prot[5];
+
+		format_prot(r->map.prot, r->map.shared, prot);
+		printf("%-16llx %-16llx %-4s %-12s %8llu %8llu %s\n",
+		       (unsigned long long)r->map.start, (unsigned long long)r->map.end,
+		       prot, pgclone_kind_name(r->map.kind),
+		       (unsigned long long)r->pages,
+		       (unsigned long long)r->pages_copied, r->map.name);
+	}
+}
+
+static void show_json(const struct pgclone_image_info *in)
+{
+	struct json j;
+
+	json_init(&j, stdout);
+	json_open(&j, NULL);
+	json_open(&j, "header");
+	json_u64(&j, "major", in->major);
+	json_u64(&j, "minor", in->minor);
+	json_u64(&j, "page_size", in->page_size);
+	json_hex(&j, "compat", in->compat);
+	json_hex(&j, "incompat", in->incompat);
+	json_hex(&j, "ro_compat", in->ro_compat);
+	json_u64(&j, "manifest_len", in->manifest_len);
+	json_u64(&j, "data_off", in->data_off);
+	json_u64(&j, "data_len", in->data_len);
+	json_close(&j);
+	json_open(&j, "source");
+	json_u64(&j, "pid", (uint64_t)in->src_pid);
+	json_str(&j, "comm", in->comm);
+	json_str(&j, "arch", in->arch);
+	json_str(&j, "kernel", in->kernel);
+	json_str(&j, "tool_version", in->tool_version);
+	json_u64(&j, "time_ns", in->time_ns);
+	json_bool(&j, "frozen", in->frozen);
+	json_close(&j);
+	print_ranges_json(&j, in->ranges, in->nr_ranges);
+	json_u64(&j, "extents", in->nr_extents);
+	json_u64(&j, "pages_data", in->pages_data);
+	json_u64(&j, "pages_zero", in->pages_zero);
+	json_close(&j);
+	json_end(&j);
+}
+
+static int info_cmd(int argc, char **argv, struct cli *cli, bool verify)
+{
+	struct image_args a = { 0 };
+	struct pgclone_image_info info = { .sz = sizeof(info) };
+	int fd, ret;
+
+	ret = parse(argc, argv, cli, &a, verify ? "verify" : "show", "PJvq");
+	if (ret)
+		return ret;
+	install_log(cli);
+	fd = open_input(a.path);
+	if (fd < 0)
+		return EXIT_USAGE;
+	ret = pgclone_image_info(fd, verify ? PGCLONE_IMAGE_VERIFY : 0, &info);
+	if (fd != STDIN_FILENO)
+		close(fd);
+	if (ret)
+		return report_lib_error(ret, verify ? "verify" : "show");
+	if (verify && cli->json)
+		printf("{\"ok\":true,\"ranges\":%zu,\"pages_data\":%llu}\n", info.nr_ranges,
+		       (unsigned long long)info.pages_data);
+	else if (verify && !cli->quiet)
+		printf("%s: ok: %zu range(s), %llu data pages, every checksum matches\n",
+		       a.path, info.nr_ranges, (unsigned long long)info.pages_data);
+	else if (!verify && cli->json)
+		show_json(&info);
+	else if (!verify)
+		show_text(&info);
+	pgclone_image_info_free(&info);
+	return EXIT_DONE;
+}
+
+int cmd_show(int argc, char **argv, struct cli *cli)
+{
+	return info_cmd(argc, argv, cli, false);
+}
+
+int cmd_verify(int argc, char **argv, struct cli *cli)
+{
+	return info_cmd(argc, argv, cli, true);
+}

@@ -1,0 +1,428 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * dump.c - write ranges of a live process to an image, in one pass.
+ *
+ * The source is frozen (unless asked not to), planned from /proc, and its
+ * pagemap decides what is stored: present and swapped pages as data, the
+ * shared zero page as a ZERO extent (recorded, not stored), untouched
+ * pages not at all.  The manifest can therefore be written before the
+ * data, and a reader never has to seek.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../inject/inject.h"
+#include "image.h"
+
+#define CHUNK (4u << 20)
+#define PFN_MASK ((1ULL << 55) - 1)
+
+struct dumper {
+	pid_t pid;
+	int out;
+	Pgclone__Manifest m;
+	Pgclone__Source src;
+	Pgclone__Range *ranges;
+	Pgclone__Range **rptr;
+	Pgclone__FileIdentity *files;
+	Pgclone__Extent *ext;
+	Pgclone__Extent **eptr;
+	size_t n_ext, cap_ext;
+	uint64_t data_len;
+	uint64_t zero_pfn;		/* 0 when pfns are hidden from us */
+	struct utsname uts;
+	char comm[32];
+};
+
+/* The pfn of the shared zero page: read-fault a page of our own. */
+static uint64_t zero_page_pfn(void)
+{
+	volatile char *p = mmap(NULL, PGC_PAGE_SIZE, PROT_READ,
+				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint64_t e = 0;
+	int fd;
+
+	if (p == MAP_FAILED)
+		return 0;
+	(void)p[0];
+	fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (pread(fd, &e, 8, (off_t)((uintptr_t)p / PGC_PAGE_SIZE * 8)) != 8)
+			e = 0;
+		close(fd);
+	}
+	munmap((void *)p, PGC_PAGE_SIZE);
+	return (e & PM_PRESENT) ? e & PFN_MASK : 0;
+}
+
+static int add_extent(struct dumper *d, uint32_t range, uint64_t off,
+		      bool zero, bool anon)
+{
+	Pgclone__Extent *last = d->n_ext ? &d->ext[d->n_ext - 1] : NULL;
+	Pgclone__ExtentKind kind = zero ? PGCLONE__EXTENT_KIND__ZERO :
+					  PGCLONE__EXTENT_KIND__DATA;
+
+	if (last && last->range == range && last->kind == kind &&
+	    last->anon == anon &&
+	    last->offset + last->nr_pages * PGC_PAGE_SIZE == off) {
+		last->nr_pages++;
+		if (!zero)
+			d->data_len += PGC_PAGE_SIZE;
+		return 0;
+	}
+	if (d->n_ext == d->cap_ext) {
+		size_t cap = d->cap_ext ? d->cap_ext * 2 : 256;
+		Pgclone__Extent *e = realloc(d->ext, cap * sizeof(*e));
+
+		if (!e)
+			return -ENOMEM;
+		d->ext = e;
+		d->cap_ext = cap;
+	}
+	last = &d->ext[d->n_ext++];
+	pgclone__extent__init(last);
+	last->has_range = last->has_offset = last->has_nr_pages = true;
+	last->has_kind = last->has_anon = true;
+	last->range = range;
+	last->offset = off;
+	last->nr_pages = 1;
+	last->kind = kind;
+	last->anon = anon;
+	if (!zero) {
+		last->has_data_off = true;
+		last->data_off = d->data_len;
+		d->data_len += PGC_PAGE_SIZE;
+	}
+	return 0;
+}
+
+static int scan_range(struct dumper *d, int pm, uint32_t idx)
+{
+	const Pgclone__Range *r = d->rptr[idx];
+	uint64_t buf[512], npages = (r->end - r->start) / PGC_PAGE_SIZE;
+
+	for (uint64_t done = 0; done < npages;) {
+		size_t want = npages - done > 512 ? 512 : (size_t)(npages - done);
+		ssize_t got = pread(pm, buf, want * 8,
+				    (off_t)((r->start / PGC_PAGE_SIZE + done) * 8));
+
+		if (got <= 0 || got % 8)
+			return pgc_fail(-EIO, "cannot read the pagemap of PID %d",
+					(int)d->pid);
+		for (size_t i = 0; i < (size_t)got / 8; i++) {
+			uint64_t e = buf[i];
+			bool zero;
+			int ret;
+
+			if (!pgc_pagemap_populated(e))
+				continue;
+			zero = d->zero_pfn && (e & PM_PRESENT) &&
+			       (e & PFN_MASK) == d->zero_pfn;
+			ret = add_extent(d, idx, (done + i) * PGC_PAGE_SIZE, zero,
+					 !(e & PM_FILE));
+			if (ret)
+				return ret;
+		}
+		done += (uint64_t)got / 8;
+	}
+	return 0;
+}
+
+static void fill_range(struct dumper *d, size_t i, const struct pgclone_range *pr,
+		       const struct pgc_vma *v)
+{
+	Pgclone__Range *r = &d->ranges[i];
+	Pgclone__FileIdentity *f = &d->files[i];
+
+	pgclone__range__init(r);
+	r->has_start = r->has_end = r->has_prot = r->has_kind = true;
+	r->has_advice = r->has_src_start = r->has_src_end = true;
+	r->start = pr->map.start;
+	r->end = pr->map.end;
+	r->prot = pr->map.prot;
+	r->kind = (Pgclone__Kind)pr->map.kind;
+	r->advice = pr->map.advice;
+	r->name = (char *)pr->map.name;
+	r->src_start = v->m.start;
+	r->src_end = v->m.end;
+	if (pr->map.ino) {
+		pgclone__file_identity__init(f);
+		f->path = (char *)pr->map.name;
+		f->has_dev = f->has_ino = f->has_offset = true;
+		f->dev = pr->map.dev;
+		f->ino = pr->map.ino;
+		f->offset = pr->map.offset;
+		r->file = f;
+	}
+	d->rptr[i] = r;
+}
+
+static void fill_source(struct dumper *d, bool frozen)
+{
+	struct timespec ts;
+	char path[64];
+	FILE *f;
+
+	pgclone__source__init(&d->src);
+	uname(&d->uts);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)d->pid);
+	f = fopen(path, "re");
+	if (!f || !fgets(d->comm, sizeof(d->comm), f))
+		d->comm[0] = '\0';
+	if (f)
+		fclose(f);
+	d->comm[strcspn(d->comm, "\n")] = '\0';
+	d->src.tool_version = (char *)pgclone_version();
+	d->src.kernel = d->uts.release;
+	d->src.arch = d->uts.machine;
+	d->src.comm = d->comm;
+	d->src.has_page_size = d->src.has_pid = d->src.has_time_ns = true;
+	d->src.has_frozen = true;
+	d->src.page_size = (uint32_t)PGC_PAGE_SIZE;
+	d->src.pid = d->pid;
+	d->src.time_ns = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+	d->src.frozen = frozen;
+}
+
+static int write_head(struct dumper *d)
+{
+	size_t mlen = pgclone__manifest__get_packed_size(&d->m);
+	struct pgc_img_header h = {
+		.major = PGC_IMG_MAJOR, .minor = PGC_IMG_MINOR,
+		.hdr_size = PGC_IMG_HDR_SIZE, .page_size = (uint32_t)PGC_PAGE_SIZE,
+		.manifest_len = mlen, .data_len = d->data_len,
+	};
+	size_t total;
+	uint8_t *buf;
+	int ret;
+
+	if (mlen > PGC_IMG_MAX_MANIFEST)
+		return pgc_fail(-ENOMEM, "the manifest would be %zu bytes: too many ranges",
+				mlen);
+	h.data_off = pgc_align_up(PGC_IMG_HDR_SIZE + mlen, PGC_PAGE_SIZE);
+	total = (size_t)h.data_off;
+	buf = calloc(1, total);
+	if (!buf)
+		return -ENOMEM;
+	pgclone__manifest__pack(&d->m, buf + PGC_IMG_HDR_SIZE);
+	h.manifest_crc = pgc_crc32c(0, buf + PGC_IMG_HDR_SIZE, mlen);
+	pgc_img_header_encode(&h, buf);
+	ret = pgc_img_write_full(d->out, buf, total);
+	free(buf);
+	return ret;
+}
+
+/* Stream every DATA extent from the source to the image. */
+static int write_data(struct dumper *d, const struct pgc_request *req,
+		      uint32_t *crcs)
+{
+	char *buf = malloc(CHUNK), path[64];
+	uint64_t done = 0, k = 0;
+	int memfd = -1, ret = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)d->pid);
+	for (size_t i = 0; !ret && i < d->n_ext; i++) {
+		const Pgclone__Extent *e = &d->ext[i];
+		const Pgclone__Range *r = d->rptr[e->range];
+		uint64_t addr = r->start + e->offset, left = e->nr_pages * PGC_PAGE_SIZE;
+		uint32_t crc = 0;
+
+		if (e->kind != PGCLONE__EXTENT_KIND__DATA)
+			continue;
+		while (!ret && left) {
+			size_t n = left > CHUNK ? CHUNK : (size_t)left;
+			struct iovec l = { buf, n }, rv = { (void *)addr, n };
+			ssize_t got;
+
+			if (r->prot & PROT_READ) {
+				got = process_vm_readv(d->pid, &l, 1, &rv, 1, 0);
+			} else {
+				/* not readable by the process: /proc/PID/mem can */
+				if (memfd < 0)
+					memfd = open(path, O_RDONLY | O_CLOEXEC);
+				got = memfd < 0 ? -1 : pread(memfd, buf, n, (off_t)addr);
+			}
+			if (got != (ssize_t)n) {
+				ret = pgc_fail(-ESRCH, "cannot read 0x%llx of PID %d (did it exit?)",
+					       (unsigned long long)addr, (int)d->pid);
+				break;
+			}
+			crc = pgc_crc32c(crc, buf, n);
+			ret = pgc_img_write_full(d->out, buf, n);
+			addr += n;
+			left -= n;
+			done += n;
+			if (!ret && pgc_cancelled(req, done, d->data_len))
+				ret = pgc_fail(-EINTR, "interrupted");
+		}
+		crcs[k++] = crc;
+	}
+	if (memfd >= 0)
+		close(memfd);
+	free(buf);
+	return ret;
+}
+
+static int write_trailer(struct dumper *d, const uint32_t *crcs, uint64_t n)
+{
+	size_t len = pgc_img_trailer_size(n);
+	uint8_t *buf = malloc(len);
+	int ret;
+
+	if (!buf)
+		return -ENOMEM;
+	pgc_img_trailer_encode(buf, crcs, n);
+	ret = pgc_img_write_full(d->out, buf, len);
+	free(buf);
+	return ret;
+}
+
+/* Every clonable mapping of the process, as a plan. */
+static int plan_all(struct pgc_plan *plan, pid_t pid, struct pgc_vma_list *maps)
+{
+	memset(plan, 0, sizeof(*plan));
+	plan->src_pid = plan->dst_pid = pid;
+	for (size_t i = 0; i < maps->n; i++) {
+		const struct pgc_vma *v = &maps->v[i];
+		struct pgclone_range *r;
+		const struct pgc_vma **sv;
+
+		if (v->m.refusal != PGCLONE_OK) {
+			pr_info("not dumping 0x%llx-0x%llx %s: %s",
+				(unsigned long long)v->m.start,
+				(unsigned long long)v->m.end, v->name,
+				pgclone_refusal_name(v->m.refusal));
+			continue;
+		}
+		r = realloc(plan->r, (plan->n + 1) * sizeof(*r));
+		if (!r)
+			return -ENOMEM;
+		plan->r = r;
+		sv = realloc(plan->src_vma, (plan->n + 1) * sizeof(*sv));
+		if (!sv)
+			return -ENOMEM;
+		plan->src_vma = sv;
+		memset(&plan->r[plan->n], 0, sizeof(*r));
+		plan->r[plan->n].map = v->m;
+		plan->r[plan->n].dst = v->m.start;
+		plan->r[plan->n].pages = (v->m.end - v->m.start) >> PGC_PAGE_SHIFT;
+		plan->src_vma[plan->n++] = v;
+	}
+	if (!plan->n)
+		return pgc_fail(-EFAULT, "PID %d has nothing that can be dumped", (int)pid);
+	plan->src = plan->r[0].map.start;
+	plan->dst = plan->src;
+	plan->len = plan->r[plan->n - 1].map.end - plan->src;
+	return 0;
+}
+
+static int build_manifest(struct dumper *d, struct pgc_plan *plan, bool frozen)
+{
+	char path[64];
+	int pm, ret = 0;
+
+	d->ranges = calloc(plan->n, sizeof(*d->ranges));
+	d->rptr = calloc(plan->n, sizeof(*d->rptr));
+	d->files = calloc(plan->n, sizeof(*d->files));
+	if (!d->ranges || !d->rptr || !d->files)
+		return -ENOMEM;
+	for (size_t i = 0; i < plan->n; i++)
+		fill_range(d, i, &plan->r[i], plan->src_vma[i]);
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)d->pid);
+	pm = open(path, O_RDONLY | O_CLOEXEC);
+	if (pm < 0)
+		return pgc_fail(-EPERM, "cannot open %s", path);
+	for (size_t i = 0; !ret && i < plan->n; i++)
+		ret = scan_range(d, pm, (uint32_t)i);
+	close(pm);
+	if (ret)
+		return ret;
+	d->eptr = calloc(d->n_ext ? d->n_ext : 1, sizeof(*d->eptr));
+	if (!d->eptr)
+		return -ENOMEM;
+	for (size_t i = 0; i < d->n_ext; i++) {
+		Pgclone__Extent *e = &d->ext[i];
+
+		d->eptr[i] = e;
+		plan->r[e->range].pages_present += e->nr_pages;
+		if (e->kind == PGCLONE__EXTENT_KIND__DATA)
+			plan->r[e->range].pages_copied += e->nr_pages;
+	}
+	fill_source(d, frozen);
+	pgclone__manifest__init(&d->m);
+	d->m.source = &d->src;
+	d->m.n_ranges = plan->n;
+	d->m.ranges = d->rptr;
+	d->m.n_extents = d->n_ext;
+	d->m.extents = d->eptr;
+	return 0;
+}
+
+int pgc_image_dump(const struct pgc_request *req, bool all, int out,
+		   struct pgclone_result *res)
+{
+	struct dumper d = { .pid = req->src_pid, .out = out };
+	bool frozen = !(req->flags & PGCLONE_NO_FREEZE);
+	struct pgc_vma_list maps;
+	struct pgc_proc proc = { 0 };
+	struct pgc_plan plan = { 0 };
+	uint32_t *crcs = NULL;
+	uint64_t nr_data = 0;
+	struct timespec t0, t1;
+	int ret;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	d.zero_pfn = zero_page_pfn();
+	if (frozen) {
+		ret = pgc_proc_seize(&proc, req->src_pid);
+		if (ret)
+			return ret;
+	}
+	ret = pgc_maps_read(req->src_pid, &maps);
+	if (!ret) {
+		ret = all ? plan_all(&plan, req->src_pid, &maps) :
+			    pgc_plan_build(&plan, req->src_pid, &maps, req->src,
+					   req->len, 0, req->src);
+		plan.src_maps = maps;
+	}
+	if (!ret)
+		ret = build_manifest(&d, &plan, frozen);
+	for (size_t i = 0; !ret && i < d.n_ext; i++)
+		nr_data += d.ext[i].kind == PGCLONE__EXTENT_KIND__DATA;
+	if (!ret) {
+		crcs = calloc(nr_data ? nr_data : 1, sizeof(*crcs));
+		ret = crcs ? write_head(&d) : -ENOMEM;
+	}
+	if (!ret)
+		ret = write_data(&d, req, crcs);
+	if (!ret)
+		ret = write_trailer(&d, crcs, nr_data);
+	pgc_proc_release(&proc);
+	if (!ret) {
+		ret = pgc_result_fill(res, &plan);
+		res->engine = PGCLONE_ENGINE_COPY;
+		res->bytes_copied = d.data_len;
+		res->pages_copied = d.data_len / PGC_PAGE_SIZE;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		res->elapsed_ns = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000ULL +
+				  (uint64_t)(t1.tv_nsec - t0.tv_nsec);
+	}
+	free(crcs);
+	free(d.ext);
+	free(d.eptr);
+	free(d.ranges);
+	free(d.rptr);
+	free(d.files);
+	pgc_plan_free(&plan);
+	return ret;
+}

@@ -1,0 +1,284 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * format.c - encode and decode the fixed parts of an image, and refuse
+ * anything malformed, truncated, oversized or inconsistent before a byte
+ * of it is trusted.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../pgcloneP.h"
+#include "image.h"
+
+static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+static void put32(uint8_t *p, uint32_t v) { put16(p, (uint16_t)v); put16(p + 2, (uint16_t)(v >> 16)); }
+static void put64(uint8_t *p, uint64_t v) { put32(p, (uint32_t)v); put32(p + 4, (uint32_t)(v >> 32)); }
+static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static uint32_t get32(const uint8_t *p) { return get16(p) | (uint32_t)get16(p + 2) << 16; }
+static uint64_t get64(const uint8_t *p) { return get32(p) | (uint64_t)get32(p + 4) << 32; }
+
+void pgc_img_header_encode(const struct pgc_img_header *h,
+			   uint8_t out[PGC_IMG_HDR_SIZE])
+{
+	memset(out, 0, PGC_IMG_HDR_SIZE);
+	memcpy(out, PGC_IMG_MAGIC, 8);
+	put16(out + 8, h->major);
+	put16(out + 10, h->minor);
+	put32(out + 12, h->hdr_size);
+	put32(out + 16, h->page_size);
+	put32(out + 20, h->compat);
+	put32(out + 24, h->incompat);
+	put32(out + 28, h->ro_compat);
+	put64(out + 32, h->manifest_len);
+	put64(out + 40, h->data_off);
+	put64(out + 48, h->data_len);
+	put32(out + 56, h->manifest_crc);
+	put32(out + 60, pgc_crc32c(0, out, 60));
+}
+
+int pgc_img_header_decode(const uint8_t in[PGC_IMG_HDR_SIZE],
+			  struct pgc_img_header *h)
+{
+	if (memcmp(in, PGC_IMG_MAGIC, 8))
+		return pgc_fail(-EPROTO, "not a pgclone image (bad magic)");
+	if (get32(in + 60) != pgc_crc32c(0, in, 60))
+		return pgc_fail(-EPROTO, "image header checksum mismatch");
+	h->major = get16(in + 8);
+	h->minor = get16(in + 10);
+	h->hdr_size = get32(in + 12);
+	h->page_size = get32(in + 16);
+	h->compat = get32(in + 20);
+	h->incompat = get32(in + 24);
+	h->ro_compat = get32(in + 28);
+	h->manifest_len = get64(in + 32);
+	h->data_off = get64(in + 40);
+	h->data_len = get64(in + 48);
+	h->manifest_crc = get32(in + 56);
+	if (h->major != PGC_IMG_MAJOR)
+		return pgc_fail(-EOPNOTSUPP, "image format version %u.%u is not supported (this pgclone reads %u.x)",
+				h->major, h->minor, PGC_IMG_MAJOR);
+	if (h->incompat & ~PGC_IMG_INCOMPAT_KNOWN)
+		return pgc_fail(-EOPNOTSUPP, "image uses unknown incompatible features 0x%x",
+				h->incompat & ~PGC_IMG_INCOMPAT_KNOWN);
+	if (h->hdr_size != PGC_IMG_HDR_SIZE)
+		return pgc_fail(-EPROTO, "image header size %u is not %u",
+				h->hdr_size, PGC_IMG_HDR_SIZE);
+	if (h->page_size < 4096 || h->page_size > (1u << 20) ||
+	    (h->page_size & (h->page_size - 1)))
+		return pgc_fail(-EPROTO, "image page size %u is not valid", h->page_size);
+	if (!h->manifest_len || h->manifest_len > PGC_IMG_MAX_MANIFEST)
+		return pgc_fail(-EPROTO, "image manifest length %llu is out of bounds",
+				(unsigned long long)h->manifest_len);
+	if (h->data_off != pgc_align_up(PGC_IMG_HDR_SIZE + h->manifest_len,
+					h->page_size))
+		return pgc_fail(-EPROTO, "image data offset %llu is inconsistent",
+				(unsigned long long)h->data_off);
+	if (h->data_len % h->page_size || h->data_len > PGC_USER_ADDR_LIMIT)
+		return pgc_fail(-EPROTO, "image data length %llu is not valid",
+				(unsigned long long)h->data_len);
+	return 0;
+}
+
+int pgc_img_read_full(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+
+	while (len) {
+		ssize_t n = read(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return pgc_fail(-EIO, "cannot read the image: %s", strerror(errno));
+		if (n == 0)
+			return pgc_fail(-EPROTO, "the image is truncated");
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int pgc_img_write_full(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return pgc_fail(-EIO, "cannot write the image: %s", strerror(errno));
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int check_range(const Pgclone__Range *r, size_t i, uint64_t prev_end,
+		       uint32_t page_size)
+{
+	if (!r->has_start || !r->has_end || r->start >= r->end ||
+	    r->start % page_size || r->end % page_size ||
+	    r->end > PGC_USER_ADDR_LIMIT)
+		return pgc_fail(-EPROTO, "image range %zu has an impossible address", i);
+	if (r->start < prev_end)
+		return pgc_fail(-EPROTO, "image range %zu overlaps or is out of order", i);
+	if (r->prot & ~7u)
+		return pgc_fail(-EPROTO, "image range %zu has unknown protection bits", i);
+	if (r->kind > PGCLONE__KIND__FILE_SHARED)
+		return pgc_fail(-EPROTO, "image range %zu has an unknown kind", i);
+	return 0;
+}
+
+int pgc_img_check_manifest(const struct pgc_img_header *h,
+			   const Pgclone__Manifest *m, uint64_t *nr_data)
+{
+	uint64_t prev_end = 0, data_next = 0, n = 0;
+
+	if (!m->source || !m->source->has_page_size ||
+	    m->source->page_size != h->page_size)
+		return pgc_fail(-EPROTO, "image manifest has no source or a different page size");
+	if (!m->n_ranges || m->n_ranges > PGC_IMG_MAX_RANGES ||
+	    m->n_extents > PGC_IMG_MAX_EXTENTS)
+		return pgc_fail(-EPROTO, "image manifest has %zu ranges and %zu extents: out of bounds",
+				m->n_ranges, m->n_extents);
+	for (size_t i = 0; i < m->n_ranges; i++) {
+		int ret = check_range(m->ranges[i], i, prev_end, h->page_size);
+
+		if (ret)
+			return ret;
+		prev_end = m->ranges[i]->end;
+	}
+	/* extents: in range order, ascending, non-overlapping, inside their
+	 * range, DATA ones packed back to back in the data area */
+	uint64_t last_range = 0, last_end = 0;
+
+	for (size_t i = 0; i < m->n_extents; i++) {
+		const Pgclone__Extent *e = m->extents[i];
+		const Pgclone__Range *r;
+		uint64_t len;
+
+		if (!e->has_range || e->range >= m->n_ranges || !e->has_offset ||
+		    !e->has_nr_pages || !e->nr_pages ||
+		    e->nr_pages > PGC_USER_ADDR_LIMIT / h->page_size ||
+		    e->offset % h->page_size || e->kind > PGCLONE__EXTENT_KIND__ZERO)
+			return pgc_fail(-EPROTO, "image extent %zu is malformed", i);
+		r = m->ranges[e->range];
+		len = e->nr_pages * h->page_size;
+		if (e->offset >= r->end - r->start || len > r->end - r->start - e->offset)
+			return pgc_fail(-EPROTO, "image extent %zu lies outside its range", i);
+		if (i && (e->range < last_range ||
+			  (e->range == last_range && e->offset < last_end)))
+			return pgc_fail(-EPROTO, "image extent %zu overlaps or is out of order", i);
+		last_range = e->range;
+		last_end = e->offset + len;
+		if (e->kind == PGCLONE__EXTENT_KIND__DATA) {
+			if (!e->has_data_off || e->data_off != data_next)
+				return pgc_fail(-EPROTO, "image extent %zu has a wrong data offset", i);
+			data_next += len;
+			n++;
+		}
+	}
+	if (data_next != h->data_len)
+		return pgc_fail(-EPROTO, "image data length %llu does not match its extents (%llu)",
+				(unsigned long long)h->data_len,
+				(unsigned long long)data_next);
+	*nr_data = n;
+	return 0;
+}
+
+int pgc_img_read_head(int fd, struct pgc_img *img)
+{
+	uint8_t hdr[PGC_IMG_HDR_SIZE];
+	uint8_t *buf;
+	size_t pad;
+	int ret;
+
+	memset(img, 0, sizeof(*img));
+	ret = pgc_img_read_full(fd, hdr, sizeof(hdr));
+	if (ret)
+		return ret;
+	ret = pgc_img_header_decode(hdr, &img->h);
+	if (ret)
+		return ret;
+	/* bounded above: at most PGC_IMG_MAX_MANIFEST */
+	pad = (size_t)(img->h.data_off - PGC_IMG_HDR_SIZE);
+	buf = malloc(pad);
+	if (!buf)
+		return pgc_fail(-ENOMEM, "out of memory reading the manifest");
+	ret = pgc_img_read_full(fd, buf, pad);
+	if (!ret && pgc_crc32c(0, buf, img->h.manifest_len) != img->h.manifest_crc)
+		ret = pgc_fail(-EPROTO, "image manifest checksum mismatch");
+	for (size_t i = img->h.manifest_len; !ret && i < pad; i++)
+		if (buf[i])
+			ret = pgc_fail(-EPROTO, "image padding is not zero");
+	if (!ret) {
+		img->m = pgclone__manifest__unpack(NULL, img->h.manifest_len, buf);
+		if (!img->m)
+			ret = pgc_fail(-EPROTO, "image manifest is not a valid protobuf message");
+	}
+	free(buf);
+	if (!ret)
+		ret = pgc_img_check_manifest(&img->h, img->m, &img->nr_data);
+	if (ret) {
+		pgc_img_free(img);
+		return ret;
+	}
+	img->pos = img->h.data_off;
+	return 0;
+}
+
+size_t pgc_img_trailer_size(uint64_t nr_data)
+{
+	return 8 + 8 + (size_t)nr_data * 4 + 4;
+}
+
+void pgc_img_trailer_encode(uint8_t *out, const uint32_t *crcs, uint64_t n)
+{
+	size_t len = pgc_img_trailer_size(n);
+
+	memcpy(out, PGC_IMG_END_MAGIC, 8);
+	put64(out + 8, n);
+	for (uint64_t i = 0; i < n; i++)
+		put32(out + 16 + i * 4, crcs[i]);
+	put32(out + len - 4, pgc_crc32c(0, out, len - 4));
+}
+
+int pgc_img_read_trailer(int fd, struct pgc_img *img, const uint32_t *crcs)
+{
+	size_t len = pgc_img_trailer_size(img->nr_data);
+	uint8_t *buf = malloc(len), extra;
+	int ret;
+
+	if (!buf)
+		return pgc_fail(-ENOMEM, "out of memory reading the trailer");
+	ret = pgc_img_read_full(fd, buf, len);
+	if (!ret && (memcmp(buf, PGC_IMG_END_MAGIC, 8) ||
+		     get64(buf + 8) != img->nr_data ||
+		     get32(buf + len - 4) != pgc_crc32c(0, buf, len - 4)))
+		ret = pgc_fail(-EPROTO, "image trailer is damaged");
+	for (uint64_t i = 0; !ret && i < img->nr_data; i++)
+		if (get32(buf + 16 + i * 4) != crcs[i])
+			ret = pgc_fail(-EPROTO, "image data extent %llu checksum mismatch",
+				       (unsigned long long)i);
+	free(buf);
+	if (!ret) {
+		ssize_t n;
+
+		while ((n = read(fd, &extra, 1)) < 0 && errno == EINTR)
+			;
+		if (n > 0)
+			ret = pgc_fail(-EPROTO, "trailing garbage after the image");
+	}
+	return ret;
+}
+
+void pgc_img_free(struct pgc_img *img)
+{
+	if (img->m)
+		pgclone__manifest__free_unpacked(img->m, NULL);
+	img->m = NULL;
+}

@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * image.h - the pgclone image format (pgclone-image(5)).
+ *
+ *   offset 0         header, 64 bytes, little endian, readable without protobuf
+ *   offset 64        manifest: protobuf-c Pgclone__Manifest, manifest_len bytes
+ *   data_off         data area: the DATA extents' pages, in manifest order,
+ *                    page aligned (data_off is a multiple of page_size)
+ *   data_off+len     trailer: "PGCLEND\0", u64 count, count x u32 crc32c of
+ *                    each DATA extent, u32 crc32c of the trailer so far
+ *
+ * Everything a reader needs to place the data comes before the data, and
+ * every checksum of the data comes right after it, so an image is written
+ * and read in one pass through a pipe, with no seeking.
+ */
+#ifndef PGCLONE_IMAGE_H
+#define PGCLONE_IMAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pgclone.pb-c.h"
+
+#define PGC_IMG_MAGIC "PGCLONE"		/* + NUL: 8 bytes */
+#define PGC_IMG_END_MAGIC "PGCLEND"
+#define PGC_IMG_MAJOR 1
+#define PGC_IMG_MINOR 0
+#define PGC_IMG_HDR_SIZE 64
+/* Feature bits: none defined yet.  Unknown incompat bits: refuse to read;
+ * unknown ro_compat bits: read (show, verify) but refuse to restore. */
+#define PGC_IMG_INCOMPAT_KNOWN 0u
+#define PGC_IMG_RO_COMPAT_KNOWN 0u
+/* Bounds checked before anything is allocated. */
+#define PGC_IMG_MAX_MANIFEST (64u << 20)
+#define PGC_IMG_MAX_RANGES 1000000u
+#define PGC_IMG_MAX_EXTENTS (1u << 24)
+
+struct pgc_img_header {
+	uint16_t major, minor;
+	uint32_t hdr_size;
+	uint32_t page_size;
+	uint32_t compat, incompat, ro_compat;
+	uint64_t manifest_len;
+	uint64_t data_off;
+	uint64_t data_len;
+	uint32_t manifest_crc;
+};
+
+uint32_t pgc_crc32c(uint32_t crc, const void *buf, size_t len);
+uint32_t pgc_crc32c_soft(uint32_t crc, const void *buf, size_t len);
+
+void pgc_img_header_encode(const struct pgc_img_header *h,
+			   uint8_t out[PGC_IMG_HDR_SIZE]);
+/* Returns 0 or -EINVAL/-EPROTO/-EOPNOTSUPP with pgclone_last_error() set. */
+int pgc_img_header_decode(const uint8_t in[PGC_IMG_HDR_SIZE],
+			  struct pgc_img_header *h);
+
+/* An image as a reader holds it after header and manifest. */
+struct pgc_img {
+	struct pgc_img_header h;
+	Pgclone__Manifest *m;
+	uint64_t nr_data;		/* DATA extents */
+	uint64_t pos;			/* bytes consumed from the stream */
+};
+
+/* Read and check header and manifest from @fd (no seeking). */
+int pgc_img_read_head(int fd, struct pgc_img *img);
+/* Structure checks a manifest must pass before anything trusts it. */
+int pgc_img_check_manifest(const struct pgc_img_header *h,
+			   const Pgclone__Manifest *m, uint64_t *nr_data);
+/* Read exactly @len bytes (EOF early is -EPROTO: truncated image). */
+int pgc_img_read_full(int fd, void *buf, size_t len);
+int pgc_img_write_full(int fd, const void *buf, size_t len);
+/* Read the trailer and compare it with the CRCs computed while reading. */
+int pgc_img_read_trailer(int fd, struct pgc_img *img, const uint32_t *crcs);
+size_t pgc_img_trailer_size(uint64_t nr_data);
+void pgc_img_trailer_encode(uint8_t *out, const uint32_t *crcs, uint64_t n);
+void pgc_img_free(struct pgc_img *img);
+
+/* Round @n up to @align (a power of two). */
+static inline uint64_t pgc_align_up(uint64_t n, uint64_t align)
+{
+	return (n + align - 1) & ~(align - 1);
+}
+
+#endif

@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * info.c - describe an image (pgclone show) and check every checksum of
+ * it (pgclone verify) without touching any process.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../pgcloneP.h"
+#include "image.h"
+
+#define CHUNK (4u << 20)
+
+static void copy_str(char *dst, size_t size, const char *src)
+{
+	snprintf(dst, size, "%s", src ? src : "");
+}
+
+static int fill(struct pgclone_image_info *info, const struct pgc_img *img)
+{
+	const Pgclone__Manifest *m = img->m;
+	const Pgclone__Source *s = m->source;
+
+	info->major = img->h.major;
+	info->minor = img->h.minor;
+	info->page_size = img->h.page_size;
+	info->compat = img->h.compat;
+	info->incompat = img->h.incompat;
+	info->ro_compat = img->h.ro_compat;
+	info->manifest_len = img->h.manifest_len;
+	info->data_off = img->h.data_off;
+	info->data_len = img->h.data_len;
+	copy_str(info->tool_version, sizeof(info->tool_version), s->tool_version);
+	copy_str(info->kernel, sizeof(info->kernel), s->kernel);
+	copy_str(info->arch, sizeof(info->arch), s->arch);
+	copy_str(info->comm, sizeof(info->comm), s->comm);
+	info->src_pid = s->has_pid ? s->pid : 0;
+	info->time_ns = s->time_ns;
+	info->frozen = s->has_frozen && s->frozen;
+	info->nr_extents = m->n_extents;
+	info->ranges = calloc(m->n_ranges, sizeof(*info->ranges));
+	if (!info->ranges)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->n_ranges; i++) {
+		const Pgclone__Range *r = m->ranges[i];
+		struct pgclone_range *p = &info->ranges[i];
+
+		p->map.start = r->start;
+		p->map.end = r->end;
+		p->map.prot = r->prot;
+		p->map.kind = (enum pgclone_kind)r->kind;
+		p->map.shared = r->kind == PGCLONE__KIND__ANON_SHARED ||
+				r->kind == PGCLONE__KIND__FILE_SHARED;
+		p->map.advice = r->advice;
+		if (r->file) {
+			p->map.offset = r->file->offset;
+			p->map.dev = r->file->dev;
+			p->map.ino = r->file->ino;
+		}
+		p->map.name = strdup(r->name ? r->name : "");
+		if (!p->map.name)
+			return -ENOMEM;
+		p->dst = r->start;
+		p->pages = (r->end - r->start) / img->h.page_size;
+		info->nr_ranges = i + 1;
+	}
+	for (size_t i = 0; i < m->n_extents; i++) {
+		const Pgclone__Extent *e = m->extents[i];
+		struct pgclone_range *p = &info->ranges[e->range];
+
+		p->pages_present += e->nr_pages;
+		if (e->kind == PGCLONE__EXTENT_KIND__DATA) {
+			p->pages_copied += e->nr_pages;
+			info->pages_data += e->nr_pages;
+			info->nr_data_extents++;
+		} else {
+			info->pages_zero += e->nr_pages;
+		}
+	}
+	return 0;
+}
+
+static int verify_data(int fd, struct pgc_img *img)
+{
+	const Pgclone__Manifest *m = img->m;
+	uint32_t *crcs = calloc(img->nr_data ? img->nr_data : 1, sizeof(*crcs));
+	char *buf = malloc(CHUNK);
+	uint64_t k = 0;
+	int ret = crcs && buf ? 0 : -ENOMEM;
+
+	for (size_t i = 0; !ret && i < m->n_extents; i++) {
+		const Pgclone__Extent *e = m->extents[i];
+		uint64_t left = e->nr_pages * img->h.page_size;
+		uint32_t crc = 0;
+
+		if (e->kind != PGCLONE__EXTENT_KIND__DATA)
+			continue;
+		while (!ret && left) {
+			size_t n = left > CHUNK ? CHUNK : (size_t)left;
+
+			ret = pgc_img_read_full(fd, buf, n);
+			if (!ret)
+				crc = pgc_crc32c(crc, buf, n);
+			left -= n;
+		}
+		crcs[k++] = crc;
+	}
+	if (!ret)
+		ret = pgc_img_read_trailer(fd, img, crcs);
+	free(buf);
+	free(crcs);
+	return ret;
+}
+
+int pgc_image_info(int fd, bool verify, struct pgclone_image_info *info)
+{
+	struct pgc_img img;
+	int ret = pgc_img_read_head(fd, &img);
+
+	if (ret)
+		return ret;
+	ret = fill(info, &img);
+	if (!ret && verify)
+		ret = verify_data(fd, &img);
+	pgc_img_free(&img);
+	return ret;
+}

@@ -1,0 +1,324 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * restore.c - recreate the ranges of an image in a live process.
+ *
+ * Nothing appears at the destination until everything has been checked:
+ * header and manifest are validated first, the ranges are built at
+ * addresses the kernel picks (engine/build.c "staging"), the data is
+ * streamed into them while its checksums are computed, and only when the
+ * trailer matches are they moved into place with mremap.  A truncated or
+ * corrupt image therefore leaves the process exactly as it was.
+ *
+ * Shared and file ranges are attached again to their object when it can
+ * still be found with the same identity (device and inode), through its
+ * path or the dumping process's /proc/PID/map_files; otherwise they are
+ * restored as private copies (with a warning), or refused with --strict.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../engine/engine.h"
+#include "image.h"
+
+#define CHUNK (4u << 20)
+#define SCRATCH_LEN (64 * 1024)
+
+struct restorer {
+	const struct pgc_request *req;
+	struct pgc_img img;
+	struct pgc_plan plan;
+	int *obj_fd;			/* per range: our fd of its object, or -1 */
+	struct pgc_proc proc;
+	struct pgc_vma_list dst_maps;
+	struct pgc_remote rem;
+	struct pgc_build build;
+	bool rem_on, built;
+};
+
+static bool same_object(int fd, const Pgclone__FileIdentity *f)
+{
+	struct stat sb;
+
+	return f && !fstat(fd, &sb) && sb.st_dev == f->dev && sb.st_ino == f->ino;
+}
+
+/* Find the object of range @i again, by path, then through map_files. */
+static int find_object(struct restorer *rs, size_t i)
+{
+	const Pgclone__Range *r = rs->img.m->ranges[i];
+	const Pgclone__Source *src = rs->img.m->source;
+	int flags = O_CLOEXEC | (r->kind == PGCLONE__KIND__FILE_SHARED ||
+				 r->kind == PGCLONE__KIND__ANON_SHARED ?
+				 O_RDWR : O_RDONLY);
+	char path[96];
+	int fd;
+
+	if (r->file && r->file->path && r->file->path[0] == '/') {
+		fd = open(r->file->path, flags);
+		if (fd < 0 && (flags & O_RDWR))
+			fd = open(r->file->path, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0 && same_object(fd, r->file))
+			return fd;
+		if (fd >= 0)
+			close(fd);
+	}
+	if (src->has_pid && r->has_src_start && r->has_src_end) {
+		snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx",
+			 (int)src->pid, (unsigned long long)r->src_start,
+			 (unsigned long long)r->src_end);
+		fd = open(path, flags);
+		if (fd >= 0 && same_object(fd, r->file))
+			return fd;
+		if (fd >= 0)
+			close(fd);
+	}
+	return -1;
+}
+
+static int give_object(struct pgc_build *b, size_t i)
+{
+	struct restorer *rs = b->ctx;
+
+	return pgc_fd_give(b->rem, rs->obj_fd[i], rs->plan.r[i].map.name);
+}
+
+static int check_machine(const struct pgc_img *img)
+{
+	struct utsname u;
+
+	if (img->h.ro_compat & ~PGC_IMG_RO_COMPAT_KNOWN)
+		return pgc_fail(-EOPNOTSUPP, "image uses unknown features 0x%x that restore must understand",
+				img->h.ro_compat & ~PGC_IMG_RO_COMPAT_KNOWN);
+	if (img->h.page_size != PGC_PAGE_SIZE)
+		return pgc_fail(-EINVAL, "image page size is %u, this machine's is %llu",
+				img->h.page_size, PGC_PAGE_SIZE);
+	uname(&u);
+	if (img->m->source->arch && strcmp(img->m->source->arch, u.machine))
+		return pgc_fail(-EINVAL, "image was dumped on %s, this machine is %s",
+				img->m->source->arch, u.machine);
+	return 0;
+}
+
+/* Ranges of the image, placed at their addresses or shifted by --dst. */
+static int make_plan(struct restorer *rs)
+{
+	const Pgclone__Manifest *m = rs->img.m;
+	struct pgc_plan *plan = &rs->plan;
+	uint64_t first = m->ranges[0]->start;
+	uint64_t dst0 = rs->req->dst ? rs->req->dst : first;
+	bool strict = rs->req->flags & PGCLONE_STRICT;
+
+	if (!PGC_PAGE_ALIGNED(dst0))
+		return pgc_fail(-EINVAL, "destination address 0x%llx is not page aligned",
+				(unsigned long long)dst0);
+	plan->dst_pid = rs->req->dst_pid;
+	plan->src_pid = m->source->has_pid ? m->source->pid : 0;
+	plan->r = calloc(m->n_ranges, sizeof(*plan->r));
+	rs->obj_fd = calloc(m->n_ranges, sizeof(*rs->obj_fd));
+	if (!plan->r || !rs->obj_fd)
+		return -ENOMEM;
+	plan->n = m->n_ranges;
+	for (size_t i = 0; i < m->n_ranges; i++) {
+		const Pgclone__Range *r = m->ranges[i];
+		struct pgclone_range *p = &plan->r[i];
+		uint64_t len = r->end - r->start;
+
+		rs->obj_fd[i] = -1;
+		p->map.start = r->start;
+		p->map.end = r->end;
+		p->map.prot = r->prot;
+		p->map.kind = (enum pgclone_kind)r->kind;
+		p->map.shared = r->kind == PGCLONE__KIND__ANON_SHARED ||
+				r->kind == PGCLONE__KIND__FILE_SHARED;
+		p->map.advice = r->advice;
+		p->map.name = r->name ? r->name : "";
+		p->pages = len / PGC_PAGE_SIZE;
+		p->dst = dst0 + (r->start - first);
+		if (p->dst < dst0 || p->dst + len > PGC_TASK_SIZE ||
+		    p->dst + len < p->dst || !p->dst)
+			return pgc_fail(-EINVAL, "range 0x%llx-0x%llx cannot exist at 0x%llx on this machine",
+					(unsigned long long)r->start,
+					(unsigned long long)r->end,
+					(unsigned long long)p->dst);
+		if (r->file) {
+			p->map.offset = r->file->offset;
+			p->map.dev = r->file->dev;
+			p->map.ino = r->file->ino;
+		}
+		if (p->map.kind == PGCLONE_KIND_ANON_PRIVATE)
+			continue;
+		rs->obj_fd[i] = find_object(rs, i);
+		if (rs->obj_fd[i] >= 0)
+			continue;
+		if (strict)
+			return pgc_fail(-EOPNOTSUPP, "the object of 0x%llx-0x%llx %s is gone (--strict)",
+					(unsigned long long)r->start,
+					(unsigned long long)r->end, p->map.name);
+		pr_warn("the object of 0x%llx-0x%llx %s is gone: restoring a private copy",
+			(unsigned long long)r->start, (unsigned long long)r->end,
+			p->map.name);
+		p->map.kind = PGCLONE_KIND_ANON_PRIVATE;
+		p->map.shared = 0;
+	}
+	plan->src = first;
+	plan->dst = dst0;
+	plan->len = m->ranges[m->n_ranges - 1]->end - first;
+	return 0;
+}
+
+/* Does this extent's data go into the destination? */
+static bool extent_wanted(const struct restorer *rs, const Pgclone__Extent *e)
+{
+	const struct pgclone_range *p = &rs->plan.r[e->range];
+
+	switch (p->map.kind) {
+	case PGCLONE_KIND_ANON_PRIVATE:
+		return true;
+	case PGCLONE_KIND_FILE_PRIVATE:
+		return e->anon;		/* page cache comes with the file */
+	default:
+		return false;		/* the shared object has it */
+	}
+}
+
+static int stream_data(struct restorer *rs, int in, uint32_t *crcs)
+{
+	const Pgclone__Manifest *m = rs->img.m;
+	char *buf = malloc(CHUNK);
+	uint64_t done = 0, k = 0;
+	int ret = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	for (size_t i = 0; !ret && i < m->n_extents; i++) {
+		const Pgclone__Extent *e = m->extents[i];
+		struct pgclone_range *p = &rs->plan.r[e->range];
+		uint64_t left = e->nr_pages * PGC_PAGE_SIZE;
+		uint64_t at = rs->build.at[e->range] + e->offset;
+		bool wanted = extent_wanted(rs, e);
+		uint32_t crc = 0;
+
+		p->pages_present += e->nr_pages;
+		if (e->kind != PGCLONE__EXTENT_KIND__DATA)
+			continue;
+		if (wanted)
+			p->pages_copied += e->nr_pages;
+		else
+			p->pages_shared += e->nr_pages;
+		while (!ret && left) {
+			size_t n = left > CHUNK ? CHUNK : (size_t)left;
+
+			ret = pgc_img_read_full(in, buf, n);
+			if (ret)
+				break;
+			crc = pgc_crc32c(crc, buf, n);
+			if (wanted && pgc_target_write(rs->req->dst_pid, at, buf, n))
+				ret = pgc_fail(-ESRCH, "PID %d exited during the restore",
+					       (int)rs->req->dst_pid);
+			at += n;
+			left -= n;
+			done += n;
+			if (!ret && pgc_cancelled(rs->req, done, rs->img.h.data_len))
+				ret = pgc_fail(-EINTR, "interrupted");
+		}
+		crcs[k++] = crc;
+	}
+	free(buf);
+	return ret;
+}
+
+static int run(struct restorer *rs, int in)
+{
+	const struct pgc_request *req = rs->req;
+	uint32_t *crcs;
+	int ret;
+
+	ret = pgc_proc_seize(&rs->proc, req->dst_pid);
+	if (ret)
+		return ret;
+	ret = pgc_maps_read(req->dst_pid, &rs->dst_maps);
+	if (!ret)
+		ret = pgc_plan_check_dst(&rs->plan, &rs->dst_maps,
+					 req->flags & PGCLONE_REPLACE);
+	if (!ret)
+		ret = pgc_fault_point("seized");
+	if (ret)
+		return ret;
+	ret = pgc_remote_begin(&rs->rem, &rs->proc);
+	if (ret)
+		return ret;
+	rs->rem_on = true;
+	ret = pgc_build_stage(&rs->build, &rs->rem, &rs->plan, give_object, rs,
+			      SCRATCH_LEN);
+	if (ret)
+		return ret;
+	rs->built = true;
+
+	crcs = calloc(rs->img.nr_data ? rs->img.nr_data : 1, sizeof(*crcs));
+	if (!crcs)
+		return -ENOMEM;
+	ret = pgc_fault_point("mapped");
+	if (!ret)
+		ret = stream_data(rs, in, crcs);
+	if (!ret)
+		ret = pgc_img_read_trailer(in, &rs->img, crcs);
+	free(crcs);
+	if (!ret)
+		ret = pgc_build_finish(&rs->build);
+	if (!ret)
+		ret = pgc_build_drop_scratch(&rs->build);
+	if (!ret)
+		ret = pgc_fault_point("finished");
+	if (!ret)
+		ret = pgc_build_place(&rs->build, &rs->dst_maps,
+				      req->flags & PGCLONE_REPLACE);
+	return ret;
+}
+
+int pgc_image_restore(const struct pgc_request *req, int in,
+		      struct pgclone_result *res)
+{
+	struct restorer rs = { .req = req };
+	struct timespec t0, t1;
+	int ret;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ret = pgc_img_read_head(in, &rs.img);
+	if (!ret)
+		ret = check_machine(&rs.img);
+	if (!ret)
+		ret = make_plan(&rs);
+	if (!ret && !(req->flags & PGCLONE_DRY_RUN))
+		ret = run(&rs, in);
+	if (rs.built) {
+		if (ret)
+			pgc_build_rollback(&rs.build);
+		else
+			pgc_build_commit(&rs.build);
+	}
+	if (rs.rem_on)
+		pgc_remote_end(&rs.rem);
+	pgc_proc_release(&rs.proc);
+	pgc_maps_free(&rs.dst_maps);
+	if (!ret) {
+		ret = pgc_result_fill(res, &rs.plan);
+		res->engine = PGCLONE_ENGINE_COPY;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		res->elapsed_ns = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000ULL +
+				  (uint64_t)(t1.tv_nsec - t0.tv_nsec);
+	}
+	for (size_t i = 0; rs.obj_fd && i < rs.plan.n; i++)
+		if (rs.obj_fd[i] >= 0)
+			close(rs.obj_fd[i]);
+	free(rs.obj_fd);
+	free(rs.plan.r);
+	pgc_img_free(&rs.img);
+	return ret;
+}
