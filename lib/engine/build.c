@@ -130,11 +130,17 @@ static int map_range(struct pgc_build *b, size_t i)
 	const struct pgclone_range *r = &b->plan->r[i];
 	const struct pgc_vma *v = b->plan->src_vma ? b->plan->src_vma[i] : NULL;
 	uint64_t len = r->map.end - r->map.start;
-	uint64_t prot = r->map.prot, want = b->staged ? 0 : r->dst;
-	uint64_t flags = b->staged ? 0 : MAP_FIXED_NOREPLACE;
+	uint64_t prot = r->map.prot, want = r->dst, flags = MAP_FIXED_NOREPLACE;
 	long addr, dummy;
 	int fd = -1, err;
 
+	if (b->staged) {
+		/* inside our own reservation, which MAP_FIXED replaces */
+		want = b->stage_area;
+		for (size_t k = 0; k < i; k++)
+			want += b->plan->r[k].map.end - b->plan->r[k].map.start;
+		flags = MAP_FIXED;
+	}
 	if (v && (v->vmflags & VMF_NORESERVE))
 		flags |= MAP_NORESERVE;
 	if (r->map.kind == PGCLONE_KIND_ANON_PRIVATE) {
@@ -168,11 +174,11 @@ static int map_range(struct pgc_build *b, size_t i)
 				(unsigned long long)(r->dst + len),
 				(int)b->plan->dst_pid, strerror((int)-addr));
 	}
-	if (!b->staged && (uint64_t)addr != r->dst) {
+	if ((uint64_t)addr != want) {
 		/* a kernel older than 4.17 took NOREPLACE as a hint */
 		rmunmap(b, (uint64_t)addr, len);
 		return pgc_fail(-EEXIST, "PID %d could not map 0x%llx exactly",
-				(int)b->plan->dst_pid, (unsigned long long)r->dst);
+				(int)b->plan->dst_pid, (unsigned long long)want);
 	}
 	b->at[i] = (uint64_t)addr;
 	b->mapped[i] = true;
@@ -203,10 +209,65 @@ int pgc_build_map(struct pgc_build *b, struct pgc_remote *rem,
 	return err ? (pgc_build_rollback(b), err) : map_all(b, scratch_len);
 }
 
+static bool hits_destination(const struct pgc_plan *plan, uint64_t a,
+			     uint64_t len)
+{
+	for (size_t i = 0; i < plan->n; i++) {
+		uint64_t d = plan->r[i].dst, n = plan->r[i].map.end - plan->r[i].map.start;
+
+		if (a < d + n && d < a + len)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Reserve room for the staged ranges that overlaps none of their final
+ * places (the kernel may well offer exactly the free destination).
+ * Refused offers stay mapped until a good one is found, so the kernel
+ * cannot offer them again.
+ */
+static int reserve_stage(struct pgc_build *b)
+{
+	uint64_t refused[8];
+	size_t nref = 0;
+	long addr;
+	int err;
+
+	b->stage_len = plan_bytes(b->plan);
+	for (;;) {
+		err = rsys(b, &addr, SYS_mmap, 0, b->stage_len, PROT_NONE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+			   (uint64_t)-1, 0);
+		if (!err && addr < 0 && addr > -4096)
+			err = pgc_fail(-ENOMEM, "no room in PID %d to build 0x%llx bytes",
+				       (int)b->plan->dst_pid,
+				       (unsigned long long)b->stage_len);
+		if (err)
+			break;
+		if (!hits_destination(b->plan, (uint64_t)addr, b->stage_len)) {
+			b->stage_area = (uint64_t)addr;
+			break;
+		}
+		if (nref == ARRAY_SIZE(refused)) {
+			rmunmap(b, (uint64_t)addr, b->stage_len);
+			err = pgc_fail(-ENOMEM, "no room in PID %d away from the destination",
+				       (int)b->plan->dst_pid);
+			break;
+		}
+		refused[nref++] = (uint64_t)addr;
+	}
+	while (nref--)
+		rmunmap(b, refused[nref], b->stage_len);
+	return err;
+}
+
 int pgc_build_stage(struct pgc_build *b, struct pgc_remote *rem,
 		    const struct pgc_plan *plan, pgc_build_fd_fn get_fd,
 		    void *ctx, size_t scratch_len)
 {
+	int err;
+
 	memset(b, 0, sizeof(*b));
 	b->rem = rem;
 	b->plan = plan;
@@ -219,6 +280,11 @@ int pgc_build_stage(struct pgc_build *b, struct pgc_remote *rem,
 		free(b->mapped);
 		free(b->at);
 		return -ENOMEM;
+	}
+	err = reserve_stage(b);
+	if (err) {
+		pgc_build_rollback(b);
+		return err;
 	}
 	return map_all(b, scratch_len);
 }
@@ -376,6 +442,8 @@ int pgc_build_drop_scratch(struct pgc_build *b)
 
 void pgc_build_commit(struct pgc_build *b)
 {
+	if (b->stage_area)	/* emptied by place: this drops nothing of value */
+		rmunmap(b, b->stage_area, b->stage_len);
 	if (b->save_area)
 		rmunmap(b, b->save_area, b->save_len);
 	free(b->saved);
@@ -396,6 +464,8 @@ void pgc_build_rollback(struct pgc_build *b)
 		if (b->mapped[i])
 			rmunmap(b, b->at[i],
 				b->plan->r[i].map.end - b->plan->r[i].map.start);
+	if (b->stage_area)
+		rmunmap(b, b->stage_area, b->stage_len);
 	for (size_t i = 0; i < b->nsaved; i++) {
 		const struct pgc_saved *sv = &b->saved[i];
 

@@ -24,6 +24,7 @@ struct pgc_build {
 	bool *mapped;			/* per range */
 	uint64_t *at;			/* per range: where it is mapped now */
 	bool staged;			/* built aside, moved into place last */
+	uint64_t stage_area, stage_len;	/* reservation the staged ranges live in */
 	pgc_build_fd_fn get_fd;		/* NULL: the source mapping's object */
 	void *ctx;			/* for get_fd */
 	uint64_t scratch;		/* RW scratch in the target, or 0 */

@@ -1,0 +1,278 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Checkpoint images: round trips for every kind of mapping, through files
+and pipes, and every broken shape of image refused with the target left
+exactly as it was."""
+import json
+import os
+import signal
+import struct
+import subprocess
+import tempfile
+import unittest
+
+from harness import PAGE, PGCLONE, Snapshot, VictimTest, run, run_json
+
+MIB = 1 << 20
+
+
+def crc32c(data, crc=0):
+    if not hasattr(crc32c, "table"):
+        t = []
+        for i in range(256):
+            c = i
+            for _ in range(8):
+                c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+            t.append(c)
+        crc32c.table = t
+    crc ^= 0xFFFFFFFF
+    for b in data:
+        crc = crc32c.table[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+def reseal_header(img):
+    """Recompute the header checksum after a test edited a field."""
+    return img[:60] + struct.pack("<I", crc32c(img[:60])) + img[64:]
+
+
+class Images(VictimTest):
+    def setUp(self):
+        super().setUp()
+        self.dir = tempfile.mkdtemp(prefix="pgclone-img-")
+        self.addCleanup(lambda: subprocess.run(["rm", "-rf", self.dir]))
+
+    def path(self, name="img"):
+        return os.path.join(self.dir, name)
+
+    def dump(self, v, *args, out=None):
+        out = out or self.path()
+        run("dump", "--pid", v.pid, *args, "-o", out, check=0)
+        return out
+
+    def restore(self, v, img, *args, check=0):
+        return run("restore", "--pid", v.pid, "-i", img, *args, check=check)
+
+    def test_private_anon_round_trip_with_relocation(self):
+        a, b = self.victim(), self.victim()
+        addr = a.addr(f"anon {4 * MIB:#x} 3")
+        img = self.dump(a, "--src", hex(addr))
+        dst = self.free_addr(a, b)
+        self.restore(b, img, "--dst", hex(dst))
+        self.assertEqual(b.sum(dst, 4 * MIB), a.sum(addr, 4 * MIB))
+        self.assertEqual(b.vma_at(dst)["perms"], "rw-p")
+
+    def test_restore_at_original_address(self):
+        a = self.victim()
+        addr = a.addr(f"anon {MIB:#x} 5")
+        want = a.sum(addr, MIB)
+        img = self.dump(a, "--src", hex(addr), "--len", "1M")
+        a.ok(f"unmap {addr:#x} {MIB:#x}")
+        self.restore(a, img)
+        self.assertEqual(a.sum(addr, MIB), want)
+
+    def test_sparse_stores_only_touched_pages(self):
+        a, b = self.victim(), self.victim()
+        addr = a.addr(f"sparse {16 * MIB:#x} {MIB:#x}")
+        img = self.dump(a, "--src", hex(addr), "--len", "16M")
+        info = run_json("show", img)
+        self.assertEqual(info["pages_data"], 16)
+        self.assertLess(os.path.getsize(img), 16 * PAGE + 3 * PAGE)
+        dst = self.free_addr(a, b)
+        self.restore(b, img, "--dst", hex(dst))
+        # presence first: reading the range would fault in zero pages
+        self.assertEqual(sum(b.present(dst, 16 * MIB // PAGE)), 16)
+        self.assertEqual(b.sum(dst, 16 * MIB), a.sum(addr, 16 * MIB))
+
+    def test_zero_pages_recorded_not_stored(self):
+        a, b = self.victim(), self.victim()
+        addr = a.addr(f"reserve {MIB:#x}")
+        for i in range(0, MIB, PAGE):
+            a.cmd(f"peek {addr + i:#x}")        # read faults: the zero page
+        img = self.dump(a, "--src", hex(addr), "--len", "1M")
+        info = run_json("show", img)
+        self.assertEqual((info["pages_data"], info["pages_zero"]), (0, MIB // PAGE))
+        dst = self.free_addr(a, b)
+        self.restore(b, img, "--dst", hex(dst))
+        self.assertEqual(b.read(dst, MIB), bytes(MIB))
+
+    def test_thp_round_trip(self):
+        a, b = self.victim(), self.victim()
+        addr = a.addr(f"thp {8 * MIB:#x}")
+        img = self.dump(a, "--src", hex(addr), "--len", "8M")
+        dst = self.free_addr(a, b)
+        self.restore(b, img, "--dst", hex(dst))
+        self.assertEqual(b.sum(dst, 8 * MIB), a.sum(addr, 8 * MIB))
+        self.assertIn("hg", b.smaps_flags(dst))
+
+    def test_several_ranges_keep_their_layout(self):
+        a, b = self.victim(), self.victim()
+        addr = a.addr(f"anon {8 * PAGE:#x} 2")
+        a.ok(f"prot {addr + 2 * PAGE:#x} {2 * PAGE:#x} r--")
+        a.ok(f"prot {addr + 5 * PAGE:#x} {PAGE:#x} ---")
+        img = self.dump(a, "--src", hex(addr), "--len", hex(8 * PAGE))
+        dst = self.free_addr(a, b)
+        self.restore(b, img, "--dst", hex(dst))
+        self.assertEqual([b.vma_at(dst + i * PAGE)["perms"] for i in (0, 2, 4, 5, 6)],
+                         ["rw-p", "r--p", "rw-p", "---p", "rw-p"])
+        self.assertEqual(b.read(dst, 8 * PAGE), a.read(addr, 8 * PAGE))
+
+    def test_shared_object_reattached_while_reachable(self):
+        for kind in ("memfd", "shared", "sysv"):
+            with self.subTest(kind=kind):
+                a, b = self.victim(), self.victim()
+                addr = a.addr(f"{kind} {MIB:#x}")
+                img = self.dump(a, "--src", hex(addr))
+                dst = self.free_addr(a, b)
+                self.restore(b, img, "--dst", hex(dst))
+                b.ok(f"poke {dst + 7:#x} 0")
+                self.assertEqual(a.cmd(f"peek {addr + 7:#x}"), "0")
+
+    def test_gone_object_becomes_private_copy_or_strict_refusal(self):
+        a, b = self.victim(), self.victim()
+        addr = a.addr(f"memfd {MIB:#x}")
+        want = a.sum(addr, MIB)
+        img = self.dump(a, "--src", hex(addr))
+        a.kill()
+        dst = self.free_addr(b)
+        snap = Snapshot(b)
+        r = self.restore(b, img, "--dst", hex(dst), "--strict", check=2)
+        self.assertIn("is gone", r.stderr)
+        snap.assert_unchanged(self)
+        r = self.restore(b, img, "--dst", hex(dst))
+        self.assertIn("private copy", r.stderr)
+        self.assertEqual(b.sum(dst, MIB), want)
+        self.assertEqual(b.vma_at(dst)["perms"], "rw-p")
+
+    def test_private_file_keeps_cow_pages(self):
+        fd, path = tempfile.mkstemp(dir=self.dir)
+        os.write(fd, bytes(range(256)) * (4 * PAGE // 256))
+        os.close(fd)
+        a, b = self.victim(), self.victim()
+        addr = a.addr(f"file {path} {4 * PAGE:#x} private")
+        a.ok(f"poke {addr + PAGE:#x} 200")
+        img = self.dump(a, "--src", hex(addr))
+        dst = self.free_addr(a, b)
+        self.restore(b, img, "--dst", hex(dst))
+        self.assertEqual(b.read(dst, 4 * PAGE), a.read(addr, 4 * PAGE))
+        self.assertEqual(b.vma_at(dst)["name"], path)
+
+    def test_stream_through_a_pipe(self):
+        a, b = self.victim(), self.victim()
+        addr = a.addr(f"anon {8 * MIB:#x} 9")
+        dst = self.free_addr(a, b)
+        p = subprocess.run(f"{PGCLONE} dump --pid {a.pid} --src {addr:#x} -o - | "
+                           f"{PGCLONE} restore --pid {b.pid} -i - --dst {dst:#x}",
+                           shell=True, capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(b.sum(dst, 8 * MIB), a.sum(addr, 8 * MIB))
+
+    def test_dump_all_and_show(self):
+        a = self.victim()
+        a.addr(f"anon {MIB:#x}")
+        img = self.dump(a, "--all")
+        info = run_json("show", img)
+        names = [r["name"] for r in info["ranges"]]
+        self.assertIn("[stack]", names)
+        self.assertNotIn("[vdso]", names)
+        self.assertEqual(info["source"]["pid"], a.pid)
+        self.assertIn("pgclone image, format 1.0", run("show", img, check=0).stdout)
+        self.assertIn("every checksum matches", run("verify", img, check=0).stdout)
+
+    def test_occupied_destination(self):
+        a, b = self.victim(), self.victim()
+        addr = a.addr(f"anon {MIB:#x} 1")
+        img = self.dump(a, "--src", hex(addr))
+        taken = b.addr(f"anon {2 * MIB:#x} 4")
+        snap = Snapshot(b, [(taken, 2 * MIB)])
+        r = self.restore(b, img, "--dst", hex(taken), check=2)
+        self.assertIn("overlaps", r.stderr)
+        snap.assert_unchanged(self)
+        self.restore(b, img, "--dst", hex(taken), "--replace")
+        self.assertEqual(b.sum(taken, MIB), a.sum(addr, MIB))
+
+    def test_dump_failure_leaves_no_file(self):
+        a = self.victim()
+        r = run("dump", "--pid", a.pid, "--src", "0x1000", "-o", self.path("x"))
+        self.assertEqual(r.returncode, 2)
+        self.assertFalse(os.path.exists(self.path("x")))
+
+    def test_restore_fault_points_roll_back(self):
+        a, b = self.victim(), self.victim()
+        addr = a.addr(f"anon {2 * MIB:#x} 1")
+        img = self.dump(a, "--src", hex(addr))
+        taken = b.addr(f"anon {2 * MIB:#x} 4")
+        snap = Snapshot(b, [(taken, 2 * MIB)])
+        for point in ("seized", "mapped", "finished"):
+            with self.subTest(point=point):
+                r = run("restore", "--pid", b.pid, "-i", img, "--dst", hex(taken),
+                        "--replace", env={"PGCLONE_FAULT_FAIL": point})
+                self.assertEqual(r.returncode, 1, r.stderr)
+                snap.assert_unchanged(self)
+
+
+class BrokenImages(VictimTest):
+    """Each broken image: one clear line, exit 2, target unchanged."""
+
+    def test_broken_images(self):
+        a, b = self.victim(), self.victim()
+        addr = a.addr(f"anon {4 * PAGE:#x} 7")
+        d = tempfile.mkdtemp(prefix="pgclone-bad-")
+        self.addCleanup(lambda: subprocess.run(["rm", "-rf", d]))
+        good_path = os.path.join(d, "good")
+        run("dump", "--pid", a.pid, "--src", hex(addr), "-o", good_path, check=0)
+        good = open(good_path, "rb").read()
+        mlen = struct.unpack_from("<Q", good, 32)[0]
+        data_off = struct.unpack_from("<Q", good, 40)[0]
+
+        def flip(off):
+            return good[:off] + bytes([good[off] ^ 0x40]) + good[off + 1:]
+
+        def field(off, fmt, value):
+            img = bytearray(good)
+            struct.pack_into(fmt, img, off, value)
+            return reseal_header(bytes(img))
+
+        cases = {
+            "empty": (b"", "truncated"),
+            "half header": (good[:30], "truncated"),
+            "no manifest": (good[:64], "truncated"),
+            "truncated data": (good[:data_off + PAGE], "truncated"),
+            "no trailer": (good[:-8], "truncated"),
+            "bad magic": (b"NOTPGCL\0" + good[8:], "bad magic"),
+            "header bit flip": (flip(20), "header checksum"),
+            "manifest bit flip": (flip(64 + mlen // 2), "manifest checksum"),
+            "data bit flip": (flip(data_off + 100), "checksum mismatch"),
+            "trailer bit flip": (flip(len(good) - 6), "trailer"),
+            "trailing garbage": (good + b"x", "trailing garbage"),
+            "future major": (field(8, "<H", 2), "version"),
+            "unknown incompat": (field(24, "<I", 1), "incompatible"),
+            "page size 64K": (field(16, "<I", 65536), "data offset"),
+            "odd page size": (field(16, "<I", 5000), "page size"),
+            "huge manifest": (field(32, "<Q", 1 << 40), "manifest length"),
+            "zero manifest": (field(32, "<Q", 0), "manifest length"),
+            "data length lie": (field(48, "<Q", 8 * PAGE), "does not match"),
+            "unaligned data len": (field(48, "<Q", 100), "data length"),
+            "garbage": (os.urandom(8192), "bad magic"),
+        }
+        snap = Snapshot(b)
+        dst = self.free_addr(a, b)
+        for name, (img, needle) in cases.items():
+            with self.subTest(case=name):
+                p = os.path.join(d, "bad")
+                with open(p, "wb") as f:
+                    f.write(img)
+                for cmd in (["restore", "--pid", b.pid, "-i", p, "--dst", hex(dst)],
+                            ["verify", p]):
+                    r = run(*cmd)
+                    self.assertEqual(r.returncode, 2, (cmd, r.stderr))
+                    lines = r.stderr.strip().splitlines()
+                    self.assertEqual(len(lines), 1, r.stderr)
+                    self.assertIn(needle, lines[0])
+                snap.assert_unchanged(self)
+        # the good one still restores, so the refusals above were the damage
+        run("restore", "--pid", b.pid, "-i", good_path, "--dst", hex(dst), check=0)
+        self.assertEqual(b.sum(dst, 4 * PAGE), a.sum(addr, 4 * PAGE))
+
+
+if __name__ == "__main__":
+    unittest.main()
