@@ -382,6 +382,7 @@ int pgc_image_dump(const struct pgc_request *req, bool all, int out,
 	int ret;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pgc_img_tune_fd(out);
 	d.zero_pfn = zero_page_pfn();
 	if (frozen) {
 		ret = pgc_proc_seize(&proc, req->src_pid);

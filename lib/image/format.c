@@ -5,6 +5,9 @@
  * of it is trusted.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -79,6 +82,29 @@ int pgc_img_header_decode(const uint8_t in[PGC_IMG_HDR_SIZE],
 		return pgc_fail(-EPROTO, "image data length %llu is not valid",
 				(unsigned long long)h->data_len);
 	return 0;
+}
+
+void pgc_img_tune_fd(int fd)
+{
+	struct stat sb;
+	long max = 1 << 20;
+	FILE *f;
+
+	if (fstat(fd, &sb) || !S_ISFIFO(sb.st_mode))
+		return;
+	/*
+	 * The default 64 KiB pipe costs a context switch per 16 pages on
+	 * each side; grow it to what an unprivileged process may ask for.
+	 */
+	f = fopen("/proc/sys/fs/pipe-max-size", "re");
+	if (f) {
+		if (fscanf(f, "%ld", &max) != 1)
+			max = 1 << 20;
+		fclose(f);
+	}
+	if (max > (16 << 20))
+		max = 16 << 20;
+	fcntl(fd, F_SETPIPE_SZ, (int)max);
 }
 
 int pgc_img_read_full(int fd, void *buf, size_t len)

@@ -69,6 +69,8 @@ int pgc_img_read_head(int fd, struct pgc_img *img);
 /* Structure checks a manifest must pass before anything trusts it. */
 int pgc_img_check_manifest(const struct pgc_img_header *h,
 			   const Pgclone__Manifest *m, uint64_t *nr_data);
+/* Give a pipe a bigger buffer: an image moves megabytes at a time. */
+void pgc_img_tune_fd(int fd);
 /* Read exactly @len bytes (EOF early is -EPROTO: truncated image). */
 int pgc_img_read_full(int fd, void *buf, size_t len);
 int pgc_img_write_full(int fd, const void *buf, size_t len);

@@ -116,7 +116,10 @@ static int verify_data(int fd, struct pgc_img *img)
 int pgc_image_info(int fd, bool verify, struct pgclone_image_info *info)
 {
 	struct pgc_img img;
-	int ret = pgc_img_read_head(fd, &img);
+	int ret;
+
+	pgc_img_tune_fd(fd);
+	ret = pgc_img_read_head(fd, &img);
 
 	if (ret)
 		return ret;

@@ -290,6 +290,7 @@ int pgc_image_restore(const struct pgc_request *req, int in,
 	int ret;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pgc_img_tune_fd(in);
 	ret = pgc_img_read_head(in, &rs.img);
 	if (!ret)
 		ret = check_machine(&rs.img);
