@@ -15,8 +15,14 @@ nm -D "$lib" | grep -q 'pgclone_clone@@PGCLONE_0.1' || fail "symbols are not ver
 dest=$(mktemp -d)
 trap 'rm -rf "$dest"' EXIT
 DESTDIR=$dest cmake --install "$build" >/dev/null
-for f in bin/pgclone include/pgclone.h share/man/man1/pgclone.1; do
+for f in bin/pgclone include/pgclone.h; do
 	[[ -e $dest/usr/local/$f ]] || fail "not installed: $f"
+done
+for page in "$src"/man/*.[1-8]; do
+	[[ -e $page ]] || continue
+	sec=${page##*.}
+	[[ -e $dest/usr/local/share/man/man$sec/${page##*/} ]] ||
+		fail "man page not installed: ${page##*/}"
 done
 ls "$dest"/usr/local/lib*/libpgclone.so.0 >/dev/null || fail "libpgclone.so.0 not installed"
 ls "$dest"/usr/local/lib*/libpgclone.a >/dev/null || fail "libpgclone.a not installed"
