@@ -25,6 +25,8 @@
  *   threads N              N threads blocked in read() on a pipe   -> ok
  *   wake                   write N bytes to the pipe; report how
  *                          the reads ended                         -> ok N|bad ...
+ *   scribble ADDR LEN      a thread sweeps a counter over the
+ *                          first 8 bytes of every page, forever    -> ok
  *   seccomp-kill-mmap      filter: mmap kills the process          -> ok
  *   seccomp-errno-pvr      filter: process_vm_readv fails EPERM    -> ok
  *   ping                                                           -> pong
@@ -103,6 +105,22 @@ static void *reader(void *arg)
 	else
 		reads_bad++;
 	pthread_mutex_unlock(&lock);
+	return NULL;
+}
+
+struct sweep {
+	volatile uint64_t *base;
+	uint64_t pages;
+};
+
+/* Page i holds the number of sweeps that have passed it. */
+static void *scribbler(void *arg)
+{
+	struct sweep *sw = arg;
+
+	for (uint64_t n = 1;; n++)
+		for (uint64_t i = 0; i < sw->pages; i++)
+			sw->base[i * 512] = n;
 	return NULL;
 }
 
@@ -278,6 +296,13 @@ static void command(char *line)
 			printf("bad ok=%d bad=%d of %d\n", reads_ok, reads_bad, nthreads);
 		else
 			printf("ok %d\n", reads_ok);
+	} else if (!strcmp(cmd, "scribble")) {
+		static struct sweep sw;
+		pthread_t t;
+
+		sw.base = (volatile uint64_t *)a;
+		sw.pages = b / 4096;
+		puts(pthread_create(&t, NULL, scribbler, &sw) ? "err" : "ok");
 	} else if (!strcmp(cmd, "seccomp-kill-mmap")) {
 		puts(install_filter(SYS_mmap, SECCOMP_RET_KILL_PROCESS) ? "err" : "ok");
 	} else if (!strcmp(cmd, "seccomp-errno-pvr")) {

@@ -8,6 +8,7 @@ import signal
 import struct
 import subprocess
 import tempfile
+import time
 import unittest
 
 from harness import PAGE, PGCLONE, Snapshot, VictimTest, run, run_json
@@ -189,6 +190,33 @@ class Images(VictimTest):
         snap.assert_unchanged(self)
         self.restore(b, img, "--dst", hex(taken), "--replace")
         self.assertEqual(b.sum(taken, MIB), a.sum(addr, MIB))
+
+    def counters(self, v, addr, npages):
+        raw = v.read(addr, npages * PAGE)
+        return [struct.unpack_from("<Q", raw, i * PAGE)[0] for i in range(npages)]
+
+    def test_dump_of_a_writing_source(self):
+        npages = 2048
+        for freeze in (True, False):
+            with self.subTest(freeze=freeze):
+                a, b = self.victim(), self.victim()
+                addr = a.addr(f"anon {npages * PAGE:#x}")
+                a.ok(f"scribble {addr:#x} {npages * PAGE:#x}")
+                time.sleep(0.05)
+                img = self.dump(a, "--src", hex(addr), "--len", hex(npages * PAGE),
+                                *(() if freeze else ("--no-freeze",)))
+                self.assertEqual(run_json("show", img)["source"]["frozen"], freeze)
+                dst = self.free_addr(a, b)
+                self.restore(b, img, "--dst", hex(dst))
+                c = self.counters(b, dst, npages)
+                self.assertGreater(c[0], 0)
+                if freeze:
+                    # one instant of a sweep: pages behind it have n+1, the
+                    # rest n; never anything else
+                    n = c[-1]
+                    self.assertTrue(all(x in (n, n + 1) for x in c), c[:8])
+                    self.assertEqual(c, sorted(c, reverse=True))
+                self.assertTrue(a.alive())
 
     def test_dump_failure_leaves_no_file(self):
         a = self.victim()
