@@ -238,6 +238,112 @@ class Images(VictimTest):
                 snap.assert_unchanged(self)
 
 
+def varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def pb(fields):
+    """Encode {field_number: value} as protobuf: ints as varints, bytes and
+    str and nested dicts as length-delimited, lists as repeated fields."""
+    out = b""
+    for num, val in fields.items():
+        for v in val if isinstance(val, list) else [val]:
+            if isinstance(v, bool) or isinstance(v, int):
+                out += varint(num << 3) + varint(int(v))
+            else:
+                body = pb(v) if isinstance(v, dict) else (v.encode() if isinstance(v, str) else v)
+                out += varint(num << 3 | 2) + varint(len(body)) + body
+    return out
+
+
+def make_image(ranges, extents, data=b"", page_size=PAGE, arch=None):
+    """A complete, checksummed image around a hand-made manifest."""
+    manifest = pb({1: {3: arch or os.uname().machine, 4: page_size, 5: 1},
+                   2: ranges, 3: extents})
+    data_off = (64 + len(manifest) + page_size - 1) // page_size * page_size
+    hdr = struct.pack("<8sHHIIIIIQQQI", b"PGCLONE\0", 1, 0, 64, page_size, 0, 0, 0,
+                      len(manifest), data_off, len(data), crc32c(manifest))
+    hdr += struct.pack("<I", crc32c(hdr))
+    crcs, pos = [], 0
+    for e in extents:
+        if e.get(4, 0) == 0:
+            n = e[3] * page_size
+            crcs.append(crc32c(data[pos:pos + n]))
+            pos += n
+    trailer = b"PGCLEND\0" + struct.pack("<Q", len(crcs)) + b"".join(
+        struct.pack("<I", c) for c in crcs)
+    trailer += struct.pack("<I", crc32c(trailer))
+    return hdr + manifest + bytes(data_off - 64 - len(manifest)) + data + trailer
+
+
+class CraftedImages(VictimTest):
+    """Checksums all correct, contents hostile or foreign: refused by the
+    structure checks, the target untouched."""
+
+    def test_crafted(self):
+        b = self.victim()
+        d = tempfile.mkdtemp(prefix="pgclone-craft-")
+        self.addCleanup(lambda: subprocess.run(["rm", "-rf", d]))
+        base = 0x400000000000
+        rng = {1: base, 2: base + 4 * PAGE, 3: 3, 4: 0}
+        page = bytes([0xAB]) * PAGE
+        ext = {1: 0, 2: 0, 3: 1, 4: 0, 5: 0, 6: True}
+        good = make_image([rng], [ext], page)
+        cases = {
+            "other arch": (make_image([rng], [ext], page, arch="riscv64"), 2, "dumped on riscv64"),
+            "other page size": (make_image([{1: base, 2: base + 65536, 3: 3, 4: 0}],
+                                           [ext], bytes(65536), page_size=65536),
+                                2, "page size is 65536"),
+            "beyond user space": (make_image([{1: 1 << 56, 2: (1 << 56) + PAGE, 3: 3}],
+                                             [ext], page), 2, "cannot exist"),
+            "extent outside range": (make_image([rng], [{**ext, 2: 4 * PAGE}], page),
+                                     2, "outside its range"),
+            "overlapping ranges": (make_image([rng, rng], [ext], page), 2, "overlaps"),
+            "extent data offset lie": (make_image([rng], [{**ext, 5: PAGE}], page),
+                                       2, "wrong data offset"),
+            "extent of no range": (make_image([rng], [{**ext, 1: 7}], page),
+                                   2, "malformed"),
+            "zero pages": (make_image([rng], [{**ext, 3: 0}], b""), 2, "malformed"),
+            "unknown kind": (make_image([{**rng, 4: 9}], [ext], page), 2, "unknown kind"),
+            "unknown prot bits": (make_image([{**rng, 3: 0x10}], [ext], page), 2,
+                                  "protection"),
+            "no ranges": (make_image([], [], b""), 2, "out of bounds"),
+            "not protobuf": (None, 2, "not a valid protobuf"),
+        }
+        # a manifest that is not protobuf at all, with correct checksums
+        junk = b"\xff" * 32
+        hdr = struct.pack("<8sHHIIIIIQQQI", b"PGCLONE\0", 1, 0, 64, PAGE, 0, 0, 0,
+                          len(junk), PAGE, 0, crc32c(junk))
+        cases["not protobuf"] = (hdr + struct.pack("<I", crc32c(hdr)) + junk +
+                                 bytes(PAGE - 64 - len(junk)), 2, "not a valid protobuf")
+        snap = Snapshot(b)
+        for name, (img, code, needle) in cases.items():
+            with self.subTest(case=name):
+                p = os.path.join(d, "img")
+                with open(p, "wb") as f:
+                    f.write(img)
+                r = run("restore", "--pid", b.pid, "-i", p)
+                self.assertEqual(r.returncode, code, r.stderr)
+                self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+                self.assertIn(needle, r.stderr)
+                snap.assert_unchanged(self)
+        # the same builder makes an image that restores: the refusals were
+        # about the damage, not about the builder
+        p = os.path.join(d, "good")
+        with open(p, "wb") as f:
+            f.write(good)
+        run("restore", "--pid", b.pid, "-i", p, check=0)
+        self.assertEqual(b.read(base, PAGE), page)
+        self.assertEqual(b.read(base + PAGE, PAGE), bytes(PAGE))
+        self.assertEqual(b.vma_at(base)["perms"], "rw-p")
+
+
 class BrokenImages(VictimTest):
     """Each broken image: one clear line, exit 2, target unchanged."""
 
