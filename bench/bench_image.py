@@ -58,7 +58,7 @@ def measure(src, addr, size, runs):
         warm(size)
         # dd reads the range's populated bytes from the process, as dump does
         res["dd"].append(sh(f"dd if=/proc/{src.pid}/mem of={COPY} bs=4M skip={addr} "
-                            f"count={nbytes} iflag=skip_bytes,count_bytes status=none"))
+                            f"count={min(nbytes, size)} iflag=skip_bytes,count_bytes status=none"))
         clean()
         for key, cmd in (("restore", None), ("pipe", None)):
             dst = Victim()
