@@ -137,17 +137,18 @@ class Semantics(VictimTest):
 
     def test_protections_follow(self):
         a, b = self.victim(), self.victim()
-        addr = a.addr(f"anon {4 * PAGE:#x} 9")
+        addr = a.addr(f"anon {5 * PAGE:#x} 9")
         a.ok(f"prot {addr:#x} {PAGE:#x} ---")
         a.ok(f"prot {addr + PAGE:#x} {PAGE:#x} r--")
         a.ok(f"prot {addr + 2 * PAGE:#x} {PAGE:#x} --x")
+        a.ok(f"prot {addr + 3 * PAGE:#x} {PAGE:#x} -w-")
         dst = self.free_addr(a, b)
-        out = self.clone(a, addr, b, dst, "--len", hex(4 * PAGE))
-        self.assertEqual(len(out["ranges"]), 4)
-        self.assertEqual([b.vma_at(dst + i * PAGE)["perms"] for i in range(4)],
-                         ["---p", "r--p", "--xp", "rw-p"])
-        # PROT_NONE and exec-only pages still carry their data
-        self.assertEqual(b.read(dst, 4 * PAGE), a.read(addr, 4 * PAGE))
+        out = self.clone(a, addr, b, dst, "--len", hex(5 * PAGE))
+        self.assertEqual(len(out["ranges"]), 5)
+        self.assertEqual([b.vma_at(dst + i * PAGE)["perms"] for i in range(5)],
+                         ["---p", "r--p", "--xp", "-w-p", "rw-p"])
+        # PROT_NONE, exec-only and write-only pages still carry their data
+        self.assertEqual(b.read(dst, 5 * PAGE), a.read(addr, 5 * PAGE))
 
     def test_advice_follows(self):
         a, b = self.victim(), self.victim()
