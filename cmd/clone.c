@@ -58,13 +58,15 @@ static int parse_args(int argc, char **argv, struct cli *cli,
 		{ "json", no_argument, NULL, 'J' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool have_len = false;
 	int c, ret;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":p:s:d:l:t:e:nJvq", longopts,
+	while ((c = getopt_long(argc, argv, ":p:s:d:l:t:e:nJvqhV", longopts,
 				NULL)) != -1) {
 		ret = 0;
 		switch (c) {

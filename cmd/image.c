@@ -41,6 +41,8 @@ static const struct option image_longopts[] = {
 	{ "json", no_argument, NULL, 'J' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -62,11 +64,12 @@ static int parse(int argc, char **argv, struct cli *cli, struct image_args *a,
 	int c, ret;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":p:s:l:d:o:i:nJvq", image_longopts,
+	while ((c = getopt_long(argc, argv, ":p:s:l:d:o:i:nJvqhV", image_longopts,
 				NULL)) != -1) {
 		char key = c >= 256 ? "aFRS"[c - 256] : (char)c;
 
-		if (c != '?' && c != ':' && !strchr(allowed, key))
+		if (c != '?' && c != ':' && c != 'h' && c != 'V' &&
+		    !strchr(allowed, key))
 			return errx_usage("option '%s' does not apply to '%s'",
 					  argv[optind - 1], cmd);
 		ret = 0;

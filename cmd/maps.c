@@ -68,6 +68,8 @@ int cmd_maps(int argc, char **argv, struct cli *cli)
 		{ "json", no_argument, NULL, 'J' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct pgclone_mapping *m;
@@ -76,7 +78,7 @@ int cmd_maps(int argc, char **argv, struct cli *cli)
 	int c, ret;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":p:Jvq", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":p:JvqhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			if (parse_pid(optarg, &pid))
@@ -102,7 +104,7 @@ int cmd_maps(int argc, char **argv, struct cli *cli)
 		return report_lib_error(ret, "maps");
 	if (cli->json)
 		print_json(m, n, pid);
-	else
+	else if (!cli->quiet)
 		print_table(m, n);
 	pgclone_maps_free(m, n);
 	return EXIT_DONE;

@@ -66,6 +66,12 @@ static void usage(FILE *out)
 		"For more details see pgclone(1).\n", prog);
 }
 
+static void print_version(void)
+{
+	printf("%s %s (libpgclone %s)\n", prog, PGCLONE_CLI_VERSION,
+	       pgclone_version());
+}
+
 int errx_usage(const char *fmt, ...)
 {
 	va_list ap;
@@ -99,6 +105,12 @@ int report_lib_error(int err, const char *what)
 int common_option(int c, char **argv, struct cli *cli)
 {
 	switch (c) {
+	case 'h':
+		usage(stdout);
+		exit(EXIT_DONE);
+	case 'V':
+		print_version();
+		exit(EXIT_DONE);
 	case 'J':
 		cli->json = true;
 		return 0;
@@ -137,6 +149,9 @@ static void log_to_stderr(void *ctx, enum pgclone_log_level level,
 {
 	static const char *const names[] = { "error", "warning", "info", "debug" };
 
+	/* errors reach the user once, from pgclone_last_error() */
+	if (level == PGCLONE_LOG_ERROR)
+		return;
 	fprintf(stderr, "%s: %s: %s\n", prog, names[level], msg);
 }
 
@@ -150,7 +165,6 @@ void install_log(struct cli *cli)
 		lvl = PGCLONE_LOG_DEBUG;
 	else if (cli->verbose)
 		lvl = PGCLONE_LOG_INFO;
-	/* errors are printed once by the CLI from pgclone_last_error() */
 	pgclone_set_log(lvl > PGCLONE_LOG_ERROR ? log_to_stderr : NULL, cli, lvl);
 }
 
@@ -163,8 +177,7 @@ int main(int argc, char **argv)
 		return EXIT_DONE;
 	}
 	if (argc > 1 && (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version"))) {
-		printf("%s %s (libpgclone %s)\n", prog, PGCLONE_CLI_VERSION,
-		       pgclone_version());
+		print_version();
 		return EXIT_DONE;
 	}
 	static const struct {

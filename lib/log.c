@@ -51,7 +51,7 @@ int pgc_fail(int err, const char *fmt, ...)
 		va_end(ap);
 	}
 	va_start(ap, fmt);
-	vlog(PGCLONE_LOG_DEBUG, fmt, ap);
+	vlog(PGCLONE_LOG_ERROR, fmt, ap);
 	va_end(ap);
 	return err;
 }

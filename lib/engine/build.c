@@ -187,6 +187,15 @@ static int map_range(struct pgc_build *b, size_t i)
 
 static int map_all(struct pgc_build *b, size_t scratch_len);
 
+/* Roll back after @err inside this file; a failed rollback wins. */
+static int undo(struct pgc_build *b, int err)
+{
+	pid_t pid = b->plan->dst_pid;
+	int lost = pgc_build_rollback(b);
+
+	return lost ? pgc_rollback_failed(pid, lost) : err;
+}
+
 int pgc_build_map(struct pgc_build *b, struct pgc_remote *rem,
 		  const struct pgc_plan *plan,
 		  const struct pgc_vma_list *dst_maps, bool replace,
@@ -206,7 +215,7 @@ int pgc_build_map(struct pgc_build *b, struct pgc_remote *rem,
 	}
 	if (replace)
 		err = set_aside(b, dst_maps);
-	return err ? (pgc_build_rollback(b), err) : map_all(b, scratch_len);
+	return err ? undo(b, err) : map_all(b, scratch_len);
 }
 
 static bool hits_destination(const struct pgc_plan *plan, uint64_t a,
@@ -282,10 +291,8 @@ int pgc_build_stage(struct pgc_build *b, struct pgc_remote *rem,
 		return -ENOMEM;
 	}
 	err = reserve_stage(b);
-	if (err) {
-		pgc_build_rollback(b);
-		return err;
-	}
+	if (err)
+		return undo(b, err);
 	return map_all(b, scratch_len);
 }
 
@@ -333,9 +340,7 @@ static int map_all(struct pgc_build *b, size_t scratch_len)
 			b->scratch_len = scratch_len;
 		}
 	}
-	if (err)
-		pgc_build_rollback(b);
-	return err;
+	return err ? undo(b, err) : 0;
 }
 
 static int set_name(struct pgc_build *b, const struct pgclone_range *r,
@@ -450,14 +455,15 @@ void pgc_build_commit(struct pgc_build *b)
 	free(b->mapped);
 	free(b->at);
 	memset(b, 0, sizeof(*b));
-}
+	}
 
-void pgc_build_rollback(struct pgc_build *b)
+int pgc_build_rollback(struct pgc_build *b)
 {
+	int lost = 0;
 	long ret;
 
 	if (!b->rem)
-		return;
+		return 0;
 	if (b->scratch)
 		rmunmap(b, b->scratch, b->scratch_len);
 	for (size_t i = 0; b->mapped && i < b->plan->n; i++)
@@ -471,16 +477,28 @@ void pgc_build_rollback(struct pgc_build *b)
 
 		if (rsys(b, &ret, SYS_mremap, sv->tmp, sv->len, sv->len,
 			 MREMAP_MAYMOVE | MREMAP_FIXED, sv->addr, 0) ||
-		    (uint64_t)ret != sv->addr)
-			pr_warn("could not put 0x%llx-0x%llx of PID %d back",
+		    (uint64_t)ret != sv->addr) {
+			pr_warn("could not put 0x%llx-0x%llx of PID %d back from 0x%llx",
 				(unsigned long long)sv->addr,
 				(unsigned long long)(sv->addr + sv->len),
-				(int)b->plan->dst_pid);
+				(int)b->plan->dst_pid, (unsigned long long)sv->tmp);
+			lost++;
+		}
 	}
-	if (b->save_area)
+	/* a piece that could not go back keeps its reservation alive */
+	if (b->save_area && !lost)
 		rmunmap(b, b->save_area, b->save_len);
 	free(b->saved);
 	free(b->mapped);
 	free(b->at);
 	memset(b, 0, sizeof(*b));
+	return lost;
+}
+
+int pgc_rollback_failed(pid_t pid, int lost)
+{
+	pgc_clear_error();
+	return pgc_fail(-EIO,
+			"PID %d could NOT be fully restored: %d replaced mapping(s) stay set aside (see the warnings)",
+			(int)pid, lost);
 }

@@ -327,6 +327,15 @@ static int prepare(struct session *s, const struct pgc_request *req)
 	return err;
 }
 
+/* What the source holds, from its pagemap: runs to copy, counters. */
+static int count_source(struct session *s)
+{
+	s->runs = calloc(s->plan.n, sizeof(*s->runs));
+	if (!s->runs)
+		return -ENOMEM;
+	return scan_source(&s->plan, s->runs);
+}
+
 static int run(struct session *s, const struct pgc_request *req)
 {
 	struct pgc_proc *dproc = same_process(req) ? &s->src : &s->dst;
@@ -335,10 +344,7 @@ static int run(struct session *s, const struct pgc_request *req)
 	struct copier c = { .req = req, .memfd = -1 };
 	int err;
 
-	s->runs = calloc(s->plan.n, sizeof(*s->runs));
-	if (!s->runs)
-		return -ENOMEM;
-	err = scan_source(&s->plan, s->runs);
+	err = count_source(s);
 	if (err)
 		return err;
 	for (size_t i = 0; i < s->plan.n; i++)
@@ -396,12 +402,14 @@ static int run(struct session *s, const struct pgc_request *req)
 	return unmap_source(&s->src_rem, &s->plan);
 }
 
-static void end_session(struct session *s, int err)
+static int end_session(struct session *s, int err)
 {
 	if (s->built) {
-		if (err)
-			pgc_build_rollback(&s->build);
-		else
+		int lost = err ? pgc_build_rollback(&s->build) : 0;
+
+		if (lost)
+			err = pgc_rollback_failed(s->plan.dst_pid, lost);
+		else if (!err)
 			pgc_build_commit(&s->build);
 	}
 	if (s->src_rem_on)
@@ -414,6 +422,7 @@ static void end_session(struct session *s, int err)
 		pgc_runs_free(&s->runs[i]);
 	free(s->runs);
 	pgc_maps_free(&s->dst_maps);
+	return err;
 }
 
 int pgc_copy_engine_clone(const struct pgc_request *req,
@@ -425,9 +434,9 @@ int pgc_copy_engine_clone(const struct pgc_request *req,
 
 	memset(&s, 0, sizeof(s));
 	err = prepare(&s, req);
-	if (!err && !(req->flags & PGCLONE_DRY_RUN))
-		err = run(&s, req);
-	end_session(&s, err);
+	if (!err)
+		err = req->flags & PGCLONE_DRY_RUN ? count_source(&s) : run(&s, req);
+	err = end_session(&s, err);
 	if (!err) {
 		err = pgc_result_fill(res, &s.plan);
 		res->engine = PGCLONE_ENGINE_COPY;

@@ -63,8 +63,13 @@ int pgc_build_finish(struct pgc_build *b) __must_check;
 int pgc_build_drop_scratch(struct pgc_build *b) __must_check;
 /* Success: forget what was set aside (it is unmapped). */
 void pgc_build_commit(struct pgc_build *b);
-/* Failure: unmap what was created, move set-aside pieces back. */
-void pgc_build_rollback(struct pgc_build *b);
+/*
+ * Failure: unmap what was created, move set-aside pieces back.  Returns
+ * how many pieces could not be put back (0: the target is as it was).
+ */
+int pgc_build_rollback(struct pgc_build *b);
+/* Turn a failed rollback into the error the caller must see. */
+int pgc_rollback_failed(pid_t pid, int lost);
 
 /* Write @len bytes at @addr in the target (scratch memory). */
 int pgc_target_write(pid_t pid, uint64_t addr, const void *buf, size_t len);

@@ -61,7 +61,8 @@ static int kernel_error(int err, const struct pgc_plan *plan)
 		return pgc_fail(-ENOMEM, "PID %d has no room for 0x%llx bytes more",
 				(int)plan->dst_pid, (unsigned long long)plan->len);
 	case EFAULT:
-		return pgc_fail(-EFAULT, "the source range changed during the clone");
+		/* planned against /proc a moment ago: a race, not bad input */
+		return pgc_fail(-EIO, "the source range changed during the clone");
 	case EOPNOTSUPP:
 	case EINVAL:
 		return pgc_fail(err == EINVAL ? -EINVAL : -EOPNOTSUPP,

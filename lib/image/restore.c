@@ -299,9 +299,11 @@ int pgc_image_restore(const struct pgc_request *req, int in,
 	if (!ret && !(req->flags & PGCLONE_DRY_RUN))
 		ret = run(&rs, in);
 	if (rs.built) {
-		if (ret)
-			pgc_build_rollback(&rs.build);
-		else
+		int lost = ret ? pgc_build_rollback(&rs.build) : 0;
+
+		if (lost)
+			ret = pgc_rollback_failed(req->dst_pid, lost);
+		else if (!ret)
 			pgc_build_commit(&rs.build);
 	}
 	if (rs.rem_on)

@@ -8,7 +8,8 @@
  * Nothing is written into the target's code, and every signal is blocked
  * while the thread runs for us, so no handler can run on foreign state.
  *
- * The saved registers go back at the end.  Two fixups make that exact:
+ * The saved registers go back after every syscall.  Two fixups make that
+ * exact:
  * a thread stopped inside an rseq critical section is moved to its abort
  * handler first (as the kernel would on preemption), and a thread stopped
  * inside an interrupted syscall gets the kernel's restart rewrite, because
@@ -214,6 +215,23 @@ static int step_to_syscall_stop(struct pgc_remote *r, struct pgc_regs *regs)
 	return -EIO;
 }
 
+/*
+ * Put the thread's own registers and signal mask back after every
+ * injected syscall, so that a SIGKILL of pgclone, which detaches it, can
+ * only ever catch it inside the one syscall in flight: stopped between
+ * two of ours, it would resume exactly where it was interrupted.
+ */
+static int give_back(struct pgc_remote *r)
+{
+	struct pgc_regs regs = r->saved;
+
+	pgc_arch_restart_fixup(&regs);
+	if (pgc_arch_set_regs(r->tid, &regs) ||
+	    set_sigmask(r->tid, r->saved_sigmask))
+		return -ESRCH;
+	return 0;
+}
+
 int pgc_remote_syscall(struct pgc_remote *r, long *ret, long nr, uint64_t a0,
 		       uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
 		       uint64_t a5)
@@ -238,12 +256,9 @@ int pgc_remote_syscall(struct pgc_remote *r, long *ret, long nr, uint64_t a0,
 		return pgc_fail(-EACCES,
 				"the seccomp filter of PID %d forbids syscall %ld, which pgclone needs",
 				(int)r->proc->pid, nr);
-	if (!r->used) {
-		err = set_sigmask(r->tid, ~0ULL);
-		if (err)
-			goto dead;
-		r->used = true;
-	}
+	if (set_sigmask(r->tid, ~0ULL))
+		goto dead;
+	r->used = true;
 	pgc_arch_prepare_syscall(&regs, r->gadget, nr, args);
 	if (pgc_arch_set_regs(r->tid, &regs))
 		goto dead;
@@ -252,6 +267,8 @@ int pgc_remote_syscall(struct pgc_remote *r, long *ret, long nr, uint64_t a0,
 		err = -EIO;
 	if (!err)
 		err = step_to_syscall_stop(r, &regs);	/* exit */
+	if (!err || err == -EIO)
+		err = give_back(r) ? -ESRCH : err;
 	if (err == -EIO)
 		return pgc_fail(-EIO, "unexpected stop of thread %d while running syscall %ld",
 				(int)r->tid, nr);
@@ -271,16 +288,8 @@ dead:
 
 int pgc_remote_end(struct pgc_remote *r)
 {
-	struct pgc_regs regs = r->saved;
-	int ret = 0;
-
+	/* registers and mask went back after each syscall already */
 	pgc_seccomp_free(&r->filters);
-	if (!r->used || r->dead)
-		return r->dead ? -ESRCH : 0;
-	pgc_arch_restart_fixup(&regs);
-	if (pgc_arch_set_regs(r->tid, &regs) ||
-	    set_sigmask(r->tid, r->saved_sigmask))
-		ret = -ESRCH;
 	r->used = false;
-	return ret;
+	return r->dead ? -ESRCH : 0;
 }
