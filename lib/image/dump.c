@@ -220,56 +220,119 @@ static int write_head(struct dumper *d)
 	return ret;
 }
 
+/*
+ * Data moves in batches of up to CHUNK bytes and IOV_BATCH pieces: one
+ * process_vm_readv() and one write() per batch whatever the extents'
+ * sizes, so a sparse range costs what its pages cost, not a syscall pair
+ * per page.  A piece belongs to one DATA extent, whose checksum it feeds.
+ */
+#define IOV_BATCH 1024
+
+struct batch {
+	char *buf;
+	size_t used, nr, niov;
+	struct iovec liov[IOV_BATCH], riov[IOV_BATCH];
+	struct { size_t off, len; uint64_t k; } piece[IOV_BATCH];
+};
+
+static int flush_batch(struct dumper *d, struct batch *b, uint32_t *crcs)
+{
+	size_t want = 0;
+	ssize_t got;
+
+	for (size_t i = 0; i < b->niov; i++)
+		want += b->riov[i].iov_len;
+	if (b->niov) {
+		got = process_vm_readv(d->pid, b->liov, b->niov, b->riov, b->niov, 0);
+		if (got != (ssize_t)want)
+			return pgc_fail(-ESRCH, "cannot read PID %d (did it exit?)",
+					(int)d->pid);
+	}
+	for (size_t i = 0; i < b->nr; i++)
+		crcs[b->piece[i].k] = pgc_crc32c(crcs[b->piece[i].k],
+						 b->buf + b->piece[i].off,
+						 b->piece[i].len);
+	if (pgc_img_write_full(d->out, b->buf, b->used))
+		return -EIO;
+	b->used = b->nr = b->niov = 0;
+	return 0;
+}
+
+/* Queue @n bytes at @addr; pages the process cannot read come through
+ * /proc/PID/mem, which can. */
+static int queue_piece(struct dumper *d, struct batch *b, uint64_t addr,
+		       size_t n, bool readable, uint64_t k, int *memfd)
+{
+	if (readable) {
+		b->liov[b->niov] = (struct iovec){ b->buf + b->used, n };
+		b->riov[b->niov] = (struct iovec){ (void *)addr, n };
+		b->niov++;
+	} else {
+		char path[64];
+
+		if (*memfd < 0) {
+			snprintf(path, sizeof(path), "/proc/%d/mem", (int)d->pid);
+			*memfd = open(path, O_RDONLY | O_CLOEXEC);
+		}
+		if (*memfd < 0 || pread(*memfd, b->buf + b->used, n, (off_t)addr) !=
+				      (ssize_t)n)
+			return pgc_fail(-ESRCH, "cannot read 0x%llx of PID %d (did it exit?)",
+					(unsigned long long)addr, (int)d->pid);
+	}
+	b->piece[b->nr].off = b->used;
+	b->piece[b->nr].len = n;
+	b->piece[b->nr].k = k;
+	b->nr++;
+	b->used += n;
+	return 0;
+}
+
 /* Stream every DATA extent from the source to the image. */
 static int write_data(struct dumper *d, const struct pgc_request *req,
 		      uint32_t *crcs)
 {
-	char *buf = malloc(CHUNK), path[64];
+	struct batch *b = calloc(1, sizeof(*b));
 	uint64_t done = 0, k = 0;
 	int memfd = -1, ret = 0;
 
-	if (!buf)
+	if (b)
+		b->buf = malloc(CHUNK);
+	if (!b || !b->buf) {
+		free(b);
 		return -ENOMEM;
-	snprintf(path, sizeof(path), "/proc/%d/mem", (int)d->pid);
+	}
 	for (size_t i = 0; !ret && i < d->n_ext; i++) {
 		const Pgclone__Extent *e = &d->ext[i];
 		const Pgclone__Range *r = d->rptr[e->range];
 		uint64_t addr = r->start + e->offset, left = e->nr_pages * PGC_PAGE_SIZE;
-		uint32_t crc = 0;
 
 		if (e->kind != PGCLONE__EXTENT_KIND__DATA)
 			continue;
 		while (!ret && left) {
-			size_t n = left > CHUNK ? CHUNK : (size_t)left;
-			struct iovec l = { buf, n }, rv = { (void *)addr, n };
-			ssize_t got;
+			size_t n = CHUNK - b->used;
 
-			if (r->prot & PROT_READ) {
-				got = process_vm_readv(d->pid, &l, 1, &rv, 1, 0);
-			} else {
-				/* not readable by the process: /proc/PID/mem can */
-				if (memfd < 0)
-					memfd = open(path, O_RDONLY | O_CLOEXEC);
-				got = memfd < 0 ? -1 : pread(memfd, buf, n, (off_t)addr);
+			if (!n || b->nr == IOV_BATCH) {
+				done += b->used;
+				ret = flush_batch(d, b, crcs);
+				if (!ret && pgc_cancelled(req, done, d->data_len))
+					ret = pgc_fail(-EINTR, "interrupted");
+				continue;
 			}
-			if (got != (ssize_t)n) {
-				ret = pgc_fail(-ESRCH, "cannot read 0x%llx of PID %d (did it exit?)",
-					       (unsigned long long)addr, (int)d->pid);
-				break;
-			}
-			crc = pgc_crc32c(crc, buf, n);
-			ret = pgc_img_write_full(d->out, buf, n);
+			if (n > left)
+				n = (size_t)left;
+			ret = queue_piece(d, b, addr, n, r->prot & PROT_READ, k,
+					  &memfd);
 			addr += n;
 			left -= n;
-			done += n;
-			if (!ret && pgc_cancelled(req, done, d->data_len))
-				ret = pgc_fail(-EINTR, "interrupted");
 		}
-		crcs[k++] = crc;
+		k++;
 	}
+	if (!ret)
+		ret = flush_batch(d, b, crcs);
 	if (memfd >= 0)
 		close(memfd);
-	free(buf);
+	free(b->buf);
+	free(b);
 	return ret;
 }
 

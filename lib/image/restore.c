@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -188,22 +189,61 @@ static bool extent_wanted(const struct restorer *rs, const Pgclone__Extent *e)
 	}
 }
 
+/*
+ * The data area is read in batches of up to CHUNK bytes and IOV_BATCH
+ * pieces, and each batch goes into the process with one
+ * process_vm_writev(): a sparse image costs what its pages cost.
+ */
+#define IOV_BATCH 1024
+
+struct batch {
+	char *buf;
+	size_t used, nr, niov;
+	struct iovec liov[IOV_BATCH], riov[IOV_BATCH];
+	struct { size_t off, len; uint64_t k; } piece[IOV_BATCH];
+};
+
+static int flush_batch(struct restorer *rs, int in, struct batch *b,
+		       uint32_t *crcs)
+{
+	size_t want = 0;
+	int ret = pgc_img_read_full(in, b->buf, b->used);
+
+	if (ret)
+		return ret;
+	for (size_t i = 0; i < b->nr; i++)
+		crcs[b->piece[i].k] = pgc_crc32c(crcs[b->piece[i].k],
+						 b->buf + b->piece[i].off,
+						 b->piece[i].len);
+	for (size_t i = 0; i < b->niov; i++)
+		want += b->riov[i].iov_len;
+	if (b->niov && process_vm_writev(rs->req->dst_pid, b->liov, b->niov,
+					 b->riov, b->niov, 0) != (ssize_t)want)
+		return pgc_fail(-ESRCH, "PID %d exited during the restore",
+				(int)rs->req->dst_pid);
+	b->used = b->nr = b->niov = 0;
+	return 0;
+}
+
 static int stream_data(struct restorer *rs, int in, uint32_t *crcs)
 {
 	const Pgclone__Manifest *m = rs->img.m;
-	char *buf = malloc(CHUNK);
+	struct batch *b = calloc(1, sizeof(*b));
 	uint64_t done = 0, k = 0;
 	int ret = 0;
 
-	if (!buf)
+	if (b)
+		b->buf = malloc(CHUNK);
+	if (!b || !b->buf) {
+		free(b);
 		return -ENOMEM;
+	}
 	for (size_t i = 0; !ret && i < m->n_extents; i++) {
 		const Pgclone__Extent *e = m->extents[i];
 		struct pgclone_range *p = &rs->plan.r[e->range];
 		uint64_t left = e->nr_pages * PGC_PAGE_SIZE;
 		uint64_t at = rs->build.at[e->range] + e->offset;
 		bool wanted = extent_wanted(rs, e);
-		uint32_t crc = 0;
 
 		p->pages_present += e->nr_pages;
 		if (e->kind != PGCLONE__EXTENT_KIND__DATA)
@@ -213,24 +253,37 @@ static int stream_data(struct restorer *rs, int in, uint32_t *crcs)
 		else
 			p->pages_shared += e->nr_pages;
 		while (!ret && left) {
-			size_t n = left > CHUNK ? CHUNK : (size_t)left;
+			size_t n = CHUNK - b->used;
 
-			ret = pgc_img_read_full(in, buf, n);
-			if (ret)
-				break;
-			crc = pgc_crc32c(crc, buf, n);
-			if (wanted && pgc_target_write(rs->req->dst_pid, at, buf, n))
-				ret = pgc_fail(-ESRCH, "PID %d exited during the restore",
-					       (int)rs->req->dst_pid);
+			if (!n || b->nr == IOV_BATCH) {
+				done += b->used;
+				ret = flush_batch(rs, in, b, crcs);
+				if (!ret && pgc_cancelled(rs->req, done,
+							  rs->img.h.data_len))
+					ret = pgc_fail(-EINTR, "interrupted");
+				continue;
+			}
+			if (n > left)
+				n = (size_t)left;
+			if (wanted) {
+				b->liov[b->niov] = (struct iovec){ b->buf + b->used, n };
+				b->riov[b->niov] = (struct iovec){ (void *)at, n };
+				b->niov++;
+			}
+			b->piece[b->nr].off = b->used;
+			b->piece[b->nr].len = n;
+			b->piece[b->nr].k = k;
+			b->nr++;
+			b->used += n;
 			at += n;
 			left -= n;
-			done += n;
-			if (!ret && pgc_cancelled(rs->req, done, rs->img.h.data_len))
-				ret = pgc_fail(-EINTR, "interrupted");
 		}
-		crcs[k++] = crc;
+		k++;
 	}
-	free(buf);
+	if (!ret)
+		ret = flush_batch(rs, in, b, crcs);
+	free(b->buf);
+	free(b);
 	return ret;
 }
 
