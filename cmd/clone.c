@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "json.h"
-#include "pgclone.h"
+#include "cli.h"
 #include "strutils.h"
 
 enum { OPT_REPLACE = 256, OPT_MOVE, OPT_NO_FREEZE };

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "json.h"
-#include "pgclone.h"
+#include "cli.h"
 #include "strutils.h"
 
 enum { OPT_ALL = 256, OPT_NO_FREEZE, OPT_REPLACE, OPT_STRICT };

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "json.h"
-#include "pgclone.h"
+#include "cli.h"
 #include "strutils.h"
 
 static void print_json(const struct pgclone_mapping *m, size_t n, pid_t pid)

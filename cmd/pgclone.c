@@ -15,7 +15,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "pgclone.h"
+#include "cli.h"
 
 const char *prog = "pgclone";
 

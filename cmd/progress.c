@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "pgclone.h"
+#include "cli.h"
 
 #define PROGRESS_MIN_BYTES (64ULL << 20)
 

@@ -95,15 +95,23 @@ uint32_t pgc_bpf_run(const struct sock_filter *prog, size_t len,
 			break;
 		case BPF_ST:
 		case BPF_STX:
-			if (f->k >= BPF_MEMWORDS)
+			if (f->code != cls || f->k >= BPF_MEMWORDS)
 				ok = false;
 			else
 				mem[f->k] = cls == BPF_ST ? a : x;
 			break;
 		case BPF_ALU:
-			ok = alu(BPF_OP(f->code), &a, src);
+			/* only the op and the K/X source bits may be set */
+			if (f->code & ~(0x07 | 0xf0 | BPF_X))
+				ok = false;
+			else
+				ok = alu(BPF_OP(f->code), &a, src);
 			break;
 		case BPF_JMP:
+			if (f->code & ~(0x07 | 0xf0 | BPF_X)) {
+				ok = false;
+				break;
+			}
 			if (BPF_OP(f->code) == BPF_JA) {
 				if (f->k >= len - pc - 1)
 					ok = false;
@@ -119,17 +127,20 @@ uint32_t pgc_bpf_run(const struct sock_filter *prog, size_t len,
 				ok = false;
 			break;
 		case BPF_RET:
-			if (BPF_RVAL(f->code) == BPF_A)
+			if (f->code == (BPF_RET | BPF_A))
 				return a;
-			if (BPF_RVAL(f->code) == BPF_K)
+			if (f->code == (BPF_RET | BPF_K))
 				return f->k;
 			ok = false;
 			break;
 		case BPF_MISC:
-			if (BPF_MISCOP(f->code) == BPF_TAX)
+			/* exact codes: anything else is what no kernel would load */
+			if (f->code == (BPF_MISC | BPF_TAX))
 				x = a;
-			else
+			else if (f->code == (BPF_MISC | BPF_TXA))
 				a = x;
+			else
+				ok = false;
 			break;
 		default:
 			ok = false;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-#ifndef PGCLONE_CMD_H
-#define PGCLONE_CMD_H
+#ifndef PGCLONE_CLI_H
+#define PGCLONE_CLI_H
 
 #include <stdbool.h>
 #include <stdint.h>
