@@ -22,6 +22,7 @@ void pgclone_set_log(pgclone_log_fn fn, void *ctx, enum pgclone_log_level level)
 	log_level = level;
 }
 
+__attribute__((format(printf, 2, 0)))
 static void vlog(enum pgclone_log_level level, const char *fmt, va_list ap)
 {
 	char msg[512];

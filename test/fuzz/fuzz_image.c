@@ -4,7 +4,6 @@
  * trailer) on arbitrary bytes: it must refuse, never crash, and never
  * allocate more than the header's bounds allow.
  */
-#define _GNU_SOURCE
 #include <stdint.h>
 #include <sys/mman.h>
 #include <unistd.h>
