@@ -105,21 +105,27 @@ static int add_extent(struct dumper *d, uint32_t range, uint64_t off,
 
 static int scan_range(struct dumper *d, int pm, uint32_t idx)
 {
+	enum { BATCH = 32768 };		/* 256 KiB of pagemap per read */
 	const Pgclone__Range *r = d->rptr[idx];
-	uint64_t buf[512], npages = (r->end - r->start) / PGC_PAGE_SIZE;
+	uint64_t *buf = malloc(BATCH * sizeof(*buf));
+	uint64_t npages = (r->end - r->start) / PGC_PAGE_SIZE;
+	int ret = 0;
 
-	for (uint64_t done = 0; done < npages;) {
-		size_t want = npages - done > 512 ? 512 : (size_t)(npages - done);
+	if (!buf)
+		return -ENOMEM;
+	for (uint64_t done = 0; !ret && done < npages;) {
+		size_t want = npages - done > BATCH ? BATCH : (size_t)(npages - done);
 		ssize_t got = pread(pm, buf, want * 8,
 				    (off_t)((r->start / PGC_PAGE_SIZE + done) * 8));
 
-		if (got <= 0 || got % 8)
-			return pgc_fail(-EIO, "cannot read the pagemap of PID %d",
-					(int)d->pid);
-		for (size_t i = 0; i < (size_t)got / 8; i++) {
+		if (got <= 0 || got % 8) {
+			ret = pgc_fail(-EIO, "cannot read the pagemap of PID %d",
+				       (int)d->pid);
+			break;
+		}
+		for (size_t i = 0; !ret && i < (size_t)got / 8; i++) {
 			uint64_t e = buf[i];
 			bool zero;
-			int ret;
 
 			if (!pgc_pagemap_populated(e))
 				continue;
@@ -127,12 +133,11 @@ static int scan_range(struct dumper *d, int pm, uint32_t idx)
 			       (e & PFN_MASK) == d->zero_pfn;
 			ret = add_extent(d, idx, (done + i) * PGC_PAGE_SIZE, zero,
 					 !(e & PM_FILE));
-			if (ret)
-				return ret;
 		}
 		done += (uint64_t)got / 8;
 	}
-	return 0;
+	free(buf);
+	return ret;
 }
 
 static void fill_range(struct dumper *d, size_t i, const struct pgclone_range *pr,

@@ -77,7 +77,7 @@ int pgc_runs_add_entries(struct pgc_runs *runs, const uint64_t *e, size_t n,
 int pgc_pagemap_scan(int fd, uint64_t start, uint64_t len,
 		     enum pgclone_kind kind, struct pgc_runs *runs)
 {
-	enum { BATCH = 4096 };
+	enum { BATCH = 32768 };		/* 256 KiB of pagemap per read */
 	uint64_t *buf = malloc(BATCH * sizeof(*buf));
 	uint64_t npages = len >> PGC_PAGE_SHIFT, done = 0;
 	int ret = 0;
