@@ -37,6 +37,7 @@ int progress_cb(void *ctx, uint64_t done, uint64_t total)
 {
 	const struct cli *cli = ctx;
 	static struct timespec last;
+	static uint64_t last_done = UINT64_MAX;
 	struct timespec now;
 
 	if (cancel_requested)
@@ -45,10 +46,11 @@ int progress_cb(void *ctx, uint64_t done, uint64_t total)
 	    !isatty(STDERR_FILENO))
 		return 0;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (done < total && now.tv_sec == last.tv_sec &&
-	    now.tv_nsec - last.tv_nsec < 200000000)
+	if (done == last_done || (done < total && now.tv_sec == last.tv_sec &&
+				  now.tv_nsec - last.tv_nsec < 200000000))
 		return 0;
 	last = now;
+	last_done = done;
 	fprintf(stderr, "\r%s: copying %llu/%llu MiB (%u%%)", prog,
 		(unsigned long long)(done >> 20), (unsigned long long)(total >> 20),
 		(unsigned int)(total ? done * 100 / total : 100));

@@ -2,6 +2,7 @@
 """What a clone means, row by row of design.md's table, same-process and
 cross-process, checked against /proc and the processes themselves."""
 import os
+import subprocess
 import tempfile
 import time
 import unittest
@@ -290,6 +291,24 @@ class Semantics(VictimTest):
         dst = self.free_addr(a, b)
         self.clone(a, addr, b, dst, "--len", hex(MIB))
         self.assertEqual(b.sum(dst, MIB), a.sum(addr, MIB))
+
+    def test_progress_only_on_a_terminal(self):
+        a, b = self.victim(), self.victim()
+        addr = a.addr(f"anon {128 * MIB:#x} 2")
+        dst = self.free_addr(a, b)
+        args = ["--pid", a.pid, "--src", hex(addr), "--target", b.pid, "--dst", hex(dst)]
+        r = run(*args, check=0)
+        self.assertEqual(r.stderr, "")       # not a terminal: no progress
+        b.ok(f"unmap {dst:#x} {128 * MIB:#x}")
+        cmd = " ".join([os.environ["PGCLONE"]] + [str(x) for x in args])
+        r = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True,
+                           text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout)
+        self.assertIn("pgclone: copying", r.stdout)
+        self.assertIn("MiB (", r.stdout)
+        self.assertIn("\033[K", r.stdout)       # the line is cleared when done
+        self.assertEqual(r.stdout.count("128/128 MiB"), 1)
+        self.assertEqual(b.sum(dst, 128 * MIB), a.sum(addr, 128 * MIB))
 
     def test_maps_command(self):
         a = self.victim()
