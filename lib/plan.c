@@ -15,8 +15,8 @@ static const char *display_name(const struct pgc_vma *v)
 	return v->name[0] ? v->name : "[anon]";
 }
 
-static int range_push(struct pgc_plan *plan, const struct pgc_vma *v,
-		      uint64_t start, uint64_t end)
+int pgc_plan_push(struct pgc_plan *plan, const struct pgc_vma *v,
+		  uint64_t start, uint64_t end)
 {
 	struct pgclone_range *r;
 	const struct pgc_vma **sv;
@@ -126,7 +126,7 @@ int pgc_plan_build(struct pgc_plan *plan, pid_t src_pid,
 					(unsigned long long)v->m.end,
 					display_name(v),
 					pgclone_refusal_name(v->m.refusal));
-		ret = range_push(plan, v, cur, v->m.end < end ? v->m.end : end);
+		ret = pgc_plan_push(plan, v, cur, v->m.end < end ? v->m.end : end);
 		if (ret)
 			return pgc_fail(ret, "out of memory");
 	}

@@ -187,6 +187,23 @@ static int map_range(struct pgc_build *b, size_t i)
 
 static int map_all(struct pgc_build *b, size_t scratch_len);
 
+static int build_init(struct pgc_build *b, struct pgc_remote *rem,
+		      const struct pgc_plan *plan)
+{
+	memset(b, 0, sizeof(*b));
+	b->rem = rem;
+	b->plan = plan;
+	b->mapped = calloc(plan->n, sizeof(*b->mapped));
+	b->at = calloc(plan->n, sizeof(*b->at));
+	if (b->mapped && b->at)
+		return 0;
+	free(b->mapped);
+	free(b->at);
+	b->mapped = NULL;
+	b->at = NULL;
+	return -ENOMEM;
+}
+
 /* Roll back after @err inside this file; a failed rollback wins. */
 static int undo(struct pgc_build *b, int err)
 {
@@ -201,18 +218,10 @@ int pgc_build_map(struct pgc_build *b, struct pgc_remote *rem,
 		  const struct pgc_vma_list *dst_maps, bool replace,
 		  size_t scratch_len)
 {
-	int err = 0;
+	int err = build_init(b, rem, plan);
 
-	memset(b, 0, sizeof(*b));
-	b->rem = rem;
-	b->plan = plan;
-	b->mapped = calloc(plan->n, sizeof(*b->mapped));
-	b->at = calloc(plan->n, sizeof(*b->at));
-	if (!b->mapped || !b->at) {
-		free(b->mapped);
-		free(b->at);
-		return -ENOMEM;
-	}
+	if (err)
+		return err;
 	if (replace)
 		err = set_aside(b, dst_maps);
 	return err ? undo(b, err) : map_all(b, scratch_len);
@@ -275,21 +284,13 @@ int pgc_build_stage(struct pgc_build *b, struct pgc_remote *rem,
 		    const struct pgc_plan *plan, pgc_build_fd_fn get_fd,
 		    void *ctx, size_t scratch_len)
 {
-	int err;
+	int err = build_init(b, rem, plan);
 
-	memset(b, 0, sizeof(*b));
-	b->rem = rem;
-	b->plan = plan;
+	if (err)
+		return err;
 	b->staged = true;
 	b->get_fd = get_fd;
 	b->ctx = ctx;
-	b->mapped = calloc(plan->n, sizeof(*b->mapped));
-	b->at = calloc(plan->n, sizeof(*b->at));
-	if (!b->mapped || !b->at) {
-		free(b->mapped);
-		free(b->at);
-		return -ENOMEM;
-	}
 	err = reserve_stage(b);
 	if (err)
 		return undo(b, err);

@@ -21,7 +21,6 @@
 #include "../inject/inject.h"
 #include "image.h"
 
-#define CHUNK (4u << 20)
 #define PFN_MASK ((1ULL << 55) - 1)
 
 struct dumper {
@@ -225,54 +224,28 @@ static int write_head(struct dumper *d)
 	return ret;
 }
 
-/*
- * Data moves in batches of up to CHUNK bytes and IOV_BATCH pieces: one
- * process_vm_readv() and one write() per batch whatever the extents'
- * sizes, so a sparse range costs what its pages cost, not a syscall pair
- * per page.  A piece belongs to one DATA extent, whose checksum it feeds.
- */
-#define IOV_BATCH 1024
-
-struct batch {
-	char *buf;
-	size_t used, nr, niov;
-	struct iovec liov[IOV_BATCH], riov[IOV_BATCH];
-	struct { size_t off, len; uint64_t k; } piece[IOV_BATCH];
-};
-
-static int flush_batch(struct dumper *d, struct batch *b, uint32_t *crcs)
+static int flush_batch(struct dumper *d, struct pgc_img_batch *b,
+		       uint32_t *crcs)
 {
-	size_t want = 0;
-	ssize_t got;
+	size_t want = pgc_img_batch_iov_bytes(b);
 
-	for (size_t i = 0; i < b->niov; i++)
-		want += b->riov[i].iov_len;
-	if (b->niov) {
-		got = process_vm_readv(d->pid, b->liov, b->niov, b->riov, b->niov, 0);
-		if (got != (ssize_t)want)
-			return pgc_fail(-ESRCH, "cannot read PID %d (did it exit?)",
-					(int)d->pid);
-	}
-	for (size_t i = 0; i < b->nr; i++)
-		crcs[b->piece[i].k] = pgc_crc32c(crcs[b->piece[i].k],
-						 b->buf + b->piece[i].off,
-						 b->piece[i].len);
+	if (b->niov && process_vm_readv(d->pid, b->liov, b->niov, b->riov,
+					b->niov, 0) != (ssize_t)want)
+		return pgc_fail(-ESRCH, "cannot read PID %d (did it exit?)",
+				(int)d->pid);
 	if (pgc_img_write_full(d->out, b->buf, b->used))
 		return -EIO;
-	b->used = b->nr = b->niov = 0;
+	pgc_img_batch_done(b, crcs);
 	return 0;
 }
 
 /* Queue @n bytes at @addr; pages the process cannot read come through
  * /proc/PID/mem, which can. */
-static int queue_piece(struct dumper *d, struct batch *b, uint64_t addr,
-		       size_t n, bool readable, uint64_t k, int *memfd)
+static int queue_piece(struct dumper *d, struct pgc_img_batch *b,
+		       uint64_t addr, size_t n, bool readable, uint64_t k,
+		       int *memfd)
 {
-	if (readable) {
-		b->liov[b->niov] = (struct iovec){ b->buf + b->used, n };
-		b->riov[b->niov] = (struct iovec){ (void *)addr, n };
-		b->niov++;
-	} else {
+	if (!readable) {
 		char path[64];
 
 		if (*memfd < 0) {
@@ -284,11 +257,7 @@ static int queue_piece(struct dumper *d, struct batch *b, uint64_t addr,
 			return pgc_fail(-ESRCH, "cannot read 0x%llx of PID %d (did it exit?)",
 					(unsigned long long)addr, (int)d->pid);
 	}
-	b->piece[b->nr].off = b->used;
-	b->piece[b->nr].len = n;
-	b->piece[b->nr].k = k;
-	b->nr++;
-	b->used += n;
+	pgc_img_batch_add(b, k, n, readable ? addr : 0);
 	return 0;
 }
 
@@ -296,16 +265,12 @@ static int queue_piece(struct dumper *d, struct batch *b, uint64_t addr,
 static int write_data(struct dumper *d, const struct pgc_request *req,
 		      uint32_t *crcs)
 {
-	struct batch *b = calloc(1, sizeof(*b));
+	struct pgc_img_batch *b = pgc_img_batch_new();
 	uint64_t done = 0, k = 0;
 	int memfd = -1, ret = 0;
 
-	if (b)
-		b->buf = malloc(CHUNK);
-	if (!b || !b->buf) {
-		free(b);
+	if (!b)
 		return -ENOMEM;
-	}
 	for (size_t i = 0; !ret && i < d->n_ext; i++) {
 		const Pgclone__Extent *e = &d->ext[i];
 		const Pgclone__Range *r = d->rptr[e->range];
@@ -314,9 +279,9 @@ static int write_data(struct dumper *d, const struct pgc_request *req,
 		if (e->kind != PGCLONE__EXTENT_KIND__DATA)
 			continue;
 		while (!ret && left) {
-			size_t n = CHUNK - b->used;
+			size_t n = pgc_img_batch_room(b);
 
-			if (!n || b->nr == IOV_BATCH) {
+			if (!n) {
 				done += b->used;
 				ret = flush_batch(d, b, crcs);
 				if (!ret && pgc_cancelled(req, done, d->data_len))
@@ -336,8 +301,7 @@ static int write_data(struct dumper *d, const struct pgc_request *req,
 		ret = flush_batch(d, b, crcs);
 	if (memfd >= 0)
 		close(memfd);
-	free(b->buf);
-	free(b);
+	pgc_img_batch_free(b);
 	return ret;
 }
 
@@ -360,10 +324,9 @@ static int plan_all(struct pgc_plan *plan, pid_t pid, struct pgc_vma_list *maps)
 {
 	memset(plan, 0, sizeof(*plan));
 	plan->src_pid = plan->dst_pid = pid;
+	/* ranges land where they are: dst == src throughout */
 	for (size_t i = 0; i < maps->n; i++) {
 		const struct pgc_vma *v = &maps->v[i];
-		struct pgclone_range *r;
-		const struct pgc_vma **sv;
 
 		if (v->m.refusal != PGCLONE_OK) {
 			pr_info("not dumping 0x%llx-0x%llx %s: %s",
@@ -372,19 +335,8 @@ static int plan_all(struct pgc_plan *plan, pid_t pid, struct pgc_vma_list *maps)
 				pgclone_refusal_name(v->m.refusal));
 			continue;
 		}
-		r = realloc(plan->r, (plan->n + 1) * sizeof(*r));
-		if (!r)
+		if (pgc_plan_push(plan, v, v->m.start, v->m.end))
 			return -ENOMEM;
-		plan->r = r;
-		sv = realloc(plan->src_vma, (plan->n + 1) * sizeof(*sv));
-		if (!sv)
-			return -ENOMEM;
-		plan->src_vma = sv;
-		memset(&plan->r[plan->n], 0, sizeof(*r));
-		plan->r[plan->n].map = v->m;
-		plan->r[plan->n].dst = v->m.start;
-		plan->r[plan->n].pages = (v->m.end - v->m.start) >> PGC_PAGE_SHIFT;
-		plan->src_vma[plan->n++] = v;
 	}
 	if (!plan->n)
 		return pgc_fail(-EFAULT, "PID %d has nothing that can be dumped", (int)pid);

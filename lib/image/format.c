@@ -308,3 +308,81 @@ void pgc_img_free(struct pgc_img *img)
 		pgclone__manifest__free_unpacked(img->m, NULL);
 	img->m = NULL;
 }
+
+struct pgc_img_batch *pgc_img_batch_new(void)
+{
+	struct pgc_img_batch *b = calloc(1, sizeof(*b));
+
+	if (b)
+		b->buf = malloc(PGC_IMG_CHUNK);
+	if (b && !b->buf) {
+		free(b);
+		b = NULL;
+	}
+	return b;
+}
+
+void pgc_img_batch_free(struct pgc_img_batch *b)
+{
+	if (b)
+		free(b->buf);
+	free(b);
+}
+
+size_t pgc_img_batch_room(const struct pgc_img_batch *b)
+{
+	return b->nr == PGC_IMG_IOV_BATCH ? 0 : PGC_IMG_CHUNK - b->used;
+}
+
+void pgc_img_batch_add(struct pgc_img_batch *b, uint64_t k, size_t n,
+		       uint64_t remote)
+{
+	if (remote) {
+		b->liov[b->niov] = (struct iovec){ b->buf + b->used, n };
+		b->riov[b->niov] = (struct iovec){ (void *)remote, n };
+		b->niov++;
+	}
+	b->piece[b->nr].off = b->used;
+	b->piece[b->nr].len = n;
+	b->piece[b->nr].k = k;
+	b->nr++;
+	b->used += n;
+}
+
+size_t pgc_img_batch_iov_bytes(const struct pgc_img_batch *b)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < b->niov; i++)
+		n += b->riov[i].iov_len;
+	return n;
+}
+
+void pgc_img_batch_done(struct pgc_img_batch *b, uint32_t *crcs)
+{
+	for (size_t i = 0; i < b->nr; i++)
+		crcs[b->piece[i].k] = pgc_crc32c(crcs[b->piece[i].k],
+						 b->buf + b->piece[i].off,
+						 b->piece[i].len);
+	b->used = b->nr = b->niov = 0;
+}
+
+void pgc_img_range_public(const Pgclone__Range *r, uint32_t page_size,
+			  struct pgclone_range *p)
+{
+	p->map.start = r->start;
+	p->map.end = r->end;
+	p->map.prot = r->prot;
+	p->map.kind = (enum pgclone_kind)r->kind;
+	p->map.shared = r->kind == PGCLONE__KIND__ANON_SHARED ||
+			r->kind == PGCLONE__KIND__FILE_SHARED;
+	p->map.advice = r->advice;
+	p->map.name = r->name ? r->name : "";
+	if (r->file) {
+		p->map.offset = r->file->offset;
+		p->map.dev = r->file->dev;
+		p->map.ino = r->file->ino;
+	}
+	p->dst = r->start;
+	p->pages = (r->end - r->start) / page_size;
+}

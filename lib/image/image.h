@@ -20,6 +20,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/uio.h>
+
+#include "pgclone.h"
 #include "pgclone.pb-c.h"
 
 #define PGC_IMG_MAGIC "PGCLONE"		/* + NUL: 8 bytes */
@@ -79,6 +82,41 @@ int pgc_img_read_trailer(int fd, struct pgc_img *img, const uint32_t *crcs);
 size_t pgc_img_trailer_size(uint64_t nr_data);
 void pgc_img_trailer_encode(uint8_t *out, const uint32_t *crcs, uint64_t n);
 void pgc_img_free(struct pgc_img *img);
+
+/*
+ * Data moves in batches of up to PGC_IMG_CHUNK bytes and
+ * PGC_IMG_IOV_BATCH pieces: one process_vm_readv()/writev() and one
+ * write()/read() per batch whatever the extents' sizes, so a sparse range
+ * costs what its pages cost.  Each piece feeds one DATA extent's checksum.
+ */
+#define PGC_IMG_CHUNK (4u << 20)
+#define PGC_IMG_IOV_BATCH 1024
+
+struct pgc_img_batch {
+	char *buf;			/* PGC_IMG_CHUNK bytes */
+	size_t used, nr, niov;
+	struct iovec liov[PGC_IMG_IOV_BATCH], riov[PGC_IMG_IOV_BATCH];
+	struct {
+		size_t off, len;
+		uint64_t k;		/* DATA extent index */
+	} piece[PGC_IMG_IOV_BATCH];
+};
+
+struct pgc_img_batch *pgc_img_batch_new(void);
+void pgc_img_batch_free(struct pgc_img_batch *b);
+/* Bytes a new piece may take now; 0 means: flush first. */
+size_t pgc_img_batch_room(const struct pgc_img_batch *b);
+/* Append @n bytes of extent @k; with @remote, also an iovec pairing the
+ * buffer with that address in the other process. */
+void pgc_img_batch_add(struct pgc_img_batch *b, uint64_t k, size_t n,
+		       uint64_t remote);
+size_t pgc_img_batch_iov_bytes(const struct pgc_img_batch *b);
+/* Feed every piece to its extent's checksum, then empty the batch. */
+void pgc_img_batch_done(struct pgc_img_batch *b, uint32_t *crcs);
+
+/* A manifest range as the public API shows one (name not copied). */
+void pgc_img_range_public(const Pgclone__Range *r, uint32_t page_size,
+			  struct pgclone_range *p);
 
 /* Round @n up to @align (a power of two). */
 static inline uint64_t pgc_align_up(uint64_t n, uint64_t align)

@@ -10,7 +10,6 @@
 #include "../pgcloneP.h"
 #include "image.h"
 
-#define CHUNK (4u << 20)
 
 static void copy_str(char *dst, size_t size, const char *src)
 {
@@ -46,23 +45,10 @@ static int fill(struct pgclone_image_info *info, const struct pgc_img *img)
 		const Pgclone__Range *r = m->ranges[i];
 		struct pgclone_range *p = &info->ranges[i];
 
-		p->map.start = r->start;
-		p->map.end = r->end;
-		p->map.prot = r->prot;
-		p->map.kind = (enum pgclone_kind)r->kind;
-		p->map.shared = r->kind == PGCLONE__KIND__ANON_SHARED ||
-				r->kind == PGCLONE__KIND__FILE_SHARED;
-		p->map.advice = r->advice;
-		if (r->file) {
-			p->map.offset = r->file->offset;
-			p->map.dev = r->file->dev;
-			p->map.ino = r->file->ino;
-		}
-		p->map.name = strdup(r->name ? r->name : "");
+		pgc_img_range_public(r, img->h.page_size, p);
+		p->map.name = strdup(p->map.name);
 		if (!p->map.name)
 			return -ENOMEM;
-		p->dst = r->start;
-		p->pages = (r->end - r->start) / img->h.page_size;
 		info->nr_ranges = i + 1;
 	}
 	for (size_t i = 0; i < m->n_extents; i++) {
@@ -85,7 +71,7 @@ static int verify_data(int fd, struct pgc_img *img)
 {
 	const Pgclone__Manifest *m = img->m;
 	uint32_t *crcs = calloc(img->nr_data ? img->nr_data : 1, sizeof(*crcs));
-	char *buf = malloc(CHUNK);
+	char *buf = malloc(PGC_IMG_CHUNK);
 	uint64_t k = 0;
 	int ret = crcs && buf ? 0 : -ENOMEM;
 
@@ -97,7 +83,7 @@ static int verify_data(int fd, struct pgc_img *img)
 		if (e->kind != PGCLONE__EXTENT_KIND__DATA)
 			continue;
 		while (!ret && left) {
-			size_t n = left > CHUNK ? CHUNK : (size_t)left;
+			size_t n = left > PGC_IMG_CHUNK ? PGC_IMG_CHUNK : (size_t)left;
 
 			ret = pgc_img_read_full(fd, buf, n);
 			if (!ret)

@@ -28,7 +28,6 @@
 #include "../engine/engine.h"
 #include "image.h"
 
-#define CHUNK (4u << 20)
 #define SCRATCH_LEN (64 * 1024)
 
 struct restorer {
@@ -132,15 +131,7 @@ static int make_plan(struct restorer *rs)
 		uint64_t len = r->end - r->start;
 
 		rs->obj_fd[i] = -1;
-		p->map.start = r->start;
-		p->map.end = r->end;
-		p->map.prot = r->prot;
-		p->map.kind = (enum pgclone_kind)r->kind;
-		p->map.shared = r->kind == PGCLONE__KIND__ANON_SHARED ||
-				r->kind == PGCLONE__KIND__FILE_SHARED;
-		p->map.advice = r->advice;
-		p->map.name = r->name ? r->name : "";
-		p->pages = len / PGC_PAGE_SIZE;
+		pgc_img_range_public(r, (uint32_t)PGC_PAGE_SIZE, p);
 		p->dst = dst0 + (r->start - first);
 		if (p->dst < dst0 || p->dst + len > PGC_TASK_SIZE ||
 		    p->dst + len < p->dst || !p->dst)
@@ -148,11 +139,6 @@ static int make_plan(struct restorer *rs)
 					(unsigned long long)r->start,
 					(unsigned long long)r->end,
 					(unsigned long long)p->dst);
-		if (r->file) {
-			p->map.offset = r->file->offset;
-			p->map.dev = r->file->dev;
-			p->map.ino = r->file->ino;
-		}
 		if (p->map.kind == PGCLONE_KIND_ANON_PRIVATE)
 			continue;
 		rs->obj_fd[i] = find_object(rs, i);
@@ -189,55 +175,31 @@ static bool extent_wanted(const struct restorer *rs, const Pgclone__Extent *e)
 	}
 }
 
-/*
- * The data area is read in batches of up to CHUNK bytes and IOV_BATCH
- * pieces, and each batch goes into the process with one
- * process_vm_writev(): a sparse image costs what its pages cost.
- */
-#define IOV_BATCH 1024
-
-struct batch {
-	char *buf;
-	size_t used, nr, niov;
-	struct iovec liov[IOV_BATCH], riov[IOV_BATCH];
-	struct { size_t off, len; uint64_t k; } piece[IOV_BATCH];
-};
-
-static int flush_batch(struct restorer *rs, int in, struct batch *b,
+static int flush_batch(struct restorer *rs, int in, struct pgc_img_batch *b,
 		       uint32_t *crcs)
 {
-	size_t want = 0;
+	size_t want = pgc_img_batch_iov_bytes(b);
 	int ret = pgc_img_read_full(in, b->buf, b->used);
 
 	if (ret)
 		return ret;
-	for (size_t i = 0; i < b->nr; i++)
-		crcs[b->piece[i].k] = pgc_crc32c(crcs[b->piece[i].k],
-						 b->buf + b->piece[i].off,
-						 b->piece[i].len);
-	for (size_t i = 0; i < b->niov; i++)
-		want += b->riov[i].iov_len;
 	if (b->niov && process_vm_writev(rs->req->dst_pid, b->liov, b->niov,
 					 b->riov, b->niov, 0) != (ssize_t)want)
 		return pgc_fail(-ESRCH, "PID %d exited during the restore",
 				(int)rs->req->dst_pid);
-	b->used = b->nr = b->niov = 0;
+	pgc_img_batch_done(b, crcs);
 	return 0;
 }
 
 static int stream_data(struct restorer *rs, int in, uint32_t *crcs)
 {
 	const Pgclone__Manifest *m = rs->img.m;
-	struct batch *b = calloc(1, sizeof(*b));
+	struct pgc_img_batch *b = pgc_img_batch_new();
 	uint64_t done = 0, k = 0;
 	int ret = 0;
 
-	if (b)
-		b->buf = malloc(CHUNK);
-	if (!b || !b->buf) {
-		free(b);
+	if (!b)
 		return -ENOMEM;
-	}
 	for (size_t i = 0; !ret && i < m->n_extents; i++) {
 		const Pgclone__Extent *e = m->extents[i];
 		struct pgclone_range *p = &rs->plan.r[e->range];
@@ -253,9 +215,9 @@ static int stream_data(struct restorer *rs, int in, uint32_t *crcs)
 		else
 			p->pages_shared += e->nr_pages;
 		while (!ret && left) {
-			size_t n = CHUNK - b->used;
+			size_t n = pgc_img_batch_room(b);
 
-			if (!n || b->nr == IOV_BATCH) {
+			if (!n) {
 				done += b->used;
 				ret = flush_batch(rs, in, b, crcs);
 				if (!ret && pgc_cancelled(rs->req, done,
@@ -265,16 +227,7 @@ static int stream_data(struct restorer *rs, int in, uint32_t *crcs)
 			}
 			if (n > left)
 				n = (size_t)left;
-			if (wanted) {
-				b->liov[b->niov] = (struct iovec){ b->buf + b->used, n };
-				b->riov[b->niov] = (struct iovec){ (void *)at, n };
-				b->niov++;
-			}
-			b->piece[b->nr].off = b->used;
-			b->piece[b->nr].len = n;
-			b->piece[b->nr].k = k;
-			b->nr++;
-			b->used += n;
+			pgc_img_batch_add(b, k, n, wanted ? at : 0);
 			at += n;
 			left -= n;
 		}
@@ -282,8 +235,7 @@ static int stream_data(struct restorer *rs, int in, uint32_t *crcs)
 	}
 	if (!ret)
 		ret = flush_batch(rs, in, b, crcs);
-	free(b->buf);
-	free(b);
+	pgc_img_batch_free(b);
 	return ret;
 }
 
