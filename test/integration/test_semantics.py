@@ -296,7 +296,8 @@ class Semantics(VictimTest):
         a, b = self.victim(), self.victim()
         addr = a.addr(f"anon {128 * MIB:#x} 2")
         dst = self.free_addr(a, b)
-        args = ["--pid", a.pid, "--src", hex(addr), "--target", b.pid, "--dst", hex(dst)]
+        args = ["--pid", a.pid, "--src", hex(addr), "--len", "128M", "--target", b.pid,
+                "--dst", hex(dst)]
         r = run(*args, check=0)
         self.assertEqual(r.stderr, "")       # not a terminal: no progress
         b.ok(f"unmap {dst:#x} {128 * MIB:#x}")
