@@ -157,6 +157,24 @@ class Images(VictimTest):
         self.assertEqual(b.read(dst, 4 * PAGE), a.read(addr, 4 * PAGE))
         self.assertEqual(b.vma_at(dst)["name"], path)
 
+    def test_shared_file_reattached(self):
+        fd, path = tempfile.mkstemp(dir=self.dir)
+        os.write(fd, bytes(4 * PAGE))
+        os.close(fd)
+        a, b = self.victim(), self.victim()
+        addr = a.addr(f"file {path} {4 * PAGE:#x} shared")
+        a.ok(f"poke {addr + 5:#x} 42")
+        img = self.dump(a, "--src", hex(addr))
+        self.assertEqual(run_json("show", img)["ranges"][0]["kind"], "file-shared")
+        dst = self.free_addr(a, b)
+        self.restore(b, img, "--dst", hex(dst))
+        self.assertEqual(b.vma_at(dst)["perms"], "rw-s")
+        self.assertEqual(b.cmd(f"peek {dst + 5:#x}"), "42")
+        b.ok(f"poke {dst + 9:#x} 7")          # the same file: seen by a and on disk
+        self.assertEqual(a.cmd(f"peek {addr + 9:#x}"), "7")
+        with open(path, "rb") as f:
+            self.assertEqual(f.read()[9], 7)
+
     def test_stream_through_a_pipe(self):
         a, b = self.victim(), self.victim()
         addr = a.addr(f"anon {8 * MIB:#x} 9")
