@@ -116,9 +116,13 @@ static int ns_ino(pid_t pid, ino_t *ino)
 
 int pgc_same_pidns(pid_t a, pid_t b)
 {
-	ino_t ia, ib;
-	int ret = ns_ino(a, &ia);
+	ino_t ia, ib, self;
+	int ret;
 
+	/* a kernel without CONFIG_PID_NS has one namespace and no ns files */
+	if (ns_ino(getpid(), &self) == -ENOENT)
+		return 1;
+	ret = ns_ino(a, &ia);
 	if (!ret)
 		ret = ns_ino(b, &ib);
 	if (ret)

@@ -1,0 +1,340 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * guest_init - /init of the pgclone test guest.
+ *
+ * Mounts what pgclone needs, runs the pgclone CLI against victim
+ * processes (/bin/pgclone-victim, the same program the host suite uses)
+ * and checks every result from /proc, printing TAP on the serial console;
+ * then powers the guest off.  The host decides pass or fail from the
+ * serial log (kernel/boot.sh): the TAP results, the final line, and the
+ * absence of any kernel warning.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/reboot.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define PGCLONE "/bin/pgclone"
+#define VICTIM "/bin/pgclone-victim"
+#define MIB (1UL << 20)
+#define DST 0x500000000000UL
+
+static int passed, failed, testno;
+static char last_err[512];	/* pgclone's stderr from the last run */
+static int last_rc;
+
+struct victim {
+	pid_t pid;
+	FILE *in, *out;
+};
+
+static void tap(int ok, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("%s %d - ", ok ? "ok" : "not ok", ++testno);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	if (!ok)
+		printf("# last pgclone exit %d: %s\n", last_rc,
+		       last_err[0] ? strtok(last_err, "\n") : "(nothing on stderr)");
+	fflush(stdout);
+	if (ok)
+		passed++;
+	else
+		failed++;
+}
+
+static int victim_start(struct victim *v)
+{
+	int in[2], out[2];
+	char line[64];
+
+	if (pipe(in) || pipe(out))
+		return -1;
+	v->pid = fork();
+	if (v->pid == 0) {
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		close(in[1]);
+		close(out[0]);
+		execl(VICTIM, VICTIM, (char *)NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	v->in = fdopen(in[1], "w");
+	v->out = fdopen(out[0], "r");
+	setvbuf(v->in, NULL, _IOLBF, 0);
+	if (!fgets(line, sizeof(line), v->out) || strncmp(line, "ready", 5))
+		return -1;
+	return 0;
+}
+
+static char *victim_cmd(struct victim *v, char *reply, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfprintf(v->in, fmt, ap);
+	va_end(ap);
+	fputc('\n', v->in);
+	fflush(v->in);
+	if (!fgets(reply, (int)n, v->out))
+		return strcpy(reply, "DEAD");
+	reply[strcspn(reply, "\n")] = '\0';
+	return reply;
+}
+
+static unsigned long victim_addr(struct victim *v, const char *fmt, unsigned long arg)
+{
+	char r[128];
+
+	victim_cmd(v, r, sizeof(r), fmt, arg);
+	return strtoul(r, NULL, 16);
+}
+
+static int victim_alive(struct victim *v)
+{
+	char r[32];
+
+	return !strcmp(victim_cmd(v, r, sizeof(r), "ping"), "pong");
+}
+
+static void victim_stop(struct victim *v)
+{
+	kill(v->pid, SIGKILL);
+	waitpid(v->pid, NULL, 0);
+	fclose(v->in);
+	fclose(v->out);
+}
+
+/* Run pgclone with a NULL-terminated argv tail; stderr into @err. */
+static int run(char *err, size_t errlen, const char *env, ...)
+{
+	char *argv[32] = { PGCLONE };
+	int p[2], status, n = 1;
+	va_list ap;
+	pid_t pid;
+	ssize_t got;
+
+	va_start(ap, env);
+	while (n < 31 && (argv[n] = va_arg(ap, char *)))
+		n++;
+	va_end(ap);
+	if (pipe(p))
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_WRONLY);
+
+		dup2(devnull, 1);
+		dup2(p[1], 2);
+		if (env)
+			putenv((char *)env);
+		execv(PGCLONE, argv);
+		_exit(127);
+	}
+	close(p[1]);
+	got = read(p[0], err, errlen - 1);
+	err[got > 0 ? got : 0] = '\0';
+	while (read(p[0], &status, sizeof(status)) > 0)
+		;
+	close(p[0]);
+	waitpid(pid, &status, 0);
+	snprintf(last_err, sizeof(last_err), "%s", err);
+	last_rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+	return last_rc;
+}
+
+static int read_mem(pid_t pid, unsigned long addr, void *buf, size_t len)
+{
+	char path[64];
+	int fd;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	n = pread(fd, buf, len, (off_t)addr);
+	close(fd);
+	return n == (ssize_t)len ? 0 : -1;
+}
+
+static int same_bytes(pid_t a, unsigned long aa, pid_t b, unsigned long ba, size_t len)
+{
+	char *x = malloc(len), *y = malloc(len);
+	int same = x && y && !read_mem(a, aa, x, len) && !read_mem(b, ba, y, len) &&
+		   !memcmp(x, y, len);
+
+	free(x);
+	free(y);
+	return same;
+}
+
+static char *maps_of(pid_t pid)
+{
+	static char buf[2][65536];
+	static int which;
+	char path[64];
+	int fd;
+	ssize_t n;
+
+	which ^= 1;
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	fd = open(path, O_RDONLY);
+	n = fd < 0 ? 0 : read(fd, buf[which], sizeof(buf[which]) - 1);
+	if (fd >= 0)
+		close(fd);
+	buf[which][n > 0 ? n : 0] = '\0';
+	return buf[which];
+}
+
+static void hex(char *out, unsigned long v)
+{
+	sprintf(out, "0x%lx", v);
+}
+
+static void test_engines(void)
+{
+	char err[512];
+	int have = access("/sys/kernel/mm/process_vm_mmap/syscall_nr", F_OK) == 0;
+	struct victim a;
+	char src[32], spid[16];
+	unsigned long addr;
+	int rc;
+
+	if (victim_start(&a)) {
+		tap(0, "victim starts");
+		return;
+	}
+	addr = victim_addr(&a, "anon %#lx", MIB);
+	hex(src, addr);
+	sprintf(spid, "%d", a.pid);
+	rc = run(err, sizeof(err), NULL, "--pid", spid, "--src", src, "--dst", "0x500000000000",
+		 "--engine", "kernel", NULL);
+	if (have)
+		tap(rc == 0 && same_bytes(a.pid, addr, a.pid, DST, MIB),
+		    "kernel engine clones through process_vm_mmap(2)");
+	else
+		tap(rc == 1 && strstr(err, "process_vm_mmap"),
+		    "kernel engine refused with a clear line on a kernel without process_vm_mmap (%s)",
+		    strtok(err, "\n"));
+	victim_stop(&a);
+}
+
+static void test_clones(void)
+{
+	struct victim a, b;
+	char err[512], src[32], dst[32], spid[16], dpid[16], r[128], *before;
+	unsigned long addr, m;
+	int rc;
+
+	if (victim_start(&a) || victim_start(&b)) {
+		tap(0, "victims start");
+		return;
+	}
+	sprintf(spid, "%d", a.pid);
+	sprintf(dpid, "%d", b.pid);
+	hex(dst, DST);
+
+	addr = victim_addr(&a, "anon %#lx", 4 * MIB);
+	hex(src, addr);
+	rc = run(err, sizeof(err), NULL, "--pid", spid, "--src", src, "--len", "4M",
+		 "--target", dpid, "--dst", dst, NULL);
+	tap(rc == 0 && same_bytes(a.pid, addr, b.pid, DST, 4 * MIB) && victim_alive(&b),
+	    "copy engine: private anonymous, cross-process, byte for byte");
+
+	rc = run(err, sizeof(err), NULL, "--pid", spid, "--src", src, "--len", "4M",
+		 "--dst", "0x600000000000", NULL);
+	tap(rc == 0 && same_bytes(a.pid, addr, a.pid, 0x600000000000UL, 4 * MIB),
+	    "copy engine: same-process clone");
+
+	m = victim_addr(&a, "memfd %#lx", MIB);
+	hex(src, m);
+	rc = run(err, sizeof(err), NULL, "--pid", spid, "--src", src, "--target", dpid,
+		 "--dst", "0x510000000000", NULL);
+	if (rc == 0)	/* poking an unmapped address would kill the victim */
+		victim_cmd(&b, r, sizeof(r), "poke 0x510000000010 0");
+	tap(rc == 0 && !strcmp(victim_cmd(&a, r, sizeof(r), "peek %#lx", m + 16), "0"),
+	    "copy engine: memfd shared both ways");
+
+	addr = victim_addr(&a, "thp %#lx", 8 * MIB);
+	hex(src, addr);
+	rc = run(err, sizeof(err), NULL, "--pid", spid, "--src", src, "--len", "8M",
+		 "--target", dpid, "--dst", "0x520000000000", NULL);
+	tap(rc == 0 && same_bytes(a.pid, addr, b.pid, 0x520000000000UL, 8 * MIB),
+	    "copy engine: THP-backed source");
+
+	addr = victim_addr(&a, "anon %#lx", 2 * MIB);
+	victim_cmd(&a, r, sizeof(r), "name %#lx %#lx guest-arena", addr, 2 * MIB);
+	hex(src, addr);
+	rc = run(err, sizeof(err), NULL, "--pid", spid, "--src", src, "--len", "2M",
+		 "--target", dpid, "--dst", "0x530000000000", NULL);
+	tap(rc == 0 && strstr(maps_of(b.pid), "530000000000-530000200000 rw-p 00000000 00:00 0") &&
+	    strstr(maps_of(b.pid), "[anon:guest-arena]"),
+	    "copy engine: anonymous VMA name follows (CONFIG_ANON_VMA_NAME)");
+
+	before = strdup(maps_of(b.pid));
+	rc = run(err, sizeof(err), "PGCLONE_FAULT_FAIL=batch", "--pid", spid, "--src", src,
+		 "--len", "2M", "--target", dpid, "--dst", "0x540000000000", NULL);
+	tap(rc == 1 && !strcmp(before, maps_of(b.pid)) && victim_alive(&b),
+	    "copy engine: failure mid-copy rolls the target back exactly");
+	free(before);
+
+	rc = run(err, sizeof(err), NULL, "dump", "--pid", spid, "--src", src, "--len", "2M",
+		 "-o", "/tmp/img", NULL);
+	if (!rc)
+		rc = run(err, sizeof(err), NULL, "restore", "--pid", dpid, "-i", "/tmp/img",
+			 "--dst", "0x550000000000", NULL);
+	tap(rc == 0 && same_bytes(a.pid, addr, b.pid, 0x550000000000UL, 2 * MIB),
+	    "image: dump to a file and restore elsewhere");
+
+	victim_cmd(&b, r, sizeof(r), "seccomp-kill-mmap");
+	before = strdup(maps_of(b.pid));
+	rc = run(err, sizeof(err), NULL, "--pid", spid, "--src", src, "--len", "2M",
+		 "--target", dpid, "--dst", "0x560000000000", NULL);
+	tap(rc == 1 && strstr(err, "seccomp") && !strcmp(before, maps_of(b.pid)) &&
+	    victim_alive(&b), "target whose seccomp filter kills on mmap: refused, alive, unchanged");
+	free(before);
+
+	victim_stop(&a);
+	victim_stop(&b);
+}
+
+int main(void)
+{
+	struct stat sb;
+
+	mkdir("/proc", 0755);
+	mkdir("/sys", 0755);
+	mkdir("/dev", 0755);
+	mkdir("/tmp", 01777);
+	mount("proc", "/proc", "proc", 0, NULL);
+	mount("sysfs", "/sys", "sysfs", 0, NULL);
+	mount("devtmpfs", "/dev", "devtmpfs", 0, NULL);
+	mount("tmpfs", "/tmp", "tmpfs", 0, NULL);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	printf("BOOT-OK\nTAP version 13\n");
+	if (stat(PGCLONE, &sb) || stat(VICTIM, &sb))
+		tap(0, "pgclone and the victim are in the initramfs");
+	test_engines();
+	test_clones();
+	printf("1..%d\n%d passed, %d failed\n", testno, passed, failed);
+	printf(failed ? "SOME-TESTS-FAILED\n" : "ALL-TESTS-PASSED\n");
+	fflush(stdout);
+	sync();
+	reboot(LINUX_REBOOT_CMD_POWER_OFF);
+	return 0;
+}
