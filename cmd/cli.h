@@ -28,6 +28,19 @@ int cmd_restore(int argc, char **argv, struct cli *cli);
 int cmd_show(int argc, char **argv, struct cli *cli);
 int cmd_verify(int argc, char **argv, struct cli *cli);
 
+/* The options every command takes (handled by common_option()). */
+#define CLI_COMMON_LONGOPTS						\
+	{ "json", no_argument, NULL, 'J' },				\
+	{ "verbose", no_argument, NULL, 'v' },				\
+	{ "quiet", no_argument, NULL, 'q' },				\
+	{ "help", no_argument, NULL, 'h' },				\
+	{ "version", no_argument, NULL, 'V' },				\
+	{ NULL, 0, NULL, 0 }
+
+/* Parse an option's number or pid, or say what is wrong with it. */
+int number_option(const char *opt, const char *arg, uint64_t *out);
+int pid_option(const char *opt, const char *arg, pid_t *out);
+
 /* -J, -v, -q and getopt's errors, shared by every command. */
 int common_option(int c, char **argv, struct cli *cli);
 /* One clear line on stderr, then the exit code for it. */

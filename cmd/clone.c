@@ -22,25 +22,6 @@ struct clone_args {
 	unsigned int flags;
 };
 
-static int parse_addr_opt(const char *opt, const char *arg, uint64_t *out)
-{
-	int ret = parse_u64(arg, out);
-
-	if (ret == -ERANGE)
-		return errx_usage("%s '%s': value out of range", opt, arg);
-	if (ret)
-		return errx_usage("%s '%s': not a number (use decimal or 0x-hex, optional K/M/G/T)",
-				  opt, arg);
-	return 0;
-}
-
-static int parse_pid_opt(const char *opt, const char *arg, pid_t *out)
-{
-	if (parse_pid(arg, out))
-		return errx_usage("%s '%s': not a valid PID", opt, arg);
-	return 0;
-}
-
 static int parse_args(int argc, char **argv, struct cli *cli,
 		      struct clone_args *a)
 {
@@ -55,12 +36,7 @@ static int parse_args(int argc, char **argv, struct cli *cli,
 		{ "move", no_argument, NULL, OPT_MOVE },
 		{ "no-freeze", no_argument, NULL, OPT_NO_FREEZE },
 		{ "dry-run", no_argument, NULL, 'n' },
-		{ "json", no_argument, NULL, 'J' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
+		CLI_COMMON_LONGOPTS,
 	};
 	bool have_len = false;
 	int c, ret;
@@ -70,12 +46,12 @@ static int parse_args(int argc, char **argv, struct cli *cli,
 				NULL)) != -1) {
 		ret = 0;
 		switch (c) {
-		case 'p': ret = parse_pid_opt("--pid", optarg, &a->pid); break;
-		case 't': ret = parse_pid_opt("--target", optarg, &a->target); break;
-		case 's': ret = parse_addr_opt("--src", optarg, &a->src); a->have_src = true; break;
-		case 'd': ret = parse_addr_opt("--dst", optarg, &a->dst); a->have_dst = true; break;
+		case 'p': ret = pid_option("--pid", optarg, &a->pid); break;
+		case 't': ret = pid_option("--target", optarg, &a->target); break;
+		case 's': ret = number_option("--src", optarg, &a->src); a->have_src = true; break;
+		case 'd': ret = number_option("--dst", optarg, &a->dst); a->have_dst = true; break;
 		case 'l':
-			ret = parse_addr_opt("--len", optarg, &a->len);
+			ret = number_option("--len", optarg, &a->len);
 			if (!ret && !a->len)
 				ret = errx_usage("--len 0: the length must not be zero");
 			have_len = true;

@@ -38,24 +38,8 @@ static const struct option image_longopts[] = {
 	{ "replace", no_argument, NULL, OPT_REPLACE },
 	{ "strict", no_argument, NULL, OPT_STRICT },
 	{ "dry-run", no_argument, NULL, 'n' },
-	{ "json", no_argument, NULL, 'J' },
-	{ "verbose", no_argument, NULL, 'v' },
-	{ "quiet", no_argument, NULL, 'q' },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, 'V' },
-	{ NULL, 0, NULL, 0 },
+	CLI_COMMON_LONGOPTS,
 };
-
-static int number(const char *opt, const char *arg, uint64_t *out)
-{
-	int ret = parse_u64(arg, out);
-
-	if (ret == -ERANGE)
-		return errx_usage("%s '%s': value out of range", opt, arg);
-	if (ret)
-		return errx_usage("%s '%s': not a number", opt, arg);
-	return 0;
-}
 
 /* Parse the options of one image command; @allowed lists its letters. */
 static int parse(int argc, char **argv, struct cli *cli, struct image_args *a,
@@ -75,16 +59,15 @@ static int parse(int argc, char **argv, struct cli *cli, struct image_args *a,
 		ret = 0;
 		switch (c) {
 		case 'p':
-			if (parse_pid(optarg, &a->pid))
-				ret = errx_usage("--pid '%s': not a valid PID", optarg);
+			ret = pid_option("--pid", optarg, &a->pid);
 			break;
-		case 's': ret = number("--src", optarg, &a->src); a->have_src = true; break;
+		case 's': ret = number_option("--src", optarg, &a->src); a->have_src = true; break;
 		case 'l':
-			ret = number("--len", optarg, &a->len);
+			ret = number_option("--len", optarg, &a->len);
 			if (!ret && !a->len)
 				ret = errx_usage("--len 0: the length must not be zero");
 			break;
-		case 'd': ret = number("--dst", optarg, &a->dst); break;
+		case 'd': ret = number_option("--dst", optarg, &a->dst); break;
 		case 'o': case 'i': a->path = optarg; break;
 		case OPT_ALL: a->all = true; break;
 		case OPT_NO_FREEZE: a->flags |= PGCLONE_NO_FREEZE; break;

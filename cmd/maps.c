@@ -65,12 +65,7 @@ int cmd_maps(int argc, char **argv, struct cli *cli)
 {
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' },
-		{ "json", no_argument, NULL, 'J' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
+		CLI_COMMON_LONGOPTS,
 	};
 	struct pgclone_mapping *m;
 	size_t n;
@@ -81,8 +76,8 @@ int cmd_maps(int argc, char **argv, struct cli *cli)
 	while ((c = getopt_long(argc, argv, ":p:JvqhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
-			if (parse_pid(optarg, &pid))
-				return errx_usage("--pid '%s': not a valid PID", optarg);
+			if (pid_option("--pid", optarg, &pid))
+				return EXIT_USAGE;
 			break;
 		default:
 			ret = common_option(c, argv, cli);

@@ -16,6 +16,7 @@
 #include <sys/mman.h>
 
 #include "cli.h"
+#include "strutils.h"
 
 const char *prog = "pgclone";
 
@@ -126,6 +127,25 @@ int common_option(int c, char **argv, struct cli *cli)
 		return errx_usage("unknown option '%s'; try '%s --help'",
 				  argv[optind - 1], prog);
 	}
+}
+
+int number_option(const char *opt, const char *arg, uint64_t *out)
+{
+	int ret = parse_u64(arg, out);
+
+	if (ret == -ERANGE)
+		return errx_usage("%s '%s': value out of range", opt, arg);
+	if (ret)
+		return errx_usage("%s '%s': not a number (use decimal or 0x-hex, optional K/M/G/T)",
+				  opt, arg);
+	return 0;
+}
+
+int pid_option(const char *opt, const char *arg, pid_t *out)
+{
+	if (parse_pid(arg, out))
+		return errx_usage("%s '%s': not a valid PID", opt, arg);
+	return 0;
 }
 
 int check_pid_exists(pid_t pid, const char *opt)
