@@ -12,7 +12,7 @@ timeout_s=${PGCLONE_BOOT_TIMEOUT:-600}
 
 timeout "$timeout_s" qemu-system-x86_64 -accel tcg -cpu max -m 2G -smp 2 \
 	-nographic -no-reboot -kernel "$kernel" -initrd "$initrd" \
-	-append "console=ttyS0 panic=-1 quiet transparent_hugepage=madvise" \
+	-append "console=ttyS0 panic=-1 quiet loglevel=5 transparent_hugepage=madvise" \
 	</dev/null >"$log" 2>&1
 qemu_rc=$?
 tr -d '\r' <"$log"

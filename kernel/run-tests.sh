@@ -4,7 +4,8 @@
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 kernel=$(bash "$top/kernel/build.sh") || { echo "0 passed, 1 failed"; exit 1; }
-initrd=$(bash "$top/kernel/mkinitramfs.sh") || { echo "0 passed, 1 failed"; exit 1; }
+initrd=$(PGCLONE_KERNEL_TREE=${kernel%/arch/x86/boot/bzImage} bash "$top/kernel/mkinitramfs.sh") ||
+	{ echo "0 passed, 1 failed"; exit 1; }
 log=$top/build/initramfs/serial.log
 start=$(date +%s.%N)
 bash "$top/kernel/boot.sh" "$kernel" "$initrd" "$log" | tee "$log.verdict"

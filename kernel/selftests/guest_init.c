@@ -9,6 +9,7 @@
  * serial log (kernel/boot.sh): the TAP results, the final line, and the
  * absence of any kernel warning.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/reboot.h>
@@ -206,10 +207,14 @@ static void hex(char *out, unsigned long v)
 	sprintf(out, "0x%lx", v);
 }
 
+static int have_kernel_engine(void)
+{
+	return access("/sys/kernel/mm/process_vm_mmap/syscall_nr", F_OK) == 0;
+}
+
 static void test_engines(void)
 {
 	char err[512];
-	int have = access("/sys/kernel/mm/process_vm_mmap/syscall_nr", F_OK) == 0;
 	struct victim a;
 	char src[32], spid[16];
 	unsigned long addr;
@@ -224,7 +229,7 @@ static void test_engines(void)
 	sprintf(spid, "%d", a.pid);
 	rc = run(err, sizeof(err), NULL, "--pid", spid, "--src", src, "--dst", "0x500000000000",
 		 "--engine", "kernel", NULL);
-	if (have)
+	if (have_kernel_engine())
 		tap(rc == 0 && same_bytes(a.pid, addr, a.pid, DST, MIB),
 		    "kernel engine clones through process_vm_mmap(2)");
 	else
@@ -234,8 +239,14 @@ static void test_engines(void)
 	victim_stop(&a);
 }
 
-static void test_clones(void)
+/*
+ * The pgclone clone tests, run once per engine: the same command line
+ * and the same checks, "--engine copy" (ptrace + process_vm_readv) then
+ * "--engine kernel" (process_vm_mmap) when the kernel has it.
+ */
+static void test_clones(const char *engine)
 {
+	int kernel = !strcmp(engine, "kernel");
 	struct victim a, b;
 	char err[512], src[32], dst[32], spid[16], dpid[16], r[128], *before;
 	unsigned long addr, m;
@@ -251,66 +262,160 @@ static void test_clones(void)
 
 	addr = victim_addr(&a, "anon %#lx", 4 * MIB);
 	hex(src, addr);
-	rc = run(err, sizeof(err), NULL, "--pid", spid, "--src", src, "--len", "4M",
-		 "--target", dpid, "--dst", dst, NULL);
+	rc = run(err, sizeof(err), NULL, "--engine", engine, "--pid", spid, "--src", src,
+		 "--len", "4M", "--target", dpid, "--dst", dst, NULL);
 	tap(rc == 0 && same_bytes(a.pid, addr, b.pid, DST, 4 * MIB) && victim_alive(&b),
-	    "copy engine: private anonymous, cross-process, byte for byte");
+	    "%s engine: private anonymous, cross-process, byte for byte", engine);
+	{
+		char at0[32], at8[32];
 
-	rc = run(err, sizeof(err), NULL, "--pid", spid, "--src", src, "--len", "4M",
-		 "--dst", "0x600000000000", NULL);
+		victim_cmd(&a, at0, sizeof(at0), "peek %#lx", addr);
+		victim_cmd(&a, at8, sizeof(at8), "peek %#lx", addr + 8);
+		victim_cmd(&a, r, sizeof(r), "poke %#lx %d", addr, (atoi(at0) + 1) & 0xff);
+		victim_cmd(&b, r, sizeof(r), "poke %#lx %d", DST + 8, (atoi(at8) + 1) & 0xff);
+		tap(!strcmp(victim_cmd(&b, r, sizeof(r), "peek %#lx", DST), at0) &&
+		    !strcmp(victim_cmd(&a, r, sizeof(r), "peek %#lx", addr + 8), at8),
+		    "%s engine: writes on either side stay private", engine);
+	}
+
+	rc = run(err, sizeof(err), NULL, "--engine", engine, "--pid", spid, "--src", src,
+		 "--len", "4M", "--dst", "0x600000000000", NULL);
 	tap(rc == 0 && same_bytes(a.pid, addr, a.pid, 0x600000000000UL, 4 * MIB),
-	    "copy engine: same-process clone");
+	    "%s engine: same-process clone", engine);
 
 	m = victim_addr(&a, "memfd %#lx", MIB);
 	hex(src, m);
-	rc = run(err, sizeof(err), NULL, "--pid", spid, "--src", src, "--target", dpid,
-		 "--dst", "0x510000000000", NULL);
+	rc = run(err, sizeof(err), NULL, "--engine", engine, "--pid", spid, "--src", src,
+		 "--target", dpid, "--dst", "0x510000000000", NULL);
 	if (rc == 0)	/* poking an unmapped address would kill the victim */
 		victim_cmd(&b, r, sizeof(r), "poke 0x510000000010 0");
 	tap(rc == 0 && !strcmp(victim_cmd(&a, r, sizeof(r), "peek %#lx", m + 16), "0"),
-	    "copy engine: memfd shared both ways");
+	    "%s engine: memfd shared both ways", engine);
 
 	addr = victim_addr(&a, "thp %#lx", 8 * MIB);
 	hex(src, addr);
-	rc = run(err, sizeof(err), NULL, "--pid", spid, "--src", src, "--len", "8M",
-		 "--target", dpid, "--dst", "0x520000000000", NULL);
+	rc = run(err, sizeof(err), NULL, "--engine", engine, "--pid", spid, "--src", src,
+		 "--len", "8M", "--target", dpid, "--dst", "0x520000000000", NULL);
 	tap(rc == 0 && same_bytes(a.pid, addr, b.pid, 0x520000000000UL, 8 * MIB),
-	    "copy engine: THP-backed source");
+	    "%s engine: THP-backed source", engine);
 
 	addr = victim_addr(&a, "anon %#lx", 2 * MIB);
 	victim_cmd(&a, r, sizeof(r), "name %#lx %#lx guest-arena", addr, 2 * MIB);
 	hex(src, addr);
-	rc = run(err, sizeof(err), NULL, "--pid", spid, "--src", src, "--len", "2M",
-		 "--target", dpid, "--dst", "0x530000000000", NULL);
+	rc = run(err, sizeof(err), NULL, "--engine", engine, "--pid", spid, "--src", src,
+		 "--len", "2M", "--target", dpid, "--dst", "0x530000000000", NULL);
 	tap(rc == 0 && strstr(maps_of(b.pid), "530000000000-530000200000 rw-p 00000000 00:00 0") &&
 	    strstr(maps_of(b.pid), "[anon:guest-arena]"),
-	    "copy engine: anonymous VMA name follows (CONFIG_ANON_VMA_NAME)");
+	    "%s engine: anonymous VMA name follows (CONFIG_ANON_VMA_NAME)", engine);
 
+	/* an occupied destination: refused, nothing changed; --replace works */
 	before = strdup(maps_of(b.pid));
-	rc = run(err, sizeof(err), "PGCLONE_FAULT_FAIL=batch", "--pid", spid, "--src", src,
-		 "--len", "2M", "--target", dpid, "--dst", "0x540000000000", NULL);
-	tap(rc == 1 && !strcmp(before, maps_of(b.pid)) && victim_alive(&b),
-	    "copy engine: failure mid-copy rolls the target back exactly");
+	rc = run(err, sizeof(err), NULL, "--engine", engine, "--pid", spid, "--src", src,
+		 "--len", "2M", "--target", dpid, "--dst", "0x530000000000", NULL);
+	tap(rc == 2 && strstr(err, "overlaps") && !strcmp(before, maps_of(b.pid)),
+	    "%s engine: occupied destination refused, target unchanged", engine);
 	free(before);
+	victim_cmd(&a, r, sizeof(r), "poke %#lx 77", addr);
+	rc = run(err, sizeof(err), NULL, "--engine", engine, "--replace", "--pid", spid,
+		 "--src", src, "--len", "2M", "--target", dpid, "--dst", "0x530000000000", NULL);
+	tap(rc == 0 && !strcmp(victim_cmd(&b, r, sizeof(r), "peek 0x530000000000"), "77"),
+	    "%s engine: --replace maps over the old range", engine);
 
-	rc = run(err, sizeof(err), NULL, "dump", "--pid", spid, "--src", src, "--len", "2M",
-		 "-o", "/tmp/img", NULL);
-	if (!rc)
-		rc = run(err, sizeof(err), NULL, "restore", "--pid", dpid, "-i", "/tmp/img",
-			 "--dst", "0x550000000000", NULL);
-	tap(rc == 0 && same_bytes(a.pid, addr, b.pid, 0x550000000000UL, 2 * MIB),
-	    "image: dump to a file and restore elsewhere");
+	if (!kernel) {
+		before = strdup(maps_of(b.pid));
+		rc = run(err, sizeof(err), "PGCLONE_FAULT_FAIL=batch", "--engine", engine,
+			 "--pid", spid, "--src", src, "--len", "2M", "--target", dpid,
+			 "--dst", "0x540000000000", NULL);
+		tap(rc == 1 && !strcmp(before, maps_of(b.pid)) && victim_alive(&b),
+		    "%s engine: failure mid-copy rolls the target back exactly", engine);
+		free(before);
+	}
 
+	/* --move: the source range is gone afterwards, the copy holds it */
+	addr = victim_addr(&a, "anon %#lx", MIB);
+	victim_cmd(&a, r, sizeof(r), "poke %#lx 99", addr + 64);
+	hex(src, addr);
+	rc = run(err, sizeof(err), NULL, "--engine", engine, "--move", "--pid", spid,
+		 "--src", src, "--target", dpid, "--dst", "0x570000000000", NULL);
+	sprintf(r, "%lx-", addr);
+	tap(rc == 0 && !strstr(maps_of(a.pid), r) &&
+	    !strcmp(victim_cmd(&b, r, sizeof(r), "peek 0x570000000040"), "99"),
+	    "%s engine: --move leaves only the destination", engine);
+
+	if (!kernel) {
+		addr = victim_addr(&a, "anon %#lx", 2 * MIB);
+		hex(src, addr);
+		rc = run(err, sizeof(err), NULL, "dump", "--pid", spid, "--src", src,
+			 "--len", "2M", "-o", "/tmp/img", NULL);
+		if (!rc)
+			rc = run(err, sizeof(err), NULL, "restore", "--pid", dpid, "-i",
+				 "/tmp/img", "--dst", "0x550000000000", NULL);
+		tap(rc == 0 && same_bytes(a.pid, addr, b.pid, 0x550000000000UL, 2 * MIB),
+		    "image: dump to a file and restore elsewhere");
+	}
+
+	/*
+	 * A target whose seccomp filter kills on mmap: the copy engine must
+	 * refuse (it would have to run mmap in it); the kernel engine runs
+	 * nothing in the target and clones into it.
+	 */
+	addr = victim_addr(&a, "anon %#lx", 2 * MIB);
+	hex(src, addr);
 	victim_cmd(&b, r, sizeof(r), "seccomp-kill-mmap");
 	before = strdup(maps_of(b.pid));
-	rc = run(err, sizeof(err), NULL, "--pid", spid, "--src", src, "--len", "2M",
-		 "--target", dpid, "--dst", "0x560000000000", NULL);
-	tap(rc == 1 && strstr(err, "seccomp") && !strcmp(before, maps_of(b.pid)) &&
-	    victim_alive(&b), "target whose seccomp filter kills on mmap: refused, alive, unchanged");
+	rc = run(err, sizeof(err), NULL, "--engine", engine, "--pid", spid, "--src", src,
+		 "--len", "2M", "--target", dpid, "--dst", "0x560000000000", NULL);
+	if (kernel)
+		tap(rc == 0 && victim_alive(&b) &&
+		    same_bytes(a.pid, addr, b.pid, 0x560000000000UL, 2 * MIB),
+		    "kernel engine: target whose seccomp filter kills on mmap is cloned into");
+	else
+		tap(rc == 1 && strstr(err, "seccomp") && !strcmp(before, maps_of(b.pid)) &&
+		    victim_alive(&b),
+		    "copy engine: target whose seccomp filter kills on mmap: refused, alive, unchanged");
 	free(before);
 
 	victim_stop(&a);
 	victim_stop(&b);
+}
+
+/*
+ * The kernel's own selftests (kselftest harness, TAP): each binary in
+ * /bin named kselftest-* runs to completion and counts as one test here;
+ * its TAP lines go to the serial log, where a "not ok" fails the boot.
+ */
+static void test_kselftests(void)
+{
+	struct dirent *d;
+	DIR *dir = opendir("/bin");
+	int any = 0;
+
+	while (dir && (d = readdir(dir))) {
+		char path[300];
+		pid_t pid;
+		int status;
+
+		if (strncmp(d->d_name, "kselftest-", 10))
+			continue;
+		any = 1;
+		snprintf(path, sizeof(path), "/bin/%s", d->d_name);
+		printf("# running %s\n", path);
+		fflush(stdout);
+		pid = fork();
+		if (pid == 0) {
+			chdir("/tmp");
+			execl(path, path, (char *)NULL);
+			_exit(127);
+		}
+		waitpid(pid, &status, 0);
+		tap(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		    "kselftest %s (exit %d)", d->d_name,
+		    WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+	}
+	if (dir)
+		closedir(dir);
+	if (!any && access("/sys/kernel/mm/process_vm_mmap/syscall_nr", F_OK) == 0)
+		tap(0, "the kernel has process_vm_mmap but no kselftest binary was built");
 }
 
 int main(void)
@@ -327,10 +432,19 @@ int main(void)
 	mount("tmpfs", "/tmp", "tmpfs", 0, NULL);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	printf("BOOT-OK\nTAP version 13\n");
+#ifndef KSELFTESTS_ONLY
 	if (stat(PGCLONE, &sb) || stat(VICTIM, &sb))
 		tap(0, "pgclone and the victim are in the initramfs");
+#else
+	(void)sb;
+#endif
+	test_kselftests();
+#ifndef KSELFTESTS_ONLY
 	test_engines();
-	test_clones();
+	test_clones("copy");
+	if (have_kernel_engine())
+		test_clones("kernel");
+#endif
 	printf("1..%d\n%d passed, %d failed\n", testno, passed, failed);
 	printf(failed ? "SOME-TESTS-FAILED\n" : "ALL-TESTS-PASSED\n");
 	fflush(stdout);

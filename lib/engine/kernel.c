@@ -106,9 +106,20 @@ int pgc_kernel_engine_clone(const struct pgc_request *req,
 	int spidfd = -1, dpidfd = -1, err;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/*
+	 * Pin both processes first: a PID reused after this names another
+	 * pidfd, so what is planned from /proc below is what gets cloned.
+	 */
+	spidfd = (int)syscall(SYS_pidfd_open, req->src_pid, 0);
+	dpidfd = (int)syscall(SYS_pidfd_open, req->dst_pid, 0);
+	if (spidfd < 0 || dpidfd < 0) {
+		err = pgc_fail(-ESRCH, "no process with PID %d",
+			       spidfd < 0 ? (int)req->src_pid : (int)req->dst_pid);
+		goto close;
+	}
 	err = pgc_maps_read(req->src_pid, &src_maps);
 	if (err)
-		return err;
+		goto close;
 	err = pgc_plan_build(&plan, req->src_pid, &src_maps, req->src, req->len,
 			     req->dst_pid, req->dst);
 	plan.src_maps = src_maps;
@@ -129,13 +140,6 @@ int pgc_kernel_engine_clone(const struct pgc_request *req,
 		goto out;
 	}
 
-	spidfd = (int)syscall(SYS_pidfd_open, req->src_pid, 0);
-	dpidfd = (int)syscall(SYS_pidfd_open, req->dst_pid, 0);
-	if (spidfd < 0 || dpidfd < 0) {
-		err = pgc_fail(-ESRCH, "process %d is gone",
-			       spidfd < 0 ? (int)req->src_pid : (int)req->dst_pid);
-		goto out;
-	}
 	if (req->flags & PGCLONE_REPLACE)
 		flags |= PVM_MMAP_FIXED;
 	if (req->flags & PGCLONE_MOVE)
@@ -148,10 +152,6 @@ int pgc_kernel_engine_clone(const struct pgc_request *req,
 			       ret, (unsigned long long)plan.dst);
 	pgc_cancelled(req, plan.len, plan.len);
 out:
-	if (spidfd >= 0)
-		close(spidfd);
-	if (dpidfd >= 0)
-		close(dpidfd);
 	if (!err) {
 		err = pgc_result_fill(res, &plan);
 		res->engine = PGCLONE_ENGINE_KERNEL;
@@ -160,5 +160,10 @@ out:
 				  (uint64_t)(t1.tv_nsec - t0.tv_nsec);
 	}
 	pgc_plan_free(&plan);
+close:
+	if (spidfd >= 0)
+		close(spidfd);
+	if (dpidfd >= 0)
+		close(dpidfd);
 	return err;
 }
