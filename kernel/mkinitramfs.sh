@@ -14,13 +14,14 @@ cmake --build "$static" -j"$(nproc)" --target pgclone_cli pgclone-victim >/dev/n
 cp "$static/cmd/pgclone" "$static/test/integration/pgclone-victim" "$out/root/bin/"
 gcc -static -O2 -Wall -Wextra -Werror -Wno-unused-parameter \
 	-o "$out/root/init" "$top/kernel/selftests/guest_init.c"
+gcc -static -O2 -Wall -Wextra -Werror -o "$out/root/bin/pvm_bench" "$top/bench/pvm_bench.c"
 # The series' own kselftests, from the patched tree kernel/build.sh made
 if [[ -n ${PGCLONE_KERNEL_TREE:-} ]]; then
 	st=$PGCLONE_KERNEL_TREE/tools/testing/selftests
 	for c in "$st"/mm/process_vm_mmap*.c; do
 		[[ -f $c ]] || continue
 		n=$(basename "$c" .c)
-		gcc -static -O2 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \
+		gcc -static -O2 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare -Wno-clobbered \
 			-pthread -I"$st" -o "$out/root/bin/kselftest-$n" "$c"
 	done
 fi

@@ -379,6 +379,46 @@ static void test_clones(const char *engine)
 	victim_stop(&b);
 }
 
+/* pgclone.bench=MIB on the kernel command line: kernel/bench.sh */
+static char bench_mib[16];
+
+static int bench_requested(void)
+{
+	char line[1024] = "", *p;
+	FILE *f = fopen("/proc/cmdline", "r");
+
+	if (f) {
+		if (!fgets(line, sizeof(line), f))
+			line[0] = '\0';
+		fclose(f);
+	}
+	p = strstr(line, "pgclone.bench=");
+	if (!p)
+		return 0;
+	snprintf(bench_mib, sizeof(bench_mib), "%.*s", (int)strcspn(p + 14, " \n"), p + 14);
+	return 1;
+}
+
+static void run_bench(void)
+{
+	pid_t pid;
+	int status = -1;
+
+	printf("BOOT-OK\nBENCH-START\n");
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		execl("/bin/pvm_bench", "pvm_bench", bench_mib, "3", (char *)NULL);
+		_exit(127);
+	}
+	waitpid(pid, &status, 0);
+	printf(WIFEXITED(status) && !WEXITSTATUS(status) ? "BENCH-DONE\n" : "BENCH-FAILED\n");
+	fflush(stdout);
+	sync();
+	reboot(LINUX_REBOOT_CMD_POWER_OFF);
+	_exit(0);
+}
+
 /*
  * The kernel's own selftests (kselftest harness, TAP): each binary in
  * /bin named kselftest-* runs to completion and counts as one test here;
@@ -431,6 +471,8 @@ int main(void)
 	mount("devtmpfs", "/dev", "devtmpfs", 0, NULL);
 	mount("tmpfs", "/tmp", "tmpfs", 0, NULL);
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (bench_requested())
+		run_bench();	/* does not return */
 	printf("BOOT-OK\nTAP version 13\n");
 #ifndef KSELFTESTS_ONLY
 	if (stat(PGCLONE, &sb) || stat(VICTIM, &sb))
