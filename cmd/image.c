@@ -9,6 +9,7 @@
 #include <pgclone.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -197,6 +198,7 @@ int cmd_dump(int argc, char **argv, struct cli *cli)
 
 static int open_input(const char *path)
 {
+	struct stat st;
 	int fd;
 
 	if (!path)
@@ -204,8 +206,16 @@ static int open_input(const char *path)
 	if (!strcmp(path, "-"))
 		return STDIN_FILENO;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (fd < 0) {
 		errx_usage("cannot open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	/* an image is a stream of bytes: a file, a pipe, a socket, a tty */
+	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		close(fd);
+		errx_usage("%s is a directory, not an image", path);
+		return -1;
+	}
 	return fd;
 }
 

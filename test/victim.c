@@ -22,6 +22,7 @@
  *   name ADDR LEN NAME     PR_SET_VMA_ANON_NAME                    -> ok
  *   advise ADDR LEN ADV    madvise by name (hugepage, dontdump...) -> ok
  *   unmap ADDR LEN         munmap                                  -> ok
+ *   seal ADDR LEN          mseal(2)                                -> ok|err ERRNO
  *   threads N              N threads blocked in read() on a pipe   -> ok
  *   wake                   write N bytes to the pipe; report how
  *                          the reads ended                         -> ok N|bad ...
@@ -263,6 +264,12 @@ static void command(char *line)
 		puts(adv < 0 || madvise((void *)a, b, adv) ? "err" : "ok");
 	} else if (!strcmp(cmd, "unmap")) {
 		puts(munmap((void *)a, b) ? "err" : "ok");
+	} else if (!strcmp(cmd, "seal")) {
+		/* mseal is 462 on every architecture (6.10+) */
+		if (syscall(462, a, b, 0))
+			printf("err %d\n", errno);
+		else
+			puts("ok");
 	} else if (!strcmp(cmd, "threads")) {
 		if (wake_pipe[0] < 0 && pipe(wake_pipe)) {
 			puts("err");
