@@ -184,6 +184,14 @@ struct pgc_request {
 	void *progress_ctx;
 };
 
+/*
+ * Between two steps of an operation: a test fault point, then whether the
+ * caller asked to stop (the progress callback, asked with 0 of 0 bytes,
+ * returns non-zero: the CLI's does after SIGINT/SIGTERM/SIGHUP).  Either
+ * fails the operation, which rolls back.
+ */
+int pgc_step(const struct pgc_request *req, const char *point) __must_check;
+
 /* Call the progress callback; non-zero means the caller wants to stop. */
 bool pgc_cancelled(const struct pgc_request *req, uint64_t done,
 		   uint64_t total);

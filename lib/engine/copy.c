@@ -55,6 +55,15 @@ bool pgc_cancelled(const struct pgc_request *req, uint64_t done, uint64_t total)
 	return req->progress && req->progress(req->progress_ctx, done, total);
 }
 
+int pgc_step(const struct pgc_request *req, const char *point)
+{
+	int err = pgc_fault_point(point);
+
+	if (!err && pgc_cancelled(req, 0, 0))
+		err = pgc_fail(-EINTR, "interrupted");
+	return err;
+}
+
 /*
  * Why a read or write of @pid failed (@err from the syscall): it died, or
  * something stranger.  A process being killed loses its mm before it
@@ -352,7 +361,7 @@ static int run(struct session *s, const struct pgc_request *req)
 	if (pgc_cancelled(req, 0, c.total))
 		return pgc_fail(-EINTR, "interrupted");
 
-	err = pgc_fault_point("seized");
+	err = pgc_step(req, "seized");
 	if (err)
 		return err;
 	err = pgc_remote_begin(&s->rem, dproc);
@@ -364,7 +373,7 @@ static int run(struct session *s, const struct pgc_request *req)
 	if (err)
 		return err;
 	s->built = true;
-	err = pgc_fault_point("mapped");
+	err = pgc_step(req, "mapped");
 	if (err)
 		return err;
 
@@ -381,16 +390,16 @@ static int run(struct session *s, const struct pgc_request *req)
 	if (pgc_cancelled(req, c.done, c.total))
 		return pgc_fail(-EINTR, "interrupted");
 
-	err = pgc_fault_point("copied");
+	err = pgc_step(req, "copied");
 	if (!err)
 		err = pgc_build_finish(&s->build);
 	if (!err)
-		err = pgc_fault_point("finished");
+		err = pgc_step(req, "finished");
 	if (!err)
 		err = pgc_build_drop_scratch(&s->build);
 	if (err || !(req->flags & PGCLONE_MOVE))
 		return err;
-	err = pgc_fault_point("move");
+	err = pgc_step(req, "move");
 	if (err)
 		return err;
 	if (same_process(req))

@@ -24,6 +24,7 @@
 #define PFN_MASK ((1ULL << 55) - 1)
 
 struct dumper {
+	const struct pgc_request *req;
 	pid_t pid;
 	int out;
 	Pgclone__Manifest m;
@@ -228,7 +229,10 @@ static int flush_batch(struct dumper *d, struct pgc_img_batch *b,
 		       uint32_t *crcs)
 {
 	size_t want = pgc_img_batch_iov_bytes(b);
+	int err = pgc_step(d->req, "batch");
 
+	if (err)
+		return err;
 	if (b->niov && process_vm_readv(d->pid, b->liov, b->niov, b->riov,
 					b->niov, 0) != (ssize_t)want)
 		return pgc_fail(-ESRCH, "cannot read PID %d (did it exit?)",
@@ -391,7 +395,7 @@ static int build_manifest(struct dumper *d, struct pgc_plan *plan, bool frozen)
 int pgc_image_dump(const struct pgc_request *req, bool all, int out,
 		   struct pgclone_result *res)
 {
-	struct dumper d = { .pid = req->src_pid, .out = out };
+	struct dumper d = { .req = req, .pid = req->src_pid, .out = out };
 	bool frozen = !(req->flags & PGCLONE_NO_FREEZE);
 	struct pgc_vma_list maps;
 	struct pgc_proc proc = { 0 };
@@ -409,7 +413,9 @@ int pgc_image_dump(const struct pgc_request *req, bool all, int out,
 		if (ret)
 			return ret;
 	}
-	ret = pgc_maps_read(req->src_pid, &maps);
+	ret = pgc_step(req, "seized");
+	if (!ret)
+		ret = pgc_maps_read(req->src_pid, &maps);
 	if (!ret) {
 		ret = all ? plan_all(&plan, req->src_pid, &maps) :
 			    pgc_plan_build(&plan, req->src_pid, &maps, req->src,

@@ -253,7 +253,7 @@ static int run(struct restorer *rs, int in)
 		ret = pgc_plan_check_dst(&rs->plan, &rs->dst_maps,
 					 req->flags & PGCLONE_REPLACE);
 	if (!ret)
-		ret = pgc_fault_point("seized");
+		ret = pgc_step(req, "seized");
 	if (ret)
 		return ret;
 	ret = pgc_remote_begin(&rs->rem, &rs->proc);
@@ -269,7 +269,7 @@ static int run(struct restorer *rs, int in)
 	crcs = calloc(rs->img.nr_data ? rs->img.nr_data : 1, sizeof(*crcs));
 	if (!crcs)
 		return -ENOMEM;
-	ret = pgc_fault_point("mapped");
+	ret = pgc_step(req, "mapped");
 	if (!ret)
 		ret = stream_data(rs, in, crcs);
 	if (!ret)
@@ -280,7 +280,7 @@ static int run(struct restorer *rs, int in)
 	if (!ret)
 		ret = pgc_build_drop_scratch(&rs->build);
 	if (!ret)
-		ret = pgc_fault_point("finished");
+		ret = pgc_step(req, "finished");
 	if (!ret)
 		ret = pgc_build_place(&rs->build, &rs->dst_maps,
 				      req->flags & PGCLONE_REPLACE);

@@ -66,21 +66,106 @@ class Rollback(VictimTest):
                 self.assert_one_line_error(r, 1, "fault injected")
                 sb.assert_unchanged(self)
 
+    def stop_signal_and_finish(self, sig, point, *argv):
+        """Run pgclone stopped at fault POINT, send SIG, let it go on."""
+        p = start_stopped_at(point, *argv)
+        os.kill(p.pid, sig)
+        os.kill(p.pid, signal.SIGCONT)
+        out, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 1, f"{sig.name} at {point}: {err}")
+        self.assertEqual(len(err.strip().splitlines()), 1, err)
+        self.assertIn("interrupted", err)
+        return err
+
     def test_signals_roll_back(self):
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            for point in ("mapped", "batch"):
-                with self.subTest(sig=sig.name, point=point):
+        """SIGINT/SIGTERM/SIGHUP at every point of a clone, a dump and a
+        restore: both processes come out as they were, and running."""
+        signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+        injected = 0
+        for sig in signals:
+            for point in ("seized", "mapped", "batch", "copied", "finished"):
+                with self.subTest(op="clone", sig=sig.name, point=point):
                     a, b, addr, dst, sa, sb = self.setup_pair()
-                    p = start_stopped_at(point, "--pid", a.pid, "--src", hex(addr),
-                                         "--len", hex(4 * MIB), "--target", b.pid,
-                                         "--dst", hex(dst))
-                    os.kill(p.pid, sig)
-                    os.kill(p.pid, signal.SIGCONT)
-                    out, err = p.communicate(timeout=60)
-                    self.assertEqual(p.returncode, 1, err)
-                    self.assertIn("interrupted", err)
+                    self.stop_signal_and_finish(
+                        sig, point, "--pid", a.pid, "--src", hex(addr), "--len", hex(4 * MIB),
+                        "--target", b.pid, "--dst", hex(dst))
                     sa.assert_unchanged(self)
                     sb.assert_unchanged(self)
+                    self.assertEqual(a.state(), "S")
+                    injected += 1
+            for point in ("seized", "batch"):
+                with self.subTest(op="dump", sig=sig.name, point=point):
+                    a = self.victim()
+                    addr = a.addr(f"anon {4 * MIB:#x} 3")
+                    sa = Snapshot(a, [(addr, 4 * MIB)])
+                    img = f"/tmp/pgclone-sig-{os.getpid()}.img"
+                    self.addCleanup(lambda: os.path.exists(img) and os.unlink(img))
+                    self.stop_signal_and_finish(sig, point, "dump", "--pid", a.pid, "--src",
+                                                hex(addr), "--len", hex(4 * MIB), "-o", img)
+                    sa.assert_unchanged(self)
+                    self.assertEqual(a.state(), "S", "the source was left frozen")
+                    # what was written is not mistaken for an image
+                    if os.path.exists(img):
+                        self.assertEqual(run("verify", img).returncode, 2)
+                    injected += 1
+            for point in ("seized", "mapped", "finished"):
+                with self.subTest(op="restore", sig=sig.name, point=point):
+                    a, b = self.victim(), self.victim()
+                    addr = a.addr(f"anon {4 * MIB:#x} 4")
+                    img = f"/tmp/pgclone-sig-{os.getpid()}-r.img"
+                    self.addCleanup(lambda: os.path.exists(img) and os.unlink(img))
+                    run("dump", "--pid", a.pid, "--src", hex(addr), "--len", hex(4 * MIB),
+                        "-o", img, check=0)
+                    sb = Snapshot(b)
+                    self.stop_signal_and_finish(sig, point, "restore", "--pid", b.pid, "-i", img,
+                                                "--dst", hex(self.free_addr(a, b)))
+                    sb.assert_unchanged(self)
+                    injected += 1
+        print(f"\nsignals injected: {injected}")
+
+    def test_rlimit_as_mid_clone_rolls_back(self):
+        """The target's RLIMIT_AS allows the first mapping of a two-mapping
+        range, not the second: the first is taken back out."""
+        import resource
+        a, b = self.victim(), self.victim()
+        addr = a.addr(f"anon {2 * MIB:#x} 8")
+        a.ok(f"prot {addr + MIB:#x} {MIB:#x} r--")
+        sa, sb = Snapshot(a, [(addr, 2 * MIB)]), Snapshot(b)
+        with open(f"/proc/{b.pid}/status") as f:
+            vmsize = next(int(l.split()[1]) for l in f if l.startswith("VmSize:")) * 1024
+        resource.prlimit(b.pid, resource.RLIMIT_AS, (vmsize + MIB + MIB // 2, resource.RLIM_INFINITY))
+        r = run("--pid", a.pid, "--src", hex(addr), "--len", hex(2 * MIB), "--target", b.pid,
+                "--dst", hex(self.free_addr(a, b)), "--engine", "copy")
+        self.assert_one_line_error(r, 1, "")
+        sa.assert_unchanged(self)
+        sb.assert_unchanged(self)
+
+    def test_max_map_count_mid_clone_rolls_back(self):
+        """vm.max_map_count lets the target gain one mapping, not two."""
+        a, b = self.victim(), self.victim()
+        addr = a.addr(f"anon {2 * MIB:#x} 9")
+        a.ok(f"prot {addr + MIB:#x} {MIB:#x} r--")
+        # give the target many mappings, so that the limit stays above
+        # what pgclone and python themselves need
+        many = b.addr(f"anon {1024 * PAGE:#x}")
+        for i in range(0, 1024, 2):
+            b.ok(f"prot {many + i * PAGE:#x} {PAGE:#x} r--")
+        sa, sb = Snapshot(a, [(addr, 2 * MIB)]), Snapshot(b)
+        with open("/proc/sys/vm/max_map_count") as f:
+            saved = f.read().strip()
+        count = len(b.maps().splitlines())
+        try:
+            with open("/proc/sys/vm/max_map_count", "w") as f:
+                # map_count leaves out [vsyscall]; mmap refuses once map_count > max
+                f.write(str(count - 1))
+            r = run("--pid", a.pid, "--src", hex(addr), "--len", hex(2 * MIB), "--target", b.pid,
+                    "--dst", hex(self.free_addr(a, b)), "--engine", "copy")
+        finally:
+            with open("/proc/sys/vm/max_map_count", "w") as f:
+                f.write(saved)
+        self.assert_one_line_error(r, 1, "")
+        sa.assert_unchanged(self)
+        sb.assert_unchanged(self)
 
     def kill_mid_clone(self, victim_index):
         """Kill one process while pgclone is stopped after mapping; the
