@@ -274,3 +274,62 @@ class BadInput(VictimTest):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class Concurrent(VictimTest):
+    """Several pgclone runs against one target at once: each one either
+    clones whole or is refused with one line; nothing interleaves."""
+
+    def test_parallel_runs_same_destination(self):
+        import subprocess
+        from harness import PGCLONE
+        a, b = self.victim(), self.victim()
+        addr = a.addr(f"anon {4 * MIB:#x} 12")
+        dst = self.free_addr(a, b)
+        before = b.maps()
+        procs = [subprocess.Popen([PGCLONE, "--pid", str(a.pid), "--src", hex(addr),
+                                   "--len", hex(4 * MIB), "--target", str(b.pid),
+                                   "--dst", hex(dst), "--engine", "copy"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(8)]
+        results = [(p.wait(timeout=120), p.stderr.read().strip()) for p in procs]
+        for p in procs:
+            p.stdout.close()
+            p.stderr.close()
+        winners = [r for r in results if r[0] == 0]
+        self.assertEqual(len(winners), 1, results)
+        for code, err in results:
+            if code:
+                self.assertEqual(len(err.splitlines()), 1, err)
+                self.assertRegex(err, r"already traced|overlaps|not free|in use")
+        # exactly one new mapping, holding the source's bytes
+        new = [l for l in b.maps().splitlines() if l not in before.splitlines()]
+        self.assertEqual(len(new), 1, new)
+        self.assertTrue(new[0].startswith(f"{dst:x}-{dst + 4 * MIB:x} "), new)
+        self.assertEqual(b.sum(dst, 4 * MIB), a.sum(addr, 4 * MIB))
+
+    def test_parallel_runs_distinct_destinations(self):
+        import subprocess
+        from harness import PGCLONE
+        a, b = self.victim(), self.victim()
+        addr = a.addr(f"anon {MIB:#x} 13")
+        base = self.free_addr(a, b)
+        procs = [subprocess.Popen([PGCLONE, "--pid", str(a.pid), "--src", hex(addr),
+                                   "--target", str(b.pid), "--dst", hex(base + i * 2 * MIB),
+                                   "--engine", "copy"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for i in range(8)]
+        results = [(p.wait(timeout=120), p.stderr.read().strip()) for p in procs]
+        for p in procs:
+            p.stdout.close()
+            p.stderr.close()
+        want = a.sum(addr, MIB)
+        for i, (code, err) in enumerate(results):
+            d = base + i * 2 * MIB
+            if code == 0:
+                self.assertEqual(b.sum(d, MIB), want)
+            else:
+                # refused whole: nothing at its destination
+                self.assertRegex(err, r"already traced")
+                self.assertIsNone(b.vma_at(d), f"run {i} left a mapping behind")
+        self.assertTrue(any(code == 0 for code, _ in results))
