@@ -52,6 +52,20 @@ void install_log(struct cli *cli);
 int check_pid_exists(pid_t pid, const char *opt);
 void format_prot(uint32_t prot, bool shared, char out[5]);
 
+/* priv.c: least privilege (libcap) */
+enum priv_need {
+	PRIV_NONE,	/* parse an image: no capability at all */
+	PRIV_PROCESS,	/* reach other users' processes */
+};
+int priv_refuse_setid(void);
+int priv_limit(enum priv_need need);
+int priv_raise(void);
+
+/* sandbox.c: seccomp filters (libseccomp) */
+int sandbox_image_parse(void);
+int sandbox_process_work(long pvm_nr);
+long pvm_syscall_nr(void);
+
 /* progress.c: SIGINT/SIGTERM/SIGHUP cancel, a progress line on a TTY */
 void cancel_on_signals(void);
 int progress_cb(void *ctx, uint64_t done, uint64_t total);

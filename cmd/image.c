@@ -172,10 +172,15 @@ int cmd_dump(int argc, char **argv, struct cli *cli)
 	ret = check_pid_exists(a.pid, "--pid");
 	if (ret)
 		return ret;
+	/* the image is created with no capability in effect: as the user */
+	if (priv_limit(PRIV_PROCESS))
+		return EXIT_FAILED;
 	fd = to_stdout ? STDOUT_FILENO :
 			 open(a.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return errx_usage("cannot create %s: %s", a.path, strerror(errno));
+	if (priv_raise() || sandbox_process_work(0))
+		return EXIT_FAILED;
 	if (a.all)
 		a.flags |= PGCLONE_DUMP_ALL;
 	PGCLONE_OPTS_OF(pgclone_image_opts, opts, .flags = a.flags,
@@ -234,9 +239,18 @@ int cmd_restore(int argc, char **argv, struct cli *cli)
 	ret = check_pid_exists(a.pid, "--pid");
 	if (ret)
 		return ret;
+	if (priv_limit(PRIV_PROCESS))
+		return EXIT_FAILED;
 	fd = open_input(a.path);
 	if (fd < 0)
 		return EXIT_USAGE;
+	/*
+	 * No seccomp filter here: restoring injects syscalls into the target,
+	 * which needs its seccomp filters, and the kernel shows them only to a
+	 * tracer that is under no filter itself (PTRACE_SECCOMP_GET_FILTER).
+	 */
+	if (priv_raise())
+		return EXIT_FAILED;
 	PGCLONE_OPTS_OF(pgclone_image_opts, opts, .flags = a.flags, .dst = a.dst,
 			.progress = progress_cb, .progress_ctx = cli);
 	cancel_on_signals();
@@ -330,9 +344,15 @@ static int info_cmd(int argc, char **argv, struct cli *cli, bool verify)
 	if (ret)
 		return ret;
 	install_log(cli);
+	/* parsing untrusted bytes: no capability, and the narrowest filter */
+	if (priv_limit(PRIV_NONE))
+		return EXIT_FAILED;
 	fd = open_input(a.path);
 	if (fd < 0)
 		return EXIT_USAGE;
+	tzset();	/* read the time zone now: the sandbox forbids opening it */
+	if (sandbox_image_parse())
+		return EXIT_FAILED;
 	ret = pgclone_image_info(fd, verify ? PGCLONE_IMAGE_VERIFY : 0, &info);
 	if (fd != STDIN_FILENO)
 		close(fd);

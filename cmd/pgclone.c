@@ -192,6 +192,9 @@ int main(int argc, char **argv)
 {
 	struct cli cli = { 0 };
 
+	if (priv_refuse_setid())
+		return EXIT_FAILED;
+
 	if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
 		usage(stdout);
 		return EXIT_DONE;

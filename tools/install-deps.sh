@@ -2,7 +2,7 @@
 # Install what pgclone needs to build, test and fuzz on Debian 12.
 # --kernel adds what the kernel patch series needs (source, QEMU).
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config python3 util-linux strace gdb
+pkgs=(build-essential cmake pkg-config python3 util-linux strace gdb libcap2-bin
       libcap-dev libseccomp-dev libprotobuf-c-dev protobuf-c-compiler
       libcmocka-dev clang-14 libclang-rt-14-dev man-db groff-base)
 if [[ ${1:-} == --kernel ]]; then

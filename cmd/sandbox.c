@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * sandbox.c - the seccomp filters pgclone puts itself under.
+ *
+ * An image is untrusted input: show and verify parse it, and nothing
+ * else, under the narrowest filter -- read the image, write the report,
+ * manage their own memory, exit.  Any other system call kills pgclone
+ * (SIGSYS) before it can do anything with what a hostile image made of
+ * it.
+ *
+ * maps, dump and clone through the kernel engine run under an allow-list
+ * of the calls that work needs, set up once the command line is parsed.
+ * Anything outside it fails with EPERM rather than killing pgclone, so
+ * that a call this list missed can only make an operation fail and roll
+ * back, never leave a process half changed: no exec, no network, no
+ * mounts, no module, key or BPF calls.  Copy-engine clones and restores
+ * cannot be filtered: they must read the target's own seccomp filters,
+ * and the kernel shows those only to a tracer under no filter.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <seccomp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static const char *const image_parse_calls[] = {
+	"read", "readv", "pread64", "lseek", "write", "writev",
+	"fstat", "newfstatat", "statx",
+	"mmap", "munmap", "mremap", "brk", "madvise",
+	"close", "exit", "exit_group", "rt_sigreturn",
+	"clock_gettime", "gettimeofday", "getpid", "gettid",
+	"ioctl",		/* isatty() on stdout: TCGETS */
+	"rt_sigprocmask", "sigaltstack", "futex",
+};
+
+static const char *const process_calls[] = {
+	/* files: /proc, map_files, images, memfds */
+	"openat", "open", "close", "read", "readv", "pread64", "write", "writev",
+	"pwrite64", "lseek", "fstat", "newfstatat", "statx", "fstatfs", "statfs",
+	"getdents64", "readlink", "readlinkat", "fcntl", "dup", "dup2", "dup3",
+	"unlink", "unlinkat",	/* a failed dump removes its partial image */
+	"pipe2", "ioctl", "ftruncate", "memfd_create", "fadvise64", "access",
+	"faccessat", "faccessat2", "splice", "sendfile", "copy_file_range",
+	"poll", "ppoll", "pselect6", "select",
+	/* memory */
+	"mmap", "munmap", "mremap", "mprotect", "brk", "madvise",
+	/* processes */
+	"ptrace", "wait4", "waitid", "process_vm_readv", "process_vm_writev",
+	"pidfd_open", "pidfd_getfd", "pidfd_send_signal", "kill", "tgkill", "tkill",
+	"clone", "clone3", "fork", "vfork", "exit", "exit_group", "getpid", "gettid",
+	"getppid", "set_robust_list", "get_robust_list", "rseq", "prctl", "arch_prctl",
+	"sched_yield", "sched_getaffinity", "getrlimit", "prlimit64",
+	/* the helper that takes the target's credentials to hand it a file */
+	"setresuid", "setresgid", "setgroups", "setuid", "setgid", "capget", "capset",
+	"socketpair", "sendmsg", "recvmsg", "shutdown",
+	/* signals and time */
+	"rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "rt_sigtimedwait",
+	"rt_sigqueueinfo", "sigaltstack", "restart_syscall", "pause",
+	"nanosleep", "clock_nanosleep", "clock_gettime", "gettimeofday", "alarm",
+	"futex", "getrandom", "uname", "sysinfo",
+	/* identity, for permission checks and messages */
+	"getuid", "geteuid", "getgid", "getegid", "getresuid", "getresgid",
+	"getgroups",
+	/* process_vm_mmap(2), whose number the kernel publishes */
+};
+
+/*
+ * The sanitizers' runtime needs more at exit (LeakSanitizer stops the
+ * process with a ptrace()ing thread): a sanitizer build allows it, the
+ * one way in which its filters differ from a release build's.
+ */
+static const char *const sanitizer_calls[] = {
+#ifdef PGCLONE_SANITIZE
+	"clone", "clone3", "ptrace", "wait4", "waitid", "sched_yield", "prctl",
+	"openat", "readlink", "getrlimit", "prlimit64", "sched_getaffinity",
+	"mprotect", "kill", "tgkill", "rt_sigaction", "getppid", "open",
+	"getdents", "getdents64", "close", "read", "lseek", "fstat", "newfstatat",
+#endif
+	"exit",
+};
+
+/* The number the kernel publishes, or 0 when it has no process_vm_mmap. */
+long pvm_syscall_nr(void)
+{
+	char buf[32] = "";
+	long nr = 0;
+	FILE *f = fopen("/sys/kernel/mm/process_vm_mmap/syscall_nr", "re");
+
+	if (f) {
+		if (fgets(buf, sizeof(buf), f))
+			nr = strtol(buf, NULL, 10);
+		fclose(f);
+	}
+	return nr > 0 && nr < 4096 ? nr : 0;
+}
+
+static int add_calls(scmp_filter_ctx ctx, const char *const *names, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int nr = seccomp_syscall_resolve_name(names[i]);
+
+		/* names the architecture lacks (open on arm64...) */
+		if (nr == __NR_SCMP_ERROR)
+			continue;
+		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0))
+			return -1;
+	}
+	return 0;
+}
+
+static int load(scmp_filter_ctx ctx, const char *what)
+{
+	int err = seccomp_load(ctx);
+
+	seccomp_release(ctx);
+	if (err) {
+		fprintf(stderr, "%s: cannot install the %s sandbox: %s\n", prog, what,
+			strerror(-err));
+		return -1;
+	}
+	return 0;
+}
+
+/* Test hook: a forbidden call right after the filter is in place. */
+static void try_forbidden(void)
+{
+#ifdef PGCLONE_FAULT_POINTS
+	const char *t = getenv("PGCLONE_FAULT_SANDBOX");
+
+	if (t && *t) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+		fprintf(stderr, "%s: sandbox test: socket() returned %d (%s)\n", prog, fd,
+			fd < 0 ? strerror(errno) : "allowed");
+		exit(fd < 0 ? 3 : 4);
+	}
+#endif
+}
+
+int sandbox_image_parse(void)
+{
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
+
+	if (!ctx || add_calls(ctx, image_parse_calls,
+			      sizeof(image_parse_calls) / sizeof(image_parse_calls[0])) ||
+	    add_calls(ctx, sanitizer_calls, sizeof(sanitizer_calls) / sizeof(sanitizer_calls[0]))) {
+		fprintf(stderr, "%s: cannot build the image sandbox\n", prog);
+		return -1;
+	}
+	/*
+	 * Opening anything is refused, not fatal: the library asks
+	 * /proc/sys/fs/pipe-max-size how far it may grow an input pipe, and
+	 * does without the answer.
+	 */
+	if (
+#ifndef PGCLONE_SANITIZE	/* which allows openat for its runtime */
+	    seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(openat), 0) ||
+#endif
+	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 0)) {
+		seccomp_release(ctx);
+		fprintf(stderr, "%s: cannot build the image sandbox\n", prog);
+		return -1;
+	}
+	if (load(ctx, "image"))
+		return -1;
+	try_forbidden();
+	return 0;
+}
+
+int sandbox_process_work(long pvm_nr)
+{
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
+
+	if (!ctx || add_calls(ctx, process_calls, sizeof(process_calls) / sizeof(process_calls[0])) ||
+	    add_calls(ctx, sanitizer_calls, sizeof(sanitizer_calls) / sizeof(sanitizer_calls[0])) ||
+	    (pvm_nr > 0 && seccomp_rule_add(ctx, SCMP_ACT_ALLOW, (int)pvm_nr, 0))) {
+		fprintf(stderr, "%s: cannot build the sandbox\n", prog);
+		return -1;
+	}
+	if (load(ctx, "process"))
+		return -1;
+	try_forbidden();
+	return 0;
+}
