@@ -9,6 +9,8 @@
  *                              so a test can act, then SIGCONT it
  */
 #include <signal.h>
+#include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +21,20 @@ int pgc_fault_point(const char *point)
 	const char *stop = getenv("PGCLONE_FAULT_STOP");
 	const char *fail = getenv("PGCLONE_FAULT_FAIL");
 
+	const char *times = getenv("PGCLONE_FAULT_TIMES");
+
+	/* when each point is passed, for measuring windows (SECURITY.md) */
+	if (times) {
+		FILE *f = fopen(times, "ae");
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		if (f) {
+			fprintf(f, "%s %lld\n", point,
+				(long long)ts.tv_sec * 1000000000LL + ts.tv_nsec);
+			fclose(f);
+		}
+	}
 	if (stop && !strcmp(stop, point))
 		raise(SIGSTOP);
 	if (fail && !strcmp(fail, point))

@@ -15,6 +15,8 @@
 #include "pgclone.h"
 
 #define PGC_PAGE_SIZE 4096ULL
+/* a PMD-mapped transparent huge page (x86_64) */
+#define PGC_HPAGE_SIZE (2ULL << 20)
 #define PGC_PAGE_SHIFT 12
 #define PGC_PAGE_ALIGNED(x) (((x) & (PGC_PAGE_SIZE - 1)) == 0)
 #define PGC_PAGE_DOWN(x) ((x) & ~(PGC_PAGE_SIZE - 1))

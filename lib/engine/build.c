@@ -213,20 +213,6 @@ static int undo(struct pgc_build *b, int err)
 	return lost ? pgc_rollback_failed(pid, lost) : err;
 }
 
-int pgc_build_map(struct pgc_build *b, struct pgc_remote *rem,
-		  const struct pgc_plan *plan,
-		  const struct pgc_vma_list *dst_maps, bool replace,
-		  size_t scratch_len)
-{
-	int err = build_init(b, rem, plan);
-
-	if (err)
-		return err;
-	if (replace)
-		err = set_aside(b, dst_maps);
-	return err ? undo(b, err) : map_all(b, scratch_len);
-}
-
 static bool hits_destination(const struct pgc_plan *plan, uint64_t a,
 			     uint64_t len)
 {
@@ -237,6 +223,28 @@ static bool hits_destination(const struct pgc_plan *plan, uint64_t a,
 			return true;
 	}
 	return false;
+}
+
+/*
+ * A PROT_NONE reservation of stage_len bytes at the same offset within a
+ * huge page as the destination, so that what is built there can have huge
+ * pages and keeps them when it is moved into place.
+ */
+static int reserve_aligned(struct pgc_build *b, long *addr)
+{
+	uint64_t want = b->stage_len + PGC_HPAGE_SIZE, at;
+	int err = rsys(b, addr, SYS_mmap, 0, want, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, (uint64_t)-1, 0);
+
+	if (err || (*addr < 0 && *addr > -4096))
+		return err;
+	at = (uint64_t)*addr + ((b->plan->dst - (uint64_t)*addr) & (PGC_HPAGE_SIZE - 1));
+	if (at > (uint64_t)*addr)
+		err = rmunmap(b, (uint64_t)*addr, at - (uint64_t)*addr);
+	if (!err && (uint64_t)*addr + want > at + b->stage_len)
+		err = rmunmap(b, at + b->stage_len, (uint64_t)*addr + want - (at + b->stage_len));
+	*addr = (long)at;
+	return err < 0 ? err : 0;
 }
 
 /*
@@ -254,9 +262,7 @@ static int reserve_stage(struct pgc_build *b)
 
 	b->stage_len = plan_bytes(b->plan);
 	for (;;) {
-		err = rsys(b, &addr, SYS_mmap, 0, b->stage_len, PROT_NONE,
-			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-			   (uint64_t)-1, 0);
+		err = reserve_aligned(b, &addr);
 		if (!err && addr < 0 && addr > -4096)
 			err = pgc_fail(-ENOMEM, "no room in PID %d to build 0x%llx bytes",
 				       (int)b->plan->dst_pid,

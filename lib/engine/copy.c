@@ -223,14 +223,15 @@ static int queue(struct copier *c, uint64_t src, uint64_t dst, uint64_t len)
 	return 0;
 }
 
-static int copy_range(struct copier *c, struct pgclone_range *r,
+/* Copy range @r's runs into where it is being built, @at. */
+static int copy_range(struct copier *c, struct pgclone_range *r, uint64_t at,
 		      const struct pgc_runs *runs)
 {
 	int err = 0;
 
 	for (size_t i = 0; !err && i < runs->n; i++) {
 		uint64_t src = r->map.start + runs->r[i].off;
-		uint64_t dst = r->dst + runs->r[i].off;
+		uint64_t dst = at + runs->r[i].off;
 
 		if (r->map.prot & PROT_READ) {
 			err = queue(c, src, dst, runs->r[i].len);
@@ -368,8 +369,12 @@ static int run(struct session *s, const struct pgc_request *req)
 	if (err)
 		return err;
 	s->rem_on = true;
-	err = pgc_build_map(&s->build, &s->rem, &s->plan, dmaps,
-			    req->flags & PGCLONE_REPLACE, SCRATCH_LEN);
+	/*
+	 * Built and filled aside, moved into place at the end: until then the
+	 * destination range is untouched, so even a SIGKILL of pgclone, which
+	 * nothing can roll back, leaves it as it was (SECURITY.md).
+	 */
+	err = pgc_build_stage(&s->build, &s->rem, &s->plan, NULL, NULL, SCRATCH_LEN);
 	if (err)
 		return err;
 	s->built = true;
@@ -381,7 +386,7 @@ static int run(struct session *s, const struct pgc_request *req)
 	c.src_in_dst = source_pid_in_target(req->src_pid, req->dst_pid);
 	c.inject_ok = c.src_in_dst > 0;
 	for (size_t i = 0; !err && i < s->plan.n; i++)
-		err = copy_range(&c, &s->plan.r[i], &s->runs[i]);
+		err = copy_range(&c, &s->plan.r[i], s->build.at[i], &s->runs[i]);
 	free(c.bounce);
 	if (c.memfd >= 0)
 		close(c.memfd);
@@ -396,7 +401,11 @@ static int run(struct session *s, const struct pgc_request *req)
 	if (!err)
 		err = pgc_step(req, "finished");
 	if (!err)
+		err = pgc_build_place(&s->build, dmaps, req->flags & PGCLONE_REPLACE);
+	if (!err)
 		err = pgc_build_drop_scratch(&s->build);
+	if (!err)
+		err = pgc_fault_point("committed");
 	if (err || !(req->flags & PGCLONE_MOVE))
 		return err;
 	err = pgc_step(req, "move");

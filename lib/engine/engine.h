@@ -37,18 +37,13 @@ struct pgc_build {
 
 /*
  * Create every range of @plan in the target, writable for the copy that
- * follows, plus a scratch area.  With @replace, what the destination
- * overlaps (listed in @dst_maps) is first moved aside with mremap so a
- * failure can move it back intact.  On failure everything is undone.
- */
-int pgc_build_map(struct pgc_build *b, struct pgc_remote *rem,
-		  const struct pgc_plan *plan,
-		  const struct pgc_vma_list *dst_maps, bool replace,
-		  size_t scratch_len) __must_check;
-/*
- * Like pgc_build_map(), but every range is created at an address the
- * kernel picks, so nothing appears at the destination yet; and objects
- * come from @get_fd.  pgc_build_place() then moves them into place.
+ * follows, plus a scratch area: in a reservation the kernel picks, away
+ * from the destination and aligned like it within a huge page, so that
+ * nothing appears at the destination until pgc_build_place() moves the
+ * finished ranges there.  Objects come from @get_fd (NULL: the source
+ * mapping's own).  With @replace, place first moves what the destination
+ * overlaps (listed in @dst_maps) aside with mremap, so that a failure can
+ * move it back intact.  On failure everything is undone.
  */
 int pgc_build_stage(struct pgc_build *b, struct pgc_remote *rem,
 		    const struct pgc_plan *plan, pgc_build_fd_fn get_fd,

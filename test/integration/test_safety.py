@@ -91,7 +91,7 @@ class Rollback(VictimTest):
                         "--target", b.pid, "--dst", hex(dst))
                     sa.assert_unchanged(self)
                     sb.assert_unchanged(self)
-                    self.assertEqual(a.state(), "S")
+                    self.assertNotIn(a.state(), ("T", "t"), "the source was left frozen")
                     injected += 1
             for point in ("seized", "batch"):
                 with self.subTest(op="dump", sig=sig.name, point=point):
@@ -103,7 +103,7 @@ class Rollback(VictimTest):
                     self.stop_signal_and_finish(sig, point, "dump", "--pid", a.pid, "--src",
                                                 hex(addr), "--len", hex(4 * MIB), "-o", img)
                     sa.assert_unchanged(self)
-                    self.assertEqual(a.state(), "S", "the source was left frozen")
+                    self.assertNotIn(a.state(), ("T", "t"), "the source was left frozen")
                     # what was written is not mistaken for an image
                     if os.path.exists(img):
                         self.assertEqual(run("verify", img).returncode, 2)
@@ -315,6 +315,7 @@ class Concurrent(VictimTest):
         addr = a.addr(f"anon {MIB:#x} 13")
         base = self.free_addr(a, b)
         procs = [subprocess.Popen([PGCLONE, "--pid", str(a.pid), "--src", hex(addr),
+                                   "--len", hex(MIB),
                                    "--target", str(b.pid), "--dst", hex(base + i * 2 * MIB),
                                    "--engine", "copy"],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
