@@ -1,11 +1,16 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""How long a copy-engine clone leaves the destination half changed: the
-window in which a SIGKILL of pgclone (which nothing can catch) would leave
-it so.  A fault-point build (-DPGCLONE_FAULT_POINTS=ON) records when each
-step is passed (PGCLONE_FAULT_TIMES); the window runs from 'seized' (the
-next step maps the new ranges into the target) to 'committed' (the last
-scratch page is gone).  Not a test: it prints a table.
+"""What a SIGKILL of pgclone (which nothing can catch) could leave behind
+in a copy-engine clone, and for how long.  A fault-point build
+(-DPGCLONE_FAULT_POINTS=ON) records when each step is passed
+(PGCLONE_FAULT_TIMES).  Two windows:
+  - the destination range itself changing: from 'finished' (everything
+    built and filled aside) to 'committed' (moved into place, scratch
+    gone): a kill there can leave some ranges in place and some not;
+  - the target holding pgclone's temporary mappings (the staging
+    reservation, a scratch page) away from the destination: from
+    'seized' to 'committed'.
+Not a test: it prints a table.
 
     python3 bench/kill_window.py [--build build] [--runs 5]
 """
@@ -28,10 +33,11 @@ def main():
     import harness
     from harness import Victim
 
-    print("| range | whole clone | destination half changed (seized -> committed) | share |")
+    print("| range | whole clone | destination range changing (finished -> committed) "
+          "| temporary mappings in the target (seized -> committed) |")
     print("|---|---|---|---|")
     for size in (4096, 1 << 20, 64 << 20, 1 << 30):
-        totals, windows = [], []
+        totals, windows, places = [], [], []
         for _ in range(args.runs):
             a, b = Victim(), Victim()
             addr = a.addr(f"anon {size:#x} 3")
@@ -53,11 +59,13 @@ def main():
                     pts.setdefault(name, int(ns))
             os.unlink(times)
             windows.append(pts["committed"] - pts["seized"])
+            places.append(pts["committed"] - pts["finished"])
             totals.append(end - start)
             a.kill()
             b.kill()
-        w, t = sorted(windows)[len(windows) // 2], sorted(totals)[len(totals) // 2]
-        print(f"| {size >> 10} KiB | {t / 1e6:.2f} ms | {w / 1e6:.2f} ms | {100 * w / t:.0f}% |")
+        med = lambda v: sorted(v)[len(v) // 2]
+        w, t, p = med(windows), med(totals), med(places)
+        print(f"| {size >> 10} KiB | {t / 1e6:.2f} ms | {p / 1e3:.0f} us | {w / 1e6:.2f} ms |")
 
 
 if __name__ == "__main__":

@@ -123,6 +123,41 @@ class Rollback(VictimTest):
                     injected += 1
         print(f"\nsignals injected: {injected}")
 
+    def test_sigkill_of_pgclone_leaves_destination_untouched(self):
+        """SIGKILL cannot be caught: at every point before the commit the
+        destination range must still be as it was, the target alive and
+        its own mappings intact.  What may remain is documented in
+        SECURITY.md: pgclone's staging reservation and scratch page,
+        elsewhere in the target."""
+        for point in ("seized", "mapped", "batch", "copied", "finished"):
+            with self.subTest(point=point):
+                a, b = self.victim(), self.victim()
+                addr = a.addr(f"anon {4 * MIB:#x} 2")
+                old = b.addr(f"anon {MIB:#x} 3")
+                dst = self.free_addr(a, b)
+                sb = Snapshot(b, [(old, MIB)])
+                before = set(b.maps().splitlines())
+                p = start_stopped_at(point, "--pid", a.pid, "--src", hex(addr),
+                                     "--len", hex(4 * MIB), "--target", b.pid, "--dst", hex(dst),
+                                     "--engine", "copy")
+                os.kill(p.pid, signal.SIGKILL)
+                p.wait(timeout=60)
+                p.stdout.close()
+                p.stderr.close()
+                self.assertTrue(b.alive(), f"target died after SIGKILL at {point}")
+                self.assertIsNone(b.vma_at(dst), f"destination changed at {point}")
+                self.assertEqual(b.read(old, MIB), sb.data[(old, MIB)])
+                # every mapping is still there with its protection (a staged
+                # range may have merged with a neighbour, growing its line)
+                after = b.vmas()
+                for line in before:
+                    s, e = (int(x, 16) for x in line.split()[0].split("-"))
+                    perms = line.split()[1]
+                    self.assertTrue(any(v["start"] <= s and e <= v["end"] and v["perms"] == perms
+                                        for v in after), f"{line} changed at {point}")
+                self.assertTrue(a.alive())
+                self.assertNotIn(a.state(), ("T", "t"))
+
     def test_rlimit_as_mid_clone_rolls_back(self):
         """The target's RLIMIT_AS allows the first mapping of a two-mapping
         range, not the second: the first is taken back out."""
