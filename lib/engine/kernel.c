@@ -52,9 +52,18 @@ static int kernel_error(int err, const struct pgc_plan *plan)
 				(unsigned long long)(plan->dst + plan->len),
 				(int)plan->dst_pid);
 	case EPERM:
-	case EACCES:
-		return pgc_fail(-EPERM, "not permitted to access PID %d or %d",
-				(int)plan->src_pid, (int)plan->dst_pid);
+	case EACCES: {
+		char why[160];
+		pid_t pid = plan->src_pid;
+
+		/* name the process the kernel would not let us attach to */
+		pgc_ptrace_denied_reason(pid, why, sizeof(why));
+		if (!strncmp(why, "the kernel refused", 18)) {
+			pid = plan->dst_pid;
+			pgc_ptrace_denied_reason(pid, why, sizeof(why));
+		}
+		return pgc_fail(-EPERM, "not permitted to ptrace PID %d: %s", (int)pid, why);
+	}
 	case ESRCH:
 		return pgc_fail(-ESRCH, "a process exited during the clone");
 	case ENOMEM:

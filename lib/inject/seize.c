@@ -50,8 +50,12 @@ static int seize_error(pid_t pid, pid_t tid, int err)
 	if (err == EPERM && !pgc_status_read(pid, 0, &st) && st.tracer)
 		return pgc_fail(-EBUSY, "PID %d is already traced by PID %d",
 				(int)pid, (int)st.tracer);
-	if (err == EPERM || err == EACCES)
-		return pgc_fail(-EPERM, "not permitted to ptrace PID %d", (int)pid);
+	if (err == EPERM || err == EACCES) {
+		char why[160];
+
+		pgc_ptrace_denied_reason(pid, why, sizeof(why));
+		return pgc_fail(-EPERM, "not permitted to ptrace PID %d: %s", (int)pid, why);
+	}
 	return pgc_fail(-EIO, "cannot seize thread %d of PID %d: %s", (int)tid,
 			(int)pid, strerror(err));
 }

@@ -257,6 +257,8 @@ class Rollback(VictimTest):
         r = run("--pid", a.pid, "--src", hex(addr), "--target", b.pid,
                 "--dst", hex(self.free_addr(a, b)), user="nobody")
         self.assert_one_line_error(r, 1, "not permitted")
+        # and says what is missing
+        self.assertIn("lack CAP_SYS_PTRACE", r.stderr)
         sa.assert_unchanged(self)
         sb.assert_unchanged(self)
 
