@@ -158,28 +158,34 @@ class Rollback(VictimTest):
                 self.assertTrue(a.alive())
                 self.assertNotIn(a.state(), ("T", "t"))
 
-    def test_rlimit_as_mid_clone_rolls_back(self):
-        """The target's RLIMIT_AS allows the first mapping of a two-mapping
-        range, not the second: the first is taken back out."""
-        import resource
+    def two_mapping_source(self):
+        """A source range of two mappings (rw-, r--): a clone needs two."""
         a, b = self.victim(), self.victim()
         addr = a.addr(f"anon {2 * MIB:#x} 8")
         a.ok(f"prot {addr + MIB:#x} {MIB:#x} r--")
-        sa, sb = Snapshot(a, [(addr, 2 * MIB)]), Snapshot(b)
-        with open(f"/proc/{b.pid}/status") as f:
-            vmsize = next(int(l.split()[1]) for l in f if l.startswith("VmSize:")) * 1024
-        resource.prlimit(b.pid, resource.RLIMIT_AS, (vmsize + MIB + MIB // 2, resource.RLIM_INFINITY))
+        return a, b, addr
+
+    def assert_two_mapping_clone_rolls_back(self, a, b, addr, sa, sb):
         r = run("--pid", a.pid, "--src", hex(addr), "--len", hex(2 * MIB), "--target", b.pid,
                 "--dst", hex(self.free_addr(a, b)), "--engine", "copy")
         self.assert_one_line_error(r, 1, "")
         sa.assert_unchanged(self)
         sb.assert_unchanged(self)
 
+    def test_rlimit_as_mid_clone_rolls_back(self):
+        """The target's RLIMIT_AS allows the first mapping of a two-mapping
+        range, not the second: the first is taken back out."""
+        import resource
+        a, b, addr = self.two_mapping_source()
+        sa, sb = Snapshot(a, [(addr, 2 * MIB)]), Snapshot(b)
+        with open(f"/proc/{b.pid}/status") as f:
+            vmsize = next(int(l.split()[1]) for l in f if l.startswith("VmSize:")) * 1024
+        resource.prlimit(b.pid, resource.RLIMIT_AS, (vmsize + MIB + MIB // 2, resource.RLIM_INFINITY))
+        self.assert_two_mapping_clone_rolls_back(a, b, addr, sa, sb)
+
     def test_max_map_count_mid_clone_rolls_back(self):
         """vm.max_map_count lets the target gain one mapping, not two."""
-        a, b = self.victim(), self.victim()
-        addr = a.addr(f"anon {2 * MIB:#x} 9")
-        a.ok(f"prot {addr + MIB:#x} {MIB:#x} r--")
+        a, b, addr = self.two_mapping_source()
         # give the target many mappings, so that the limit stays above
         # what pgclone and python themselves need
         many = b.addr(f"anon {1024 * PAGE:#x}")
@@ -193,14 +199,10 @@ class Rollback(VictimTest):
             with open("/proc/sys/vm/max_map_count", "w") as f:
                 # map_count leaves out [vsyscall]; mmap refuses once map_count > max
                 f.write(str(count - 1))
-            r = run("--pid", a.pid, "--src", hex(addr), "--len", hex(2 * MIB), "--target", b.pid,
-                    "--dst", hex(self.free_addr(a, b)), "--engine", "copy")
+            self.assert_two_mapping_clone_rolls_back(a, b, addr, sa, sb)
         finally:
             with open("/proc/sys/vm/max_map_count", "w") as f:
                 f.write(saved)
-        self.assert_one_line_error(r, 1, "")
-        sa.assert_unchanged(self)
-        sb.assert_unchanged(self)
 
     def kill_mid_clone(self, victim_index):
         """Kill one process while pgclone is stopped after mapping; the
