@@ -64,6 +64,8 @@ int priv_raise(void);
 /* sandbox.c: seccomp filters (libseccomp) */
 int sandbox_image_parse(void);
 int sandbox_process_work(long pvm_nr);
+/* opts.ready: the library has inspected both processes; filter the rest */
+int sandbox_ready(void *ctx);
 long pvm_syscall_nr(void);
 
 /* progress.c: SIGINT/SIGTERM/SIGHUP cancel, a progress line on a TTY */

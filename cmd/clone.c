@@ -179,16 +179,6 @@ int cmd_clone(int argc, char **argv, struct cli *cli)
 	install_log(cli);
 	if (priv_limit(PRIV_PROCESS) || priv_raise())
 		return EXIT_FAILED;
-	/*
-	 * The kernel engine only reads /proc and makes one system call: it
-	 * runs under the filter.  The copy engine must read the target's
-	 * seccomp filters, which the kernel shows only to a tracer under no
-	 * filter itself (PTRACE_SECCOMP_GET_FILTER): it runs without.
-	 */
-	if ((a.engine == PGCLONE_ENGINE_KERNEL ||
-	     (a.engine == PGCLONE_ENGINE_AUTO && pvm_syscall_nr())) &&
-	    sandbox_process_work(pvm_syscall_nr()))
-		return EXIT_FAILED;
 	ret = check_pid_exists(a.pid, "--pid");
 	if (!ret && a.target != a.pid)
 		ret = check_pid_exists(a.target, "--target");
@@ -196,7 +186,8 @@ int cmd_clone(int argc, char **argv, struct cli *cli)
 		return ret;
 
 	PGCLONE_OPTS(opts, .engine = a.engine, .flags = a.flags,
-		     .progress = progress_cb, .progress_ctx = cli);
+		     .progress = progress_cb, .progress_ctx = cli,
+		     .ready = sandbox_ready);
 	cancel_on_signals();
 	ret = pgclone_clone(a.pid, a.src, a.len, a.target, a.dst, &opts, &res);
 	progress_done();

@@ -179,12 +179,13 @@ int cmd_dump(int argc, char **argv, struct cli *cli)
 			 open(a.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return errx_usage("cannot create %s: %s", a.path, strerror(errno));
-	if (priv_raise() || sandbox_process_work(0))
+	if (priv_raise())
 		return EXIT_FAILED;
 	if (a.all)
 		a.flags |= PGCLONE_DUMP_ALL;
 	PGCLONE_OPTS_OF(pgclone_image_opts, opts, .flags = a.flags,
-			.progress = progress_cb, .progress_ctx = cli);
+			.progress = progress_cb, .progress_ctx = cli,
+			.ready = sandbox_ready);
 	cancel_on_signals();
 	ret = pgclone_dump(a.pid, a.src, a.len, fd, &opts, &res);
 	progress_done();
@@ -244,15 +245,11 @@ int cmd_restore(int argc, char **argv, struct cli *cli)
 	fd = open_input(a.path);
 	if (fd < 0)
 		return EXIT_USAGE;
-	/*
-	 * No seccomp filter here: restoring injects syscalls into the target,
-	 * which needs its seccomp filters, and the kernel shows them only to a
-	 * tracer that is under no filter itself (PTRACE_SECCOMP_GET_FILTER).
-	 */
 	if (priv_raise())
 		return EXIT_FAILED;
 	PGCLONE_OPTS_OF(pgclone_image_opts, opts, .flags = a.flags, .dst = a.dst,
-			.progress = progress_cb, .progress_ctx = cli);
+			.progress = progress_cb, .progress_ctx = cli,
+			.ready = sandbox_ready);
 	cancel_on_signals();
 	ret = pgclone_restore(a.pid, fd, &opts, &res);
 	progress_done();

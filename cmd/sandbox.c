@@ -8,14 +8,15 @@
  * (SIGSYS) before it can do anything with what a hostile image made of
  * it.
  *
- * maps, dump and clone through the kernel engine run under an allow-list
- * of the calls that work needs, set up once the command line is parsed.
- * Anything outside it fails with EPERM rather than killing pgclone, so
- * that a call this list missed can only make an operation fail and roll
- * back, never leave a process half changed: no exec, no network, no
- * mounts, no module, key or BPF calls.  Copy-engine clones and restores
- * cannot be filtered: they must read the target's own seccomp filters,
- * and the kernel shows those only to a tracer under no filter.
+ * maps, clone, dump and restore run under an allow-list of the calls
+ * that work needs.  maps installs it once the command line is parsed; the
+ * others once the library has seized and inspected the processes (its
+ * ready callback), because reading a target's own seccomp filters
+ * (PTRACE_SECCOMP_GET_FILTER) works only for a tracer under no filter.
+ * Anything outside the list fails with EPERM rather than killing
+ * pgclone, so that a call the list missed can only make an operation fail
+ * and roll back, never leave a process half changed: no exec, no network,
+ * no mounts, no module, key or BPF calls.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -169,6 +170,12 @@ int sandbox_image_parse(void)
 		return -1;
 	try_forbidden();
 	return 0;
+}
+
+int sandbox_ready(void *ctx)
+{
+	(void)ctx;
+	return sandbox_process_work(pvm_syscall_nr()) ? -1 : 0;
 }
 
 int sandbox_process_work(long pvm_nr)

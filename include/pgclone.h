@@ -114,15 +114,25 @@ struct pgclone_range {
 typedef int (*pgclone_progress_fn)(void *ctx, uint64_t done_bytes,
 				   uint64_t total_bytes);
 
+/*
+ * Called once with progress_ctx, when the processes are seized and
+ * inspected (their maps, their seccomp filters) and before anything in
+ * them is changed; non-zero cancels the call (-EINTR).  pgclone(1)
+ * installs its seccomp sandbox here: from this point on it needs no
+ * more than the calls that do the work.
+ */
+typedef int (*pgclone_ready_fn)(void *ctx);
+
 struct pgclone_opts {
 	size_t sz;			/* sizeof(struct pgclone_opts) */
 	enum pgclone_engine engine;
 	unsigned int flags;		/* enum pgclone_flags */
 	pgclone_progress_fn progress;	/* optional: progress and cancel */
 	void *progress_ctx;
+	pgclone_ready_fn ready;		/* optional: inspected, nothing changed yet */
 	size_t :0;
 };
-#define pgclone_opts__last_field progress_ctx
+#define pgclone_opts__last_field ready
 
 #define PGCLONE_OPTS(NAME, ...)						\
 	struct pgclone_opts NAME = ({					\
@@ -185,9 +195,10 @@ struct pgclone_image_opts {
 	uint64_t dst;			/* restore: first range lands here (0: where it was) */
 	pgclone_progress_fn progress;
 	void *progress_ctx;
+	pgclone_ready_fn ready;		/* optional: inspected, nothing changed yet */
 	size_t :0;
 };
-#define pgclone_image_opts__last_field progress_ctx
+#define pgclone_image_opts__last_field ready
 
 /*
  * Write [addr, addr + len) of @pid (or, with PGCLONE_DUMP_ALL, every

@@ -14,6 +14,11 @@
  * libbpf's OPTS_VALID: a caller built against a newer header may pass a
  * bigger struct; that is fine as long as what we don't know is zero.
  */
+/* A field of an opts struct, or @def when the caller's struct predates it. */
+#define OPTS_GET(opts, field, def)					\
+	((opts) && (opts)->sz >= offsetofend(__typeof__(*(opts)), field) ?	\
+	 (opts)->field : (def))
+
 static bool opts_valid(const void *opts, size_t known)
 {
 	const struct pgclone_opts *o = opts;
@@ -84,6 +89,7 @@ int pgclone_clone(pid_t src_pid, uint64_t src_addr, uint64_t len,
 		req.flags = opts->flags;
 		req.progress = opts->progress;
 		req.progress_ctx = opts->progress_ctx;
+		req.ready = OPTS_GET(opts, ready, NULL);
 	}
 	if (req.flags & ~known_flags)
 		return pgc_ret(pgc_fail(-EINVAL, "unknown flags 0x%x", req.flags));
@@ -120,6 +126,7 @@ static bool image_opts_ok(const struct pgclone_image_opts *opts,
 	req->dst = opts->dst;
 	req->progress = opts->progress;
 	req->progress_ctx = opts->progress_ctx;
+	req->ready = OPTS_GET(opts, ready, NULL);
 	return !(opts->flags & ~allowed);
 }
 

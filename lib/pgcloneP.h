@@ -186,6 +186,7 @@ struct pgc_request {
 	unsigned int flags;
 	pgclone_progress_fn progress;
 	void *progress_ctx;
+	pgclone_ready_fn ready;
 };
 
 /*
@@ -195,6 +196,8 @@ struct pgc_request {
  * fails the operation, which rolls back.
  */
 int pgc_step(const struct pgc_request *req, const char *point) __must_check;
+/* Everything inspected, nothing changed: tell the caller (opts->ready). */
+int pgc_ready(const struct pgc_request *req) __must_check;
 
 /* Call the progress callback; non-zero means the caller wants to stop. */
 bool pgc_cancelled(const struct pgc_request *req, uint64_t done,

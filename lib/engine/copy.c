@@ -55,6 +55,13 @@ bool pgc_cancelled(const struct pgc_request *req, uint64_t done, uint64_t total)
 	return req->progress && req->progress(req->progress_ctx, done, total);
 }
 
+int pgc_ready(const struct pgc_request *req)
+{
+	if (req->ready && req->ready(req->progress_ctx))
+		return pgc_fail(-EINTR, "cancelled before anything was changed");
+	return 0;
+}
+
 int pgc_step(const struct pgc_request *req, const char *point)
 {
 	int err = pgc_fault_point(point);
@@ -369,6 +376,16 @@ static int run(struct session *s, const struct pgc_request *req)
 	if (err)
 		return err;
 	s->rem_on = true;
+	/* a move injects into the source too: read its filters now */
+	if ((req->flags & PGCLONE_MOVE) && !same_process(req)) {
+		err = pgc_remote_begin(&s->src_rem, &s->src);
+		if (err)
+			return err;
+		s->src_rem_on = true;
+	}
+	err = pgc_ready(req);
+	if (err)
+		return err;
 	/*
 	 * Built and filled aside, moved into place at the end: until then the
 	 * destination range is untouched, so even a SIGKILL of pgclone, which
@@ -413,10 +430,6 @@ static int run(struct session *s, const struct pgc_request *req)
 		return err;
 	if (same_process(req))
 		return unmap_source(&s->rem, &s->plan);
-	err = pgc_remote_begin(&s->src_rem, &s->src);
-	if (err)
-		return err;
-	s->src_rem_on = true;
 	return unmap_source(&s->src_rem, &s->plan);
 }
 

@@ -148,6 +148,9 @@ int pgc_kernel_engine_clone(const struct pgc_request *req,
 		err = pgc_fail(-EINTR, "interrupted");
 		goto out;
 	}
+	err = pgc_ready(req);
+	if (err)
+		goto out;
 
 	if (req->flags & PGCLONE_REPLACE)
 		flags |= PVM_MMAP_FIXED;

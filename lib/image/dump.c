@@ -415,6 +415,8 @@ int pgc_image_dump(const struct pgc_request *req, bool all, int out,
 	}
 	ret = pgc_step(req, "seized");
 	if (!ret)
+		ret = pgc_ready(req);
+	if (!ret)
 		ret = pgc_maps_read(req->src_pid, &maps);
 	if (!ret) {
 		ret = all ? plan_all(&plan, req->src_pid, &maps) :

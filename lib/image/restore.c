@@ -260,6 +260,9 @@ static int run(struct restorer *rs, int in)
 	if (ret)
 		return ret;
 	rs->rem_on = true;
+	ret = pgc_ready(req);
+	if (ret)
+		return ret;
 	ret = pgc_build_stage(&rs->build, &rs->rem, &rs->plan, give_object, rs,
 			      SCRATCH_LEN);
 	if (ret)

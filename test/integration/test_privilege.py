@@ -56,6 +56,9 @@ class Privilege(VictimTest):
         self.assertEqual(eff, prm)
         self.assertEqual(int(st["CapInh"], 16) | int(st.get("CapAmb", "0"), 16), 0)
         self.assertEqual(st["NoNewPrivs"].strip(), "1")
+        # and by then (the library has inspected both processes) the
+        # allow-list filter is in place
+        self.assertEqual(st["Seccomp"].strip(), "2")
 
     def test_image_parsing_runs_with_nothing_under_the_narrow_filter(self):
         a = self.victim()
@@ -93,6 +96,16 @@ class Privilege(VictimTest):
         self.assertIn("socket() returned -1 (Operation not permitted)", r.stderr)
         r = run("dump", "--pid", a.pid, "--src", hex(addr), "-o", img + "2", env=env)
         self.assertEqual(r.returncode, 3, r.stderr)
+        # a clone and a restore install it once both sides are inspected,
+        # before anything changed: the target is left as it was
+        b = self.victim()
+        sb = Snapshot(b)
+        for argv in (["--pid", a.pid, "--src", hex(addr), "--target", b.pid,
+                      "--dst", hex(self.free_addr(a, b)), "--engine", "copy"],
+                     ["restore", "--pid", b.pid, "-i", img, "--dst", hex(self.free_addr(a, b))]):
+            r = run(*argv, env=env)
+            self.assertEqual(r.returncode, 3, r.stderr)
+            sb.assert_unchanged(self)
 
     def test_setuid_is_refused(self):
         path = self.copy_of_pgclone()
