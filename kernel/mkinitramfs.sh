@@ -25,6 +25,41 @@ if [[ -n ${PGCLONE_KERNEL_TREE:-} ]]; then
 			-pthread -I"$st" -o "$out/root/bin/kselftest-$n" "$c"
 	done
 fi
+# The host integration suite (Python) runs in the guest too, once per
+# engine: Debian's python3 with its standard library and the tools the
+# tests call, each with the shared libraries it needs.
+add_binary() {
+	local bin lib
+	bin=$(readlink -f "$(type -P "$1")") || return 1
+	mkdir -p "$out/root$(dirname "$bin")"
+	cp -n "$bin" "$out/root$bin"
+	[[ $(type -P "$1") == "$bin" ]] ||
+		{ mkdir -p "$out/root$(dirname "$(type -P "$1")")"; ln -sf "$bin" "$out/root$(type -P "$1")"; }
+	for lib in $(ldd "$bin" 2>/dev/null | grep -o '/[^ ]*'); do
+		mkdir -p "$out/root$(dirname "$lib")"
+		cp -nL "$lib" "$out/root$lib"
+	done
+}
+if [[ ${PGCLONE_GUEST_PYTHON:-0} == 1 ]]; then
+	py=/usr/bin/python3
+	[[ -x $py ]] || { echo "mkinitramfs.sh: $py missing" >&2; exit 1; }
+	add_binary $py
+	pylib=$($py -c 'import sysconfig; print(sysconfig.get_path("stdlib"))')
+	mkdir -p "$out/root$pylib"
+	(cd "$pylib" && tar cf - --exclude=test --exclude=idlelib --exclude=tkinter \
+		--exclude=ensurepip --exclude=lib2to3 --exclude=pydoc_data --exclude='config-*' \
+		--exclude=__pycache__ --exclude=site-packages --exclude=dist-packages .) |
+		tar xf - -C "$out/root$pylib"
+	for t in strace setpriv setcap script rm true sh; do
+		add_binary "$t"
+	done
+	ln -sf "$(readlink -f "$(type -P sh)")" "$out/root/bin/sh"	# subprocess's shell
+	mkdir -p "$out/root/tests" "$out/root/etc"
+	cp "$top"/test/integration/*.py "$out/root/tests/"
+	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' \
+		>"$out/root/etc/passwd"
+	printf 'root:x:0:\nnogroup:x:65534:\n' >"$out/root/etc/group"
+fi
 for f in "$@"; do
 	cp "$f" "$out/root/bin/"
 done

@@ -4,7 +4,7 @@
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 kernel=$(bash "$top/kernel/build.sh") || { echo "0 passed, 1 failed"; exit 1; }
-initrd=$(PGCLONE_KERNEL_TREE=${kernel%/arch/x86/boot/bzImage} bash "$top/kernel/mkinitramfs.sh") ||
+initrd=$(PGCLONE_GUEST_PYTHON=1 PGCLONE_KERNEL_TREE=${kernel%/arch/x86/boot/bzImage} bash "$top/kernel/mkinitramfs.sh") ||
 	{ echo "0 passed, 1 failed"; exit 1; }
 log=$top/build/initramfs/serial.log
 start=$(date +%s.%N)

@@ -150,6 +150,8 @@ int pgc_status_parse(const char *text, struct pgc_status *st);
 /* proc/access.c: why ptrace of @pid was refused, in words, into @out */
 void pgc_ptrace_denied_reason(pid_t pid, char *out, size_t len);
 int pgc_status_read(pid_t pid, pid_t tid, struct pgc_status *st) __must_check;
+/* A live process (not a thread, zombie or kernel thread), or why not. */
+int pgc_proc_check(pid_t pid, struct pgc_status *st) __must_check;
 /* Same pid namespace as the caller? 1 yes, 0 no, <0 error. */
 int pgc_same_pidns(pid_t a, pid_t b);
 

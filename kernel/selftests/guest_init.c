@@ -379,6 +379,41 @@ static void test_clones(const char *engine)
 	victim_stop(&b);
 }
 
+/*
+ * The host's integration suite (the Python files of test/integration), when the
+ * initramfs carries python3 (PGCLONE_GUEST_PYTHON=1): the same tests,
+ * once with every clone through each engine (PGCLONE_ENGINE).
+ */
+static void test_python_suite(const char *engine)
+{
+	char tag[64];
+	pid_t pid;
+	int status;
+
+	if (access("/usr/bin/python3", X_OK))
+		return;
+	snprintf(tag, sizeof(tag), "PGCLONE_ENGINE=%s", engine);
+	printf("# python suite, %s\n", tag);
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		char *env[] = { tag, "PGCLONE=/bin/pgclone", "VICTIM=/bin/pgclone-victim",
+				"PATH=/usr/bin:/bin:/usr/sbin:/sbin", "HOME=/tmp",
+				"PYTHONDONTWRITEBYTECODE=1", "TMPDIR=/tmp", NULL };
+
+		if (chdir("/tests"))
+			_exit(127);
+		dup2(1, 2);
+		execle("/usr/bin/python3", "python3", "-m", "unittest", "-v", "test_semantics",
+		       "test_safety", "test_image", "test_badinput", (char *)NULL, env);
+		_exit(127);
+	}
+	waitpid(pid, &status, 0);
+	tap(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "python integration suite with --engine %s (exit %d)", engine,
+	    WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+}
+
 /* pgclone.bench=MIB on the kernel command line: kernel/bench.sh */
 static char bench_mib[16];
 
@@ -470,6 +505,8 @@ int main(void)
 	mount("sysfs", "/sys", "sysfs", 0, NULL);
 	mount("devtmpfs", "/dev", "devtmpfs", 0, NULL);
 	mount("tmpfs", "/tmp", "tmpfs", 0, NULL);
+	mkdir("/dev/pts", 0755);	/* script(1) in the progress test */
+	mount("devpts", "/dev/pts", "devpts", 0, "ptmxmode=0666");
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (bench_requested())
 		run_bench();	/* does not return */
@@ -486,6 +523,9 @@ int main(void)
 	test_clones("copy");
 	if (have_kernel_engine())
 		test_clones("kernel");
+	test_python_suite("copy");
+	if (have_kernel_engine())
+		test_python_suite("kernel");
 #endif
 	printf("1..%d\n%d passed, %d failed\n", testno, passed, failed);
 	printf(failed ? "SOME-TESTS-FAILED\n" : "ALL-TESTS-PASSED\n");

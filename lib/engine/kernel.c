@@ -119,6 +119,15 @@ int pgc_kernel_engine_clone(const struct pgc_request *req,
 	 * Pin both processes first: a PID reused after this names another
 	 * pidfd, so what is planned from /proc below is what gets cloned.
 	 */
+	{
+		struct pgc_status st;
+
+		err = pgc_proc_check(req->src_pid, &st);
+		if (!err && req->dst_pid != req->src_pid)
+			err = pgc_proc_check(req->dst_pid, &st);
+		if (err)
+			return err;
+	}
 	spidfd = (int)syscall(SYS_pidfd_open, req->src_pid, 0);
 	dpidfd = (int)syscall(SYS_pidfd_open, req->dst_pid, 0);
 	if (spidfd < 0 || dpidfd < 0) {

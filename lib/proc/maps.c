@@ -255,10 +255,13 @@ int pgc_maps_read(pid_t pid, struct pgc_vma_list *list)
 		ret = -errno;
 		if (ret == -ENOENT)
 			return pgc_fail(-ESRCH, "no process with PID %d", (int)pid);
-		if (ret == -EACCES || ret == -EPERM)
-			return pgc_fail(-EPERM,
-					"not permitted to read the mappings of PID %d",
-					(int)pid);
+		if (ret == -EACCES || ret == -EPERM) {
+			char why[160];
+
+			pgc_ptrace_denied_reason(pid, why, sizeof(why));
+			return pgc_fail(-EPERM, "not permitted to read the mappings of PID %d: %s",
+					(int)pid, why);
+		}
 		return pgc_fail(-EIO, "cannot open %s: %s", path, strerror(-ret));
 	}
 	ret = pgc_maps_parse_stream(f, list);

@@ -121,8 +121,28 @@ class Victim:
         self.p.stdout.close()
 
 
+# The guest runs this suite once per engine: PGCLONE_ENGINE=copy|kernel
+# adds --engine to every clone that does not choose one.
+ENGINE = os.environ.get("PGCLONE_ENGINE", "")
+NOT_CLONES = {"maps", "dump", "restore", "show", "verify", "--help", "--version", "frobnicate"}
+
+
+def with_engine(args):
+    args = [str(a) for a in args]
+    if ENGINE and args and args[0] not in NOT_CLONES and "--engine" not in args:
+        args += ["--engine", ENGINE]
+    return args
+
+
+def copy_engine_only(why):
+    """For tests of what only the copy engine does (fault points inside its
+    steps, ptrace refusals, injection): skipped, with the reason, when the
+    guest runs the suite with the kernel engine."""
+    return unittest.skipIf(ENGINE == "kernel", f"copy engine only: {why}")
+
+
 def run(*args, env=None, user=None, timeout=120, check=None):
-    argv = [PGCLONE] + [str(a) for a in args]
+    argv = [PGCLONE] + with_engine(args)
     if user:
         argv = ["setpriv", f"--reuid={user}", "--regid=65534", "--clear-groups",
                 "--"] + argv
@@ -145,7 +165,7 @@ def start_stopped_at(point, *args, extra_env=None):
     """Start pgclone so that it stops itself at fault point POINT."""
     env = dict(os.environ, PGCLONE_FAULT_STOP=point)
     env.update(extra_env or {})
-    p = subprocess.Popen([PGCLONE] + [str(a) for a in args], stdout=subprocess.PIPE,
+    p = subprocess.Popen([PGCLONE] + with_engine(args), stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.time() + 30
     while time.time() < deadline:

@@ -8,7 +8,7 @@ import signal
 import time
 import unittest
 
-from harness import (PAGE, Snapshot, VictimTest, run, run_json,
+from harness import (PAGE, Snapshot, VictimTest, copy_engine_only, run, run_json,
                      start_stopped_at)
 
 MIB = 1 << 20
@@ -29,6 +29,7 @@ class Rollback(VictimTest):
         self.assertIn(needle, lines[0])
         self.assertTrue(lines[0].startswith("pgclone: "))
 
+    @copy_engine_only("its fault points and steps")
     def test_failure_at_every_point_rolls_back(self):
         for point in FAULT_POINTS:
             with self.subTest(point=point):
@@ -40,6 +41,7 @@ class Rollback(VictimTest):
                 sa.assert_unchanged(self)
                 sb.assert_unchanged(self)
 
+    @copy_engine_only("its fault points and steps")
     def test_failure_same_process_rolls_back(self):
         for point in ["mapped", "batch", "finished", "move"]:
             with self.subTest(point=point):
@@ -52,6 +54,7 @@ class Rollback(VictimTest):
                 self.assert_one_line_error(r, 1, "fault injected")
                 sa.assert_unchanged(self)
 
+    @copy_engine_only("its fault points and steps")
     def test_replace_failure_restores_replaced_mapping(self):
         for point in ["mapped", "batch", "finished"]:
             with self.subTest(point=point):
@@ -77,6 +80,7 @@ class Rollback(VictimTest):
         self.assertIn("interrupted", err)
         return err
 
+    @copy_engine_only("its fault points and steps")
     def test_signals_roll_back(self):
         """SIGINT/SIGTERM/SIGHUP at every point of a clone, a dump and a
         restore: both processes come out as they were, and running."""
@@ -222,13 +226,16 @@ class Rollback(VictimTest):
         survivor.assert_unchanged(self)
         return err
 
+    @copy_engine_only("stopping mid-clone at a fault point")
     def test_source_dies_mid_clone(self):
         self.kill_mid_clone(0)
 
+    @copy_engine_only("stopping mid-clone at a fault point")
     def test_target_dies_mid_clone(self):
         err = self.kill_mid_clone(1)
         self.assertIn("exited", err)
 
+    @copy_engine_only("the kernel engine runs nothing in the target (guest_init checks it clones)")
     def test_target_seccomp_kills_on_mmap(self):
         a, b, addr, dst, sa, _ = self.setup_pair(MIB)
         b.ok("seccomp-kill-mmap")
@@ -286,6 +293,7 @@ class Rollback(VictimTest):
                 b.ok(f"poke {dst + 9:#x} 0")
                 self.assertEqual(a.cmd(f"peek {addr + 9:#x}"), "0")
 
+    @copy_engine_only("the kernel engine does not ptrace")
     def test_traced_target_refused(self):
         a, b = self.victim(), self.victim()
         addr = a.addr(f"anon {MIB:#x}")
