@@ -327,22 +327,28 @@ class Concurrent(VictimTest):
     """Several pgclone runs against one target at once: each one either
     clones whole or is refused with one line; nothing interleaves."""
 
-    def test_parallel_runs_same_destination(self):
+    def run_parallel(self, a, b, addr, length, dsts):
+        """pgclone runs cloning [addr, +length) of a to each of dsts in b,
+        all started at once; their (exit code, stderr)."""
         import subprocess
         from harness import PGCLONE
-        a, b = self.victim(), self.victim()
-        addr = a.addr(f"anon {4 * MIB:#x} 12")
-        dst = self.free_addr(a, b)
-        before = b.maps()
         procs = [subprocess.Popen([PGCLONE, "--pid", str(a.pid), "--src", hex(addr),
-                                   "--len", hex(4 * MIB), "--target", str(b.pid),
-                                   "--dst", hex(dst), "--engine", "copy"],
+                                   "--len", hex(length), "--target", str(b.pid),
+                                   "--dst", hex(d), "--engine", "copy"],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                 for _ in range(8)]
+                 for d in dsts]
         results = [(p.wait(timeout=120), p.stderr.read().strip()) for p in procs]
         for p in procs:
             p.stdout.close()
             p.stderr.close()
+        return results
+
+    def test_parallel_runs_same_destination(self):
+        a, b = self.victim(), self.victim()
+        addr = a.addr(f"anon {4 * MIB:#x} 12")
+        dst = self.free_addr(a, b)
+        before = b.maps()
+        results = self.run_parallel(a, b, addr, 4 * MIB, [dst] * 8)
         winners = [r for r in results if r[0] == 0]
         self.assertEqual(len(winners), 1, results)
         for code, err in results:
@@ -356,21 +362,10 @@ class Concurrent(VictimTest):
         self.assertEqual(b.sum(dst, 4 * MIB), a.sum(addr, 4 * MIB))
 
     def test_parallel_runs_distinct_destinations(self):
-        import subprocess
-        from harness import PGCLONE
         a, b = self.victim(), self.victim()
         addr = a.addr(f"anon {MIB:#x} 13")
         base = self.free_addr(a, b)
-        procs = [subprocess.Popen([PGCLONE, "--pid", str(a.pid), "--src", hex(addr),
-                                   "--len", hex(MIB),
-                                   "--target", str(b.pid), "--dst", hex(base + i * 2 * MIB),
-                                   "--engine", "copy"],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                 for i in range(8)]
-        results = [(p.wait(timeout=120), p.stderr.read().strip()) for p in procs]
-        for p in procs:
-            p.stdout.close()
-            p.stderr.close()
+        results = self.run_parallel(a, b, addr, MIB, [base + i * 2 * MIB for i in range(8)])
         want = a.sum(addr, MIB)
         for i, (code, err) in enumerate(results):
             d = base + i * 2 * MIB
