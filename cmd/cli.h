@@ -59,7 +59,6 @@ enum priv_need {
 };
 int priv_refuse_setid(void);
 int priv_limit(enum priv_need need);
-int priv_raise(void);
 
 /* sandbox.c: seccomp filters (libseccomp) */
 int sandbox_image_parse(void);

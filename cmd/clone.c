@@ -177,7 +177,7 @@ int cmd_clone(int argc, char **argv, struct cli *cli)
 	if (ret)
 		return ret;
 	install_log(cli);
-	if (priv_limit(PRIV_PROCESS) || priv_raise())
+	if (priv_limit(PRIV_PROCESS))
 		return EXIT_FAILED;
 	ret = check_pid_exists(a.pid, "--pid");
 	if (!ret && a.target != a.pid)

@@ -179,8 +179,6 @@ int cmd_dump(int argc, char **argv, struct cli *cli)
 			 open(a.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return errx_usage("cannot create %s: %s", a.path, strerror(errno));
-	if (priv_raise())
-		return EXIT_FAILED;
 	if (a.all)
 		a.flags |= PGCLONE_DUMP_ALL;
 	PGCLONE_OPTS_OF(pgclone_image_opts, opts, .flags = a.flags,
@@ -245,8 +243,6 @@ int cmd_restore(int argc, char **argv, struct cli *cli)
 	fd = open_input(a.path);
 	if (fd < 0)
 		return EXIT_USAGE;
-	if (priv_raise())
-		return EXIT_FAILED;
 	PGCLONE_OPTS_OF(pgclone_image_opts, opts, .flags = a.flags, .dst = a.dst,
 			.progress = progress_cb, .progress_ctx = cli,
 			.ready = sandbox_ready);

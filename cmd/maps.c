@@ -91,7 +91,7 @@ int cmd_maps(int argc, char **argv, struct cli *cli)
 	if (!pid)
 		return errx_usage("--pid is required");
 	install_log(cli);
-	if (priv_limit(PRIV_PROCESS) || priv_raise() || sandbox_process_work(0))
+	if (priv_limit(PRIV_PROCESS) || sandbox_process_work(0))
 		return EXIT_FAILED;
 	ret = check_pid_exists(pid, "--pid");
 	if (ret)

@@ -47,8 +47,10 @@ int priv_refuse_setid(void)
 
 /*
  * Reduce the permitted set to what @need allows (nothing for PRIV_NONE),
- * and leave the effective set empty: priv_raise() makes them effective
- * once the files the user named are open.  Dropping is permanent.
+ * and leave the effective set empty: libpgclone makes one effective only
+ * around the call that needs it (lib/priv.c), so none is in effect while
+ * a file the user named is opened or anything is parsed.  Dropping is
+ * permanent.
  */
 int priv_limit(enum priv_need need)
 {
@@ -78,26 +80,5 @@ out:
 		fprintf(stderr, "%s: cannot drop capabilities: %s\n", prog, strerror(errno));
 	cap_free(now);
 	cap_free(keep);
-	return ret;
-}
-
-/* Make every permitted capability effective: the files are open. */
-int priv_raise(void)
-{
-	cap_t c = cap_get_proc();
-	int ret = -1;
-
-	if (c) {
-		for (cap_value_t v = 0; v <= CAP_LAST_CAP; v++) {
-			cap_flag_value_t on;
-
-			if (!cap_get_flag(c, v, CAP_PERMITTED, &on) && on == CAP_SET)
-				cap_set_flag(c, CAP_EFFECTIVE, 1, &v, CAP_SET);
-		}
-		ret = cap_set_proc(c);
-		cap_free(c);
-	}
-	if (ret)
-		fprintf(stderr, "%s: cannot raise capabilities: %s\n", prog, strerror(errno));
 	return ret;
 }

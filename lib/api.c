@@ -5,6 +5,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "pgcloneP.h"
 
@@ -50,6 +51,37 @@ static const int clone_errors[] = {
 	-EEXIST, -EACCES, -ENOMEM, -EINTR, -EIO,
 };
 
+/*
+ * Before anything is touched: may we ptrace each process (a refusal says
+ * what is missing), and pin each one with a pidfd so that a PID reused
+ * before the engine seizes it is noticed rather than worked on.
+ */
+static int check_and_pin(struct pgc_request *req, bool src, bool dst)
+{
+	int err = 0;
+
+	if (src) {
+		err = pgc_priv_check(req->src_pid);
+		if (!err)
+			req->src_pin = pgc_pin(req->src_pid);
+	}
+	if (!err && dst && !(src && req->dst_pid == req->src_pid)) {
+		err = pgc_priv_check(req->dst_pid);
+		if (!err)
+			req->dst_pin = pgc_pin(req->dst_pid);
+	}
+	return err ? err : pgc_step(req, "checked");
+}
+
+static void unpin(struct pgc_request *req)
+{
+	if (req->src_pin >= 0)
+		close(req->src_pin);
+	if (req->dst_pin >= 0)
+		close(req->dst_pin);
+	req->src_pin = req->dst_pin = -1;
+}
+
 static enum pgclone_engine pick_engine(enum pgclone_engine want)
 {
 	if (want == PGCLONE_ENGINE_AUTO)
@@ -68,6 +100,7 @@ int pgclone_clone(pid_t src_pid, uint64_t src_addr, uint64_t len,
 	struct pgc_request req = {
 		.src_pid = src_pid, .dst_pid = dst_pid,
 		.src = src_addr, .len = len, .dst = dst_addr,
+		.src_pin = -1, .dst_pin = -1,
 	};
 	enum pgclone_engine engine = PGCLONE_ENGINE_AUTO;
 	struct pgclone_result scratch;
@@ -106,9 +139,16 @@ int pgclone_clone(pid_t src_pid, uint64_t src_addr, uint64_t len,
 		return pgc_ret(pgc_fail(-ENOSYS,
 					"this kernel has no process_vm_mmap(2) (nothing in /sys/kernel/mm/process_vm_mmap)"));
 	pgclone_result_free(res);
-	err = engine == PGCLONE_ENGINE_KERNEL ?
-		      pgc_kernel_engine_clone(&req, res) :
-		      pgc_copy_engine_clone(&req, res);
+	err = req.flags & PGCLONE_DRY_RUN ? 0 : check_and_pin(&req, true, true);
+	if (!err && engine == PGCLONE_ENGINE_KERNEL) {
+		/* kernel.c opens /proc and calls the syscall without asking */
+		pgc_priv_raise(PGC_CAPS_PROC);
+		err = pgc_kernel_engine_clone(&req, res);
+		pgc_priv_lower();
+	} else if (!err) {
+		err = pgc_copy_engine_clone(&req, res);
+	}
+	unpin(&req);
 	if (res == &scratch)
 		pgclone_result_free(res);
 	return pgc_ret(closed_set(err, clone_errors, ARRAY_SIZE(clone_errors)));
@@ -144,7 +184,8 @@ int pgclone_dump(pid_t pid, uint64_t addr, uint64_t len, int fd,
 		 const struct pgclone_image_opts *opts,
 		 struct pgclone_result *res)
 {
-	struct pgc_request req = { .src_pid = pid, .src = addr, .len = len };
+	struct pgc_request req = { .src_pid = pid, .src = addr, .len = len,
+				   .src_pin = -1, .dst_pin = -1 };
 	int err;
 
 	pgc_clear_error();
@@ -153,7 +194,10 @@ int pgclone_dump(pid_t pid, uint64_t addr, uint64_t len, int fd,
 	if (pid <= 0 || fd < 0 || !result_ok(res))
 		return pgc_ret(pgc_fail(-EINVAL, "invalid arguments"));
 	pgclone_result_free(res);
-	err = pgc_image_dump(&req, req.flags & PGCLONE_DUMP_ALL, fd, res);
+	err = check_and_pin(&req, true, false);
+	if (!err)
+		err = pgc_image_dump(&req, req.flags & PGCLONE_DUMP_ALL, fd, res);
+	unpin(&req);
 	return pgc_ret(closed_set(err, dump_errors, ARRAY_SIZE(dump_errors)));
 }
 
@@ -165,7 +209,7 @@ static const int restore_errors[] = {
 int pgclone_restore(pid_t pid, int fd, const struct pgclone_image_opts *opts,
 		    struct pgclone_result *res)
 {
-	struct pgc_request req = { .dst_pid = pid };
+	struct pgc_request req = { .dst_pid = pid, .src_pin = -1, .dst_pin = -1 };
 	int err;
 
 	pgc_clear_error();
@@ -175,7 +219,10 @@ int pgclone_restore(pid_t pid, int fd, const struct pgclone_image_opts *opts,
 	if (pid <= 0 || fd < 0 || !result_ok(res))
 		return pgc_ret(pgc_fail(-EINVAL, "invalid arguments"));
 	pgclone_result_free(res);
-	err = pgc_image_restore(&req, fd, res);
+	err = req.flags & PGCLONE_DRY_RUN ? 0 : check_and_pin(&req, false, true);
+	if (!err)
+		err = pgc_image_restore(&req, fd, res);
+	unpin(&req);
 	return pgc_ret(closed_set(err, restore_errors, ARRAY_SIZE(restore_errors)));
 }
 

@@ -138,22 +138,97 @@ void pgc_runs_free(struct pgc_runs *runs);
 struct pgc_status {
 	char state;			/* R, S, D, T, t, Z, X */
 	pid_t tgid;
+	pid_t ppid;
 	pid_t tracer;
 	uid_t ruid, euid;
 	gid_t rgid;
+	uid_t uid[4];			/* real, effective, saved, filesystem */
+	gid_t gid[4];
+	uint64_t cap_prm, cap_eff;	/* CapPrm, CapEff */
 	int seccomp;			/* 0 off, 1 strict, 2 filter */
 	pid_t nspid_last;		/* the pid in its own innermost ns */
 	int nspid_depth;
 	bool kthread;
 };
 int pgc_status_parse(const char *text, struct pgc_status *st);
-/* proc/access.c: why ptrace of @pid was refused, in words, into @out */
+/* priv.c: why ptrace of @pid was refused, in words, into @out; "the
+ * kernel refused ..." when /proc shows no reason */
 void pgc_ptrace_denied_reason(pid_t pid, char *out, size_t len);
 int pgc_status_read(pid_t pid, pid_t tid, struct pgc_status *st) __must_check;
 /* A live process (not a thread, zombie or kernel thread), or why not. */
 int pgc_proc_check(pid_t pid, struct pgc_status *st) __must_check;
 /* Same pid namespace as the caller? 1 yes, 0 no, <0 error. */
 int pgc_same_pidns(pid_t a, pid_t b);
+
+/* ---- priv.c: may we touch a process; capabilities only while needed -- */
+
+/* Capability numbers (linux/capability.h), as bits of a 64-bit set. */
+#define PGC_CAP(n) (1ULL << (n))
+#define PGC_CAP_DAC_READ_SEARCH PGC_CAP(2)
+#define PGC_CAP_KILL PGC_CAP(5)
+#define PGC_CAP_SETGID PGC_CAP(6)
+#define PGC_CAP_SETUID PGC_CAP(7)
+#define PGC_CAP_SYS_PTRACE PGC_CAP(19)
+#define PGC_CAP_SYS_ADMIN PGC_CAP(21)
+#define PGC_CAP_CHECKPOINT_RESTORE PGC_CAP(40)
+/* Opening another user's /proc/PID files: smaps, pagemap (with page
+ * frame numbers), mem, map_files, task. */
+#define PGC_CAPS_PROC (PGC_CAP_SYS_PTRACE | PGC_CAP_DAC_READ_SEARCH |	\
+		       PGC_CAP_SYS_ADMIN | PGC_CAP_CHECKPOINT_RESTORE)
+
+/* What the ptrace decision is made from (gathered from /proc). */
+struct pgc_ptrace_view {
+	struct pgc_status self, target;
+	bool dumpable_known, dumpable;
+	int yama;			/* Yama ptrace_scope, -1 without Yama */
+	bool descendant;		/* the target descends from us */
+};
+
+enum pgc_verdict {
+	PGC_ALLOWED,
+	PGC_DENIED,			/* the kernel will refuse */
+	PGC_UNSURE,			/* it may refuse (Yama exceptions) */
+};
+
+/*
+ * What __ptrace_may_access(PTRACE_MODE_ATTACH_REALCREDS), commoncap and
+ * Yama will decide for us and @pid; on anything but ALLOWED, @why says
+ * what is missing.  A permitted capability counts as ours.
+ */
+enum pgc_verdict pgc_ptrace_decide(const struct pgc_ptrace_view *v, pid_t pid,
+				   char *why, size_t n);
+/* 0, or -EPERM (the reason as the last error), -ESRCH, -EINVAL (kthread). */
+int pgc_priv_check(pid_t pid) __must_check;
+/* Turn the kernel's EPERM for @pid into a failure that says why. */
+int pgc_priv_explain(pid_t pid);
+/* Make the permitted ones of @caps effective until pgc_priv_lower(). */
+void pgc_priv_raise(uint64_t caps);
+void pgc_priv_lower(void);
+/* Clear every capability set of this thread for good: 0 or -EPERM. */
+int pgc_priv_drop_all(void);
+/*
+ * May the user who runs us ptrace @pid by their own right?  Capabilities
+ * count only when the real uid is 0 (then they are the user's, not a file
+ * capability of pgclone's).  For objects an image names.
+ */
+bool pgc_priv_user_may(pid_t pid);
+/* Raise @caps only if they are the user's own (real uid 0). */
+void pgc_priv_raise_as_user(uint64_t caps);
+/*
+ * A pidfd naming @pid's process for good, or -1: taken when the process
+ * is checked, compared after it is seized, so that a PID reused between
+ * the two is noticed (pgc_pin_check() fails with -ESRCH).
+ */
+int pgc_pin(pid_t pid);
+int pgc_pin_check(int pin, pid_t pid) __must_check;
+/* open(2) of a /proc/PID file, with PGC_CAPS_PROC raised around it. */
+int pgc_proc_open(const char *path, int flags);
+/* process_vm_readv/writev(2), with CAP_SYS_PTRACE raised around them. */
+struct iovec;
+ssize_t pgc_vm_readv(pid_t pid, const struct iovec *l, unsigned long nl,
+		     const struct iovec *r, unsigned long nr);
+ssize_t pgc_vm_writev(pid_t pid, const struct iovec *l, unsigned long nl,
+		      const struct iovec *r, unsigned long nr);
 
 /* ---- plan.c ------------------------------------------------------------ */
 struct pgc_plan {
@@ -189,6 +264,7 @@ struct pgc_request {
 	pgclone_progress_fn progress;
 	void *progress_ctx;
 	pgclone_ready_fn ready;
+	int src_pin, dst_pin;		/* pidfds taken at the permission check, or -1 */
 };
 
 /*

@@ -28,6 +28,7 @@
  *                          the reads ended                         -> ok N|bad ...
  *   scribble ADDR LEN      a thread sweeps a counter over the
  *                          first 8 bytes of every page, forever    -> ok
+ *   undumpable             prctl(PR_SET_DUMPABLE, 0)               -> ok
  *   seccomp-kill-mmap      filter: mmap kills the process          -> ok
  *   seccomp-errno-pvr      filter: process_vm_readv fails EPERM    -> ok
  *   ping                                                           -> pong
@@ -310,6 +311,8 @@ static void command(char *line)
 		sw.base = (volatile uint64_t *)a;
 		sw.pages = b / 4096;
 		puts(pthread_create(&t, NULL, scribbler, &sw) ? "err" : "ok");
+	} else if (!strcmp(cmd, "undumpable")) {
+		puts(prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) ? "err" : "ok");
 	} else if (!strcmp(cmd, "seccomp-kill-mmap")) {
 		puts(install_filter(SYS_mmap, SECCOMP_RET_KILL_PROCESS) ? "err" : "ok");
 	} else if (!strcmp(cmd, "seccomp-errno-pvr")) {

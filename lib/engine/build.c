@@ -46,7 +46,7 @@ int pgc_target_write(pid_t pid, uint64_t addr, const void *buf, size_t len)
 	struct iovec local = { .iov_base = (void *)buf, .iov_len = len };
 	struct iovec remote = { .iov_base = (void *)addr, .iov_len = len };
 
-	ssize_t n = process_vm_writev(pid, &local, 1, &remote, 1, 0);
+	ssize_t n = pgc_vm_writev(pid, &local, 1, &remote, 1);
 
 	if (n == (ssize_t)len)
 		return 0;

@@ -147,7 +147,7 @@ static int copy_bounce(struct copier *c, uint64_t src, uint64_t dst,
 		char path[64];
 
 		snprintf(path, sizeof(path), "/proc/%d/mem", (int)spid);
-		c->memfd = open(path, O_RDONLY | O_CLOEXEC);
+		c->memfd = pgc_proc_open(path, O_RDONLY);
 		if (c->memfd < 0)
 			return pgc_fail(-EPERM, "cannot open %s", path);
 	}
@@ -159,7 +159,7 @@ static int copy_bounce(struct copier *c, uint64_t src, uint64_t dst,
 		if (mode == XFER_PROCMEM)
 			got = pread(c->memfd, c->bounce, n, (off_t)src);
 		else
-			got = process_vm_readv(spid, &l, 1, &r, 1, 0);
+			got = pgc_vm_readv(spid, &l, 1, &r, 1);
 		if (got != (ssize_t)n)
 			return io_error(spid, got < 0 ? -errno : -EIO, "read", src);
 		got = pgc_target_write(dpid, dst, c->bounce, n);
@@ -262,7 +262,7 @@ static int scan_source(const struct pgc_plan *plan, struct pgc_runs *runs)
 	int fd, err = 0;
 
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)plan->src_pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = pgc_proc_open(path, O_RDONLY);
 	if (fd < 0)
 		return pgc_fail(errno == ENOENT ? -ESRCH : -EPERM,
 				"cannot open %s", path);
@@ -318,11 +318,15 @@ static int prepare(struct session *s, const struct pgc_request *req)
 
 	if (freeze_src) {
 		err = pgc_proc_seize(&s->src, req->src_pid);
+		if (!err)
+			err = pgc_pin_check(req->src_pin, req->src_pid);
 		if (err)
 			return err;
 	}
 	if (!same_process(req) && !(req->flags & PGCLONE_DRY_RUN)) {
 		err = pgc_proc_seize(&s->dst, req->dst_pid);
+		if (!err)
+			err = pgc_pin_check(req->dst_pin, req->dst_pid);
 		if (err)
 			return err;
 	}

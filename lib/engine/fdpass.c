@@ -35,7 +35,7 @@ static int open_object(pid_t src_pid, const struct pgc_vma *v)
 	flags |= (v->m.shared && (v->vmflags & VMF_MAYWRITE)) ? O_RDWR : O_RDONLY;
 	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", (int)src_pid,
 		 (unsigned long long)v->m.start, (unsigned long long)v->m.end);
-	fd = open(path, flags);
+	fd = pgc_proc_open(path, flags);
 	if (fd < 0) {
 		int err = errno;
 
@@ -106,9 +106,10 @@ static int pull_fd_as_target_user(struct pgc_remote *rem, int fd, long *rfd)
 	if (child == 0) {
 		close(ready[0]);
 		close(hold[1]);
+		pgc_priv_raise(PGC_CAP_SETUID | PGC_CAP_SETGID);
 		if (setgroups(0, NULL) || setresgid(st.rgid, st.rgid, st.rgid) ||
 		    setresuid(st.ruid, st.ruid, st.ruid) ||
-		    prctl(PR_SET_DUMPABLE, 1, 0, 0, 0))
+		    pgc_priv_drop_all() || prctl(PR_SET_DUMPABLE, 1, 0, 0, 0))
 			_exit(1);
 		if (write(ready[1], "r", 1) != 1)
 			_exit(1);

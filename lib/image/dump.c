@@ -52,7 +52,7 @@ static uint64_t zero_page_pfn(void)
 	if (p == MAP_FAILED)
 		return 0;
 	(void)p[0];
-	fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	fd = pgc_proc_open("/proc/self/pagemap", O_RDONLY);	/* pfns: CAP_SYS_ADMIN */
 	if (fd >= 0) {
 		if (pread(fd, &e, 8, (off_t)((uintptr_t)p / PGC_PAGE_SIZE * 8)) != 8)
 			e = 0;
@@ -233,8 +233,8 @@ static int flush_batch(struct dumper *d, struct pgc_img_batch *b,
 
 	if (err)
 		return err;
-	if (b->niov && process_vm_readv(d->pid, b->liov, b->niov, b->riov,
-					b->niov, 0) != (ssize_t)want)
+	if (b->niov && pgc_vm_readv(d->pid, b->liov, b->niov, b->riov,
+				    b->niov) != (ssize_t)want)
 		return pgc_fail(-ESRCH, "cannot read PID %d (did it exit?)",
 				(int)d->pid);
 	if (pgc_img_write_full(d->out, b->buf, b->used))
@@ -254,7 +254,7 @@ static int queue_piece(struct dumper *d, struct pgc_img_batch *b,
 
 		if (*memfd < 0) {
 			snprintf(path, sizeof(path), "/proc/%d/mem", (int)d->pid);
-			*memfd = open(path, O_RDONLY | O_CLOEXEC);
+			*memfd = pgc_proc_open(path, O_RDONLY);
 		}
 		if (*memfd < 0 || pread(*memfd, b->buf + b->used, n, (off_t)addr) !=
 				      (ssize_t)n)
@@ -363,7 +363,7 @@ static int build_manifest(struct dumper *d, struct pgc_plan *plan, bool frozen)
 	for (size_t i = 0; i < plan->n; i++)
 		fill_range(d, i, &plan->r[i], plan->src_vma[i]);
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)d->pid);
-	pm = open(path, O_RDONLY | O_CLOEXEC);
+	pm = pgc_proc_open(path, O_RDONLY);
 	if (pm < 0)
 		return pgc_fail(-EPERM, "cannot open %s", path);
 	for (size_t i = 0; !ret && i < plan->n; i++)
@@ -410,6 +410,8 @@ int pgc_image_dump(const struct pgc_request *req, bool all, int out,
 	d.zero_pfn = zero_page_pfn();
 	if (frozen) {
 		ret = pgc_proc_seize(&proc, req->src_pid);
+		if (!ret)
+			ret = pgc_pin_check(req->src_pin, req->src_pid);
 		if (ret)
 			return ret;
 	}

@@ -60,20 +60,29 @@ static int find_object(struct restorer *rs, size_t i)
 	char path[96];
 	int fd;
 
+	/*
+	 * The image names these objects, so they are opened only as its user
+	 * could: a path with the user's own rights (a capability pgclone holds
+	 * as a file capability does not count), the dumper's map_files only if
+	 * the user may ptrace that process by their own right.
+	 */
 	if (r->file && r->file->path && r->file->path[0] == '/') {
+		pgc_priv_raise_as_user(PGC_CAP_DAC_READ_SEARCH);
 		fd = open(r->file->path, flags);
 		if (fd < 0 && (flags & O_RDWR))
 			fd = open(r->file->path, O_RDONLY | O_CLOEXEC);
+		pgc_priv_lower();
 		if (fd >= 0 && same_object(fd, r->file))
 			return fd;
 		if (fd >= 0)
 			close(fd);
 	}
-	if (src->has_pid && r->has_src_start && r->has_src_end) {
+	if (src->has_pid && r->has_src_start && r->has_src_end &&
+	    pgc_priv_user_may(src->pid)) {
 		snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx",
 			 (int)src->pid, (unsigned long long)r->src_start,
 			 (unsigned long long)r->src_end);
-		fd = open(path, flags);
+		fd = pgc_proc_open(path, flags);
 		if (fd >= 0 && same_object(fd, r->file))
 			return fd;
 		if (fd >= 0)
@@ -183,8 +192,8 @@ static int flush_batch(struct restorer *rs, int in, struct pgc_img_batch *b,
 
 	if (ret)
 		return ret;
-	if (b->niov && process_vm_writev(rs->req->dst_pid, b->liov, b->niov,
-					 b->riov, b->niov, 0) != (ssize_t)want)
+	if (b->niov && pgc_vm_writev(rs->req->dst_pid, b->liov, b->niov,
+				     b->riov, b->niov) != (ssize_t)want)
 		return pgc_fail(-ESRCH, "PID %d exited during the restore",
 				(int)rs->req->dst_pid);
 	pgc_img_batch_done(b, crcs);
@@ -246,6 +255,8 @@ static int run(struct restorer *rs, int in)
 	int ret;
 
 	ret = pgc_proc_seize(&rs->proc, req->dst_pid);
+	if (!ret)
+		ret = pgc_pin_check(req->dst_pin, req->dst_pid);
 	if (ret)
 		return ret;
 	ret = pgc_maps_read(req->dst_pid, &rs->dst_maps);

@@ -27,6 +27,7 @@ struct pgc_proc {
 	struct pgc_task *t;
 	size_t n;
 	bool stopped_before;	/* it was in group stop (SIGSTOP) already */
+	pid_t restop_tid;	/* swallowed a SIGSTOP in a syscall stop: resend */
 };
 
 /* Seize and stop every thread of @pid; threads created meanwhile too. */

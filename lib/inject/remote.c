@@ -58,7 +58,7 @@ static int mem_rw(pid_t pid, uint64_t addr, void *buf, size_t len, bool write)
 	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
-	fd = open(path, (write ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+	fd = pgc_proc_open(path, write ? O_RDWR : O_RDONLY);
 	if (fd < 0)
 		return -errno;
 	n = write ? pwrite(fd, buf, len, (off_t)addr) :
@@ -209,8 +209,10 @@ static int step_to_syscall_stop(struct pgc_remote *r, struct pgc_regs *regs)
 		 * be blocked: we swallow it here and send it again on release.
 		 */
 		if (WIFSTOPPED(status) && (status >> 16) == 0 &&
-		    WSTOPSIG(status) == SIGSTOP)
+		    WSTOPSIG(status) == SIGSTOP) {
 			r->proc->stopped_before = true;
+			r->proc->restop_tid = r->tid;
+		}
 	}
 	return -EIO;
 }

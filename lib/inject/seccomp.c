@@ -174,12 +174,28 @@ bool pgc_seccomp_allows(const struct pgc_filters *f,
 	return verdict == SECCOMP_RET_ALLOW || verdict == SECCOMP_RET_LOG;
 }
 
+static int load_filters(pid_t tid, struct pgc_filters *f);
+
 int pgc_seccomp_load(pid_t tid, int mode, struct pgc_filters *f)
 {
+	int ret;
+
 	memset(f, 0, sizeof(*f));
 	f->mode = mode;
 	if (mode != SECCOMP_MODE_FILTER)
 		return 0;
+	/* PTRACE_SECCOMP_GET_FILTER needs CAP_SYS_ADMIN; the filters are
+	 * interpreted later, with it lowered again */
+	pgc_priv_raise(PGC_CAP_SYS_ADMIN);
+	ret = load_filters(tid, f);
+	pgc_priv_lower();
+	return ret;
+}
+
+static int load_filters(pid_t tid, struct pgc_filters *f)
+{
+	int mode = f->mode;
+
 	for (unsigned long i = 0; i < MAX_FILTERS; i++) {
 		long n = ptrace(PTRACE_SECCOMP_GET_FILTER, tid, (void *)i, NULL);
 		struct sock_filter *prog;

@@ -47,15 +47,26 @@ static int seize_error(pid_t pid, pid_t tid, int err)
 
 	if (err == ESRCH)
 		return -ESRCH;
-	if (err == EPERM && !pgc_status_read(pid, 0, &st) && st.tracer)
-		return pgc_fail(-EBUSY, "PID %d is already traced by PID %d",
-				(int)pid, (int)st.tracer);
-	if (err == EPERM || err == EACCES) {
-		char why[160];
+	if (err == EPERM && !pgc_status_read(pid, 0, &st) && st.tracer) {
+		char path[32], comm[32] = "";
+		FILE *f;
 
-		pgc_ptrace_denied_reason(pid, why, sizeof(why));
-		return pgc_fail(-EPERM, "not permitted to ptrace PID %d: %s", (int)pid, why);
+		snprintf(path, sizeof(path), "/proc/%d/comm", (int)st.tracer);
+		f = fopen(path, "re");
+		if (f) {
+			if (!fgets(comm, sizeof(comm), f))
+				comm[0] = '\0';
+			fclose(f);
+		}
+		comm[strcspn(comm, "\n")] = '\0';
+		if (!strcmp(comm, "pgclone"))
+			return pgc_fail(-EBUSY, "PID %d is already traced by PID %d, another pgclone working on it: try again when it is done",
+					(int)pid, (int)st.tracer);
+		return pgc_fail(-EBUSY, "PID %d is already traced by PID %d (%s)",
+				(int)pid, (int)st.tracer, comm[0] ? comm : "?");
 	}
+	if (err == EPERM || err == EACCES)
+		return pgc_priv_explain(pid);
 	return pgc_fail(-EIO, "cannot seize thread %d of PID %d: %s", (int)tid,
 			(int)pid, strerror(err));
 }
@@ -103,7 +114,7 @@ static int seize_new_threads(struct pgc_proc *p, bool *found)
 	char path[64];
 	struct dirent *de;
 	DIR *d;
-	int ret = 0;
+	int ret = 0, err;
 
 	*found = false;
 	snprintf(path, sizeof(path), "/proc/%d/task", (int)p->pid);
@@ -117,7 +128,13 @@ static int seize_new_threads(struct pgc_proc *p, bool *found)
 
 		if (tid <= 0 || has_task(p, tid))
 			continue;
-		if (ptrace(PTRACE_SEIZE, tid, 0, (void *)PTRACE_O_TRACESYSGOOD)) {
+		pgc_priv_raise(PGC_CAP_SYS_PTRACE);
+		ret = (int)ptrace(PTRACE_SEIZE, tid, 0, (void *)PTRACE_O_TRACESYSGOOD);
+		err = errno;
+		pgc_priv_lower();
+		errno = err;
+		if (ret) {
+			ret = 0;
 			if (errno == ESRCH)
 				continue;	/* the thread just exited */
 			ret = seize_error(p->pid, tid, errno);
@@ -146,20 +163,6 @@ static int seize_new_threads(struct pgc_proc *p, bool *found)
 	return ret;
 }
 
-int pgc_proc_check(pid_t pid, struct pgc_status *st)
-{
-	if (pgc_status_read(pid, 0, st))
-		return pgc_fail(-ESRCH, "no process with PID %d", (int)pid);
-	if (st->kthread)
-		return pgc_fail(-EINVAL, "PID %d is a kernel thread", (int)pid);
-	if (st->state == 'Z' || st->state == 'X')
-		return pgc_fail(-ESRCH, "PID %d is a zombie", (int)pid);
-	if (st->tgid != pid)
-		return pgc_fail(-EINVAL, "%d is a thread ID, not a process ID (its process is %d)",
-				(int)pid, (int)st->tgid);
-	return 0;
-}
-
 int pgc_proc_seize(struct pgc_proc *p, pid_t pid)
 {
 	struct pgc_status st;
@@ -168,9 +171,16 @@ int pgc_proc_seize(struct pgc_proc *p, pid_t pid)
 
 	memset(p, 0, sizeof(*p));
 	p->pid = pid;
-	ret = pgc_proc_check(pid, &st);
+	ret = pgc_status_read(pid, 0, &st);
 	if (ret)
-		return ret;
+		return pgc_fail(-ESRCH, "no process with PID %d", (int)pid);
+	if (st.kthread)
+		return pgc_fail(-EINVAL, "PID %d is a kernel thread", (int)pid);
+	if (st.state == 'Z' || st.state == 'X')
+		return pgc_fail(-ESRCH, "PID %d is a zombie", (int)pid);
+	if (st.tgid != pid)
+		return pgc_fail(-EINVAL, "%d is a thread ID, not a process ID (its process is %d)",
+				(int)pid, (int)st.tgid);
 	p->stopped_before = st.state == 'T';
 
 	/* Threads may be created while we seize; stopped ones cannot. */
@@ -191,15 +201,18 @@ int pgc_proc_seize(struct pgc_proc *p, pid_t pid)
 
 void pgc_proc_release(struct pgc_proc *p)
 {
+	/*
+	 * A process that was in a group stop goes back into it on detach
+	 * (__ptrace_unlink() sets JOBCTL_STOP_PENDING).  A SIGSTOP swallowed
+	 * while a thread ran syscalls for us is handed back to that thread
+	 * with the detach: it sits in a syscall-exit stop, from which the
+	 * kernel sends the detach signal to the thread itself.  No kill(),
+	 * so no CAP_KILL for another user's process.
+	 */
 	for (size_t i = 0; i < p->n; i++)
 		if (!p->t[i].exited)
-			ptrace(PTRACE_DETACH, p->t[i].tid, 0, 0);
-	/*
-	 * A SIGSTOP swallowed while a thread ran for us must still stop the
-	 * process; for one that was stopped before, this changes nothing.
-	 */
-	if (p->n && p->stopped_before)
-		kill(p->pid, SIGSTOP);
+			ptrace(PTRACE_DETACH, p->t[i].tid, 0,
+			       (void *)(long)(p->t[i].tid == p->restop_tid ? SIGSTOP : 0));
 	free(p->t);
 	p->t = NULL;
 	p->n = 0;

@@ -250,7 +250,8 @@ int pgc_maps_read(pid_t pid, struct pgc_vma_list *list)
 
 	memset(list, 0, sizeof(*list));
 	snprintf(path, sizeof(path), "/proc/%d/smaps", (int)pid);
-	f = fopen(path, "re");
+	ret = pgc_proc_open(path, O_RDONLY);
+	f = ret >= 0 ? fdopen(ret, "re") : NULL;
 	if (!f) {
 		ret = -errno;
 		if (ret == -ENOENT)

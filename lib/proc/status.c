@@ -31,10 +31,35 @@ static const char *field(const char *text, const char *key)
 	return NULL;
 }
 
+/* "Uid:" and "Gid:" lines: real, effective, saved, filesystem. */
+static int parse_ids(const char *p, unsigned int out[4])
+{
+	unsigned long v[4];
+	int n;
+
+	if (!p)
+		return -EINVAL;
+	n = sscanf(p, "%lu %lu %lu %lu", &v[0], &v[1], &v[2], &v[3]);
+	if (n < 1)
+		return -EINVAL;
+	/* a trimmed line (tests, fuzzing): what is missing repeats the last */
+	for (int i = 0; i < 4; i++)
+		out[i] = (unsigned int)(i < n ? v[i] : v[n - 1]);
+	return 0;
+}
+
+static uint64_t parse_hex(const char *p)
+{
+	unsigned long long v = 0;
+
+	if (p)
+		sscanf(p, "%llx", &v);
+	return v;
+}
+
 int pgc_status_parse(const char *text, struct pgc_status *st)
 {
 	const char *p;
-	unsigned long r, e;
 
 	memset(st, 0, sizeof(*st));
 	p = field(text, "State");
@@ -44,18 +69,20 @@ int pgc_status_parse(const char *text, struct pgc_status *st)
 	p = field(text, "Tgid");
 	if (!p || sscanf(p, "%d", &st->tgid) != 1)
 		return -EINVAL;
+	p = field(text, "PPid");
+	if (p)
+		sscanf(p, "%d", &st->ppid);
 	p = field(text, "TracerPid");
 	if (p)
 		sscanf(p, "%d", &st->tracer);
-	p = field(text, "Uid");
-	if (!p || sscanf(p, "%lu %lu", &r, &e) != 2)
+	if (parse_ids(field(text, "Uid"), st->uid) ||
+	    parse_ids(field(text, "Gid"), st->gid))
 		return -EINVAL;
-	st->ruid = (uid_t)r;
-	st->euid = (uid_t)e;
-	p = field(text, "Gid");
-	if (!p || sscanf(p, "%lu", &r) != 1)
-		return -EINVAL;
-	st->rgid = (gid_t)r;
+	st->ruid = st->uid[0];
+	st->euid = st->uid[1];
+	st->rgid = st->gid[0];
+	st->cap_prm = parse_hex(field(text, "CapPrm"));
+	st->cap_eff = parse_hex(field(text, "CapEff"));
 	p = field(text, "Seccomp");
 	if (p)
 		sscanf(p, "%d", &st->seccomp);
@@ -106,10 +133,14 @@ static int ns_ino(pid_t pid, ino_t *ino)
 {
 	char path[64];
 	struct stat sb;
+	int ret;
 
 	snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)pid);
-	if (stat(path, &sb))
-		return -errno;
+	pgc_priv_raise(PGC_CAPS_PROC);	/* another user's ns links need it */
+	ret = stat(path, &sb) ? -errno : 0;
+	pgc_priv_lower();
+	if (ret)
+		return ret;
 	*ino = sb.st_ino;
 	return 0;
 }

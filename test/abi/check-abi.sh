@@ -9,8 +9,9 @@ fail() { echo "FAIL: $*"; exit 1; }
 want=$(sed -n 's/^\t\t\(pgclone_[a-z_]*\);$/\1/p' "$src/lib/libpgclone.map" | sort)
 got=$(nm -D --defined-only "$lib" | awk '$2 == "T" {print $3}' | sed 's/@.*//' | sort)
 [[ "$want" == "$got" ]] || fail "exports differ from libpgclone.map: $(diff <(echo "$want") <(echo "$got"))"
-readelf -d "$lib" | grep -q 'SONAME.*libpgclone.so.0' || fail "no SONAME libpgclone.so.0"
-nm -D "$lib" | grep -q 'pgclone_clone@@PGCLONE_0.1' || fail "symbols are not versioned"
+grep -q 'SONAME.*libpgclone.so.0' <<<"$(readelf -d "$lib")" || fail "no SONAME libpgclone.so.0"
+# not "nm | grep -q": grep quits at the first match and pipefail sees nm's SIGPIPE
+grep -q 'pgclone_clone@@PGCLONE_0.1' <<<"$(nm -D "$lib")" || fail "symbols are not versioned"
 
 dest=$(mktemp -d)
 trap 'rm -rf "$dest"' EXIT

@@ -22,11 +22,14 @@ MAPS_RE = re.compile(r"^([0-9a-f]+)-([0-9a-f]+) (\S{4}) ([0-9a-f]+) (\S+) (\d+)\
 class Victim:
     """One live test process."""
 
-    def __init__(self, *, user=None):
+    def __init__(self, *, user=None, caps=None):
+        """As @user (setpriv), holding @caps (e.g. "sys_nice") as ambient
+        capabilities so that they survive into the victim."""
         argv = [VICTIM]
         if user:
+            extra = [f"--inh-caps=+{caps}", f"--ambient-caps=+{caps}"] if caps else []
             argv = ["setpriv", f"--reuid={user}", "--regid=65534",
-                    "--clear-groups", "--"] + argv
+                    "--clear-groups", *extra, "--"] + argv
         self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   text=True, bufsize=1)
         line = self.p.stdout.readline().strip()

@@ -42,10 +42,12 @@ class Privilege(VictimTest):
         os.chmod(path, 0o755)
         return path
 
-    def test_working_capabilities_are_the_process_set(self):
+    def test_working_capabilities_are_the_process_set_and_not_in_effect(self):
+        """Between the calls that need one, pgclone has no capability in
+        effect: it may raise them (permitted), it does not hold them."""
         a, b = self.victim(), self.victim()
         addr = a.addr(f"anon {MIB:#x}")
-        p = start_stopped_at("mapped", "--pid", a.pid, "--src", hex(addr), "--target", b.pid,
+        p = start_stopped_at("checked", "--pid", a.pid, "--src", hex(addr), "--target", b.pid,
                              "--dst", hex(self.free_addr(a, b)), "--engine", "copy")
         st = status(p.pid)
         os.kill(p.pid, signal.SIGCONT)
@@ -53,12 +55,157 @@ class Privilege(VictimTest):
         self.assertEqual(p.returncode, 0, err)
         prm, eff = int(st["CapPrm"], 16), int(st["CapEff"], 16)
         self.assertEqual(prm & ~PROCESS_CAPS, 0, f"kept more than it needs: {prm:#x}")
-        self.assertEqual(eff, prm)
+        self.assertNotEqual(prm, 0, "root's pgclone kept nothing: it could not work")
+        self.assertEqual(eff, 0, f"capabilities in effect between calls: {eff:#x}")
         self.assertEqual(int(st["CapInh"], 16) | int(st.get("CapAmb", "0"), 16), 0)
         self.assertEqual(st["NoNewPrivs"].strip(), "1")
         # and by then (the library has inspected both processes) the
         # allow-list filter is in place
         self.assertEqual(st["Seccomp"].strip(), "2")
+
+    def assert_refused(self, r, regex):
+        self.assertEqual(r.returncode, 1, r.stderr)
+        lines = r.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, r.stderr)
+        self.assertRegex(lines[0], regex)
+
+    def test_refusal_says_what_is_missing(self):
+        """The ptrace check names what the user lacks, before anything is
+        touched: another user, a non-dumpable process, one holding more
+        capabilities than pgclone."""
+        root = self.victim()
+        mine = self.victim(user="nobody")
+        undumpable = self.victim(user="nobody")
+        undumpable.ok("undumpable")
+        capable = self.victim(user="nobody", caps="sys_nice")
+        addr = mine.addr(f"anon {MIB:#x} 2")
+        raddr = root.addr(f"anon {MIB:#x} 2")
+        dst = self.free_addr(root, mine, undumpable, capable)
+        snaps = [Snapshot(v) for v in (root, mine, undumpable, capable)]
+        pid = r"PID (\d+)"
+        cases = [
+            (["--pid", root.pid, "--src", hex(raddr), "--target", mine.pid, "--dst", hex(dst)],
+             rf"not permitted to ptrace PID {root.pid}: PID {root.pid} runs as uid 0/0/0 gid 0/0/0, "
+             r"you are uid 65534 gid 65534, and you lack CAP_SYS_PTRACE"),
+            (["--pid", mine.pid, "--src", hex(addr), "--target", undumpable.pid, "--dst", hex(dst)],
+             rf"PID {undumpable.pid} is not dumpable .* and you lack CAP_SYS_PTRACE"),
+            (["--pid", mine.pid, "--src", hex(addr), "--target", capable.pid, "--dst", hex(dst)],
+             rf"PID {capable.pid} holds capabilities you do not \(cap_sys_nice\) "
+             r"and you lack CAP_SYS_PTRACE"),
+            (["dump", "--pid", root.pid, "--all", "-o", "/dev/null"],
+             rf"not permitted to ptrace PID {root.pid}: .* runs as uid 0/0/0"),
+        ]
+        for argv, regex in cases:
+            with self.subTest(argv=argv[:2]):
+                self.assert_refused(run(*argv, user="nobody"), regex)
+                for s in snaps:
+                    s.assert_unchanged(self)
+        # the same user, nothing more privileged: allowed
+        r = run("--pid", mine.pid, "--src", hex(addr), "--len", hex(MIB), "--dst", hex(dst),
+                user="nobody")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        del pid
+
+    def test_sigstop_during_the_clone_is_kept(self):
+        """A SIGSTOP that reaches the target while pgclone runs syscalls in
+        it is held back, then handed back at detach: the target ends up
+        stopped, as it would have without pgclone.  Root's pgclone holds no
+        CAP_KILL, so for another user's target this must not need kill()."""
+        for user in (None, "nobody"):
+            with self.subTest(user=user):
+                a, b = self.victim(), self.victim(user=user)
+                addr = a.addr(f"anon {4 * MIB:#x} 5")
+                dst = self.free_addr(a, b)
+                p = start_stopped_at("mapped", "--pid", a.pid, "--src", hex(addr), "--len",
+                                     hex(4 * MIB), "--target", b.pid, "--dst", hex(dst),
+                                     "--engine", "copy")
+                os.kill(b.pid, signal.SIGSTOP)     # queued: b sits in a ptrace stop
+                os.kill(p.pid, signal.SIGCONT)
+                out, err = p.communicate(timeout=60)
+                self.assertEqual(p.returncode, 0, err)
+                deadline = time.time() + 5
+                while b.state() != "T" and time.time() < deadline:
+                    time.sleep(0.01)
+                time.sleep(0.2)
+                self.assertEqual(b.state(), "T", "the SIGSTOP sent during the clone was lost")
+                os.kill(b.pid, signal.SIGCONT)
+                self.assertEqual(b.sum(dst, 4 * MIB), a.sum(addr, 4 * MIB))
+
+    def capable_copy(self, caps="cap_sys_ptrace,cap_dac_read_search,cap_sys_admin,"
+                               "cap_checkpoint_restore,cap_setuid,cap_setgid+p"):
+        path = self.copy_of_pgclone()
+        subprocess.run(["setcap", caps, path], check=True)
+        return path
+
+    def as_nobody(self, path, *args):
+        return subprocess.run(["setpriv", "--reuid=nobody", "--regid=65534", "--clear-groups",
+                               path, *[str(a) for a in args]], capture_output=True, text=True)
+
+    def test_image_cannot_name_a_file_the_user_cannot_open(self):
+        """An image names the files its ranges map.  Restored by a user
+        through a pgclone with file capabilities, a root-only file named in
+        it must not be opened with pgclone's capabilities and handed to the
+        user's process."""
+        from test_image import make_image
+        secret = os.path.join(self.dir, "secret")
+        with open(secret, "wb") as f:
+            f.write(b"S" * 2 * PAGE)
+        os.chmod(secret, 0o600)
+        st = os.stat(secret)
+        base = 0x4a0000000000
+        rng = {1: base, 2: base + 2 * PAGE, 3: 1, 4: 2, 6: secret,
+               7: {1: secret, 2: st.st_dev, 3: st.st_ino, 4: 0}}
+        img = os.path.join(self.dir, "names-secret.img")
+        with open(img, "wb") as f:
+            f.write(make_image([rng], []))
+        os.chmod(img, 0o644)
+        path = self.capable_copy()
+        b = self.victim(user="nobody")
+        r = self.as_nobody(path, "restore", "--pid", b.pid, "-i", img)
+        v = b.vma_at(base)
+        if r.returncode == 0:
+            self.assertIn("private copy", r.stderr)
+        self.assertFalse(v and v["name"] == secret, f"{secret} was mapped into the user's process")
+        if v:
+            self.assertNotEqual(b.read(base, 2 * PAGE), b"S" * 2 * PAGE)
+        # --strict refuses instead of copying
+        r = self.as_nobody(path, "restore", "--pid", b.pid, "-i", img, "--strict", "--dst",
+                           hex(base + (1 << 30)))
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("is gone", r.stderr)
+
+    def test_image_cannot_name_another_users_memfd(self):
+        """The same through /proc/PID/map_files: an image that names a
+        root process's memfd as its source must not reattach it for a user
+        who may not ptrace that process."""
+        from test_image import make_image
+        root = self.victim()
+        addr = root.addr(f"memfd {2 * PAGE:#x}")
+        st = os.stat(f"/proc/{root.pid}/map_files/{addr:x}-{addr + 2 * PAGE:x}")
+        base = 0x4b0000000000
+        rng = {1: base, 2: base + 2 * PAGE, 3: 3, 4: 1, 6: "/memfd:victim (deleted)",
+               7: {1: "/memfd:victim (deleted)", 2: st.st_dev, 3: st.st_ino, 4: 0},
+               8: addr, 9: addr + 2 * PAGE}
+        img = os.path.join(self.dir, "names-memfd.img")
+        with open(img, "wb") as f:
+            f.write(make_image([rng], [], pid=root.pid))
+        os.chmod(img, 0o644)
+        path = self.capable_copy()
+        b = self.victim(user="nobody")
+        want = root.read(addr, 2 * PAGE)
+        r = self.as_nobody(path, "restore", "--pid", b.pid, "-i", img, "--strict")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("is gone", r.stderr)
+        self.assertIsNone(b.vma_at(base))
+        r = self.as_nobody(path, "restore", "--pid", b.pid, "-i", img)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotEqual(b.read(base, 2 * PAGE), want)
+        b.ok(f"poke {base:#x} 0")
+        self.assertEqual(root.read(addr, 2 * PAGE), want, "the user's write reached root's memfd")
+        # root itself may: the object is its own to reattach
+        c = self.victim()
+        run("restore", "--pid", c.pid, "-i", img, check=0)
+        self.assertEqual(c.read(base, 2 * PAGE), want)
 
     def test_image_parsing_runs_with_nothing_under_the_narrow_filter(self):
         a = self.victim()

@@ -13,6 +13,8 @@ static const char status[] =
 	"TracerPid:\t77\n"
 	"Uid:\t1000\t1001\t1002\t1003\n"
 	"Gid:\t100\t101\t102\t103\n"
+	"CapPrm:\t0000000000800000\n"
+	"CapEff:\t0000000000000001\n"
 	"NSpid:\t4242\t17\t1\n"
 	"Kthread:\t0\n"
 	"Seccomp:\t2\n"
@@ -29,6 +31,13 @@ static void test_parse(void **state)
 	assert_int_equal(st.ruid, 1000);
 	assert_int_equal(st.euid, 1001);
 	assert_int_equal(st.rgid, 100);
+	assert_int_equal(st.uid[2], 1002);
+	assert_int_equal(st.uid[3], 1003);
+	assert_int_equal(st.gid[1], 101);
+	assert_int_equal(st.gid[2], 102);
+	assert_int_equal(st.ppid, 1);
+	assert_int_equal(st.cap_prm, 1ULL << 23);
+	assert_int_equal(st.cap_eff, 1);
 	assert_int_equal(st.seccomp, 2);
 	assert_int_equal(st.nspid_depth, 3);
 	assert_int_equal(st.nspid_last, 1);
