@@ -220,9 +220,8 @@ int main(int argc, char **argv)
 	if (argc > 1 && argv[1][0] != '-')
 		return errx_usage("unknown command '%s'; try '%s --help'", argv[1],
 				  prog);
-	if (argc < 2) {
-		usage(stderr);
-		return EXIT_USAGE;
-	}
+	if (argc < 2)
+		return errx_usage("nothing to do: --pid, --src and --dst are required; try '%s --help'",
+				  prog);
 	return cmd_clone(argc, argv, &cli);
 }

@@ -13,7 +13,8 @@ import struct
 import subprocess
 import time
 
-from harness import PAGE, Snapshot, VictimTest, run
+from harness import PAGE, Snapshot, Victim, VictimTest, run, start_stopped_at
+from test_image import broken_images, crafted_images
 
 MIB = 1 << 20
 KERNEL_ENGINE = os.path.exists("/sys/kernel/mm/process_vm_mmap/syscall_nr")
@@ -56,6 +57,9 @@ class BadInputTable(VictimTest):
     def test_table(self):
         a, b = self.victim(), self.victim()
         stopped, sandboxed, traced = self.victim(), self.victim(), self.victim()
+        # another user's stopped process: root's pgclone, holding no
+        # CAP_KILL, must still leave it stopped after seizing it
+        stopped_other = self.victim(user="nobody")
         src = a.addr(f"anon {MIB:#x} 5")
         taken = b.addr(f"anon {MIB:#x} 6")
         sealed = b.addr(f"anon {MIB:#x} 7")
@@ -64,10 +68,11 @@ class BadInputTable(VictimTest):
         a.ok(f"unmap {hole + PAGE:#x} {PAGE:#x}")
         vdso = next(v for v in a.vmas() if v["name"] == "[vdso]")
         vvar = next(v for v in a.vmas() if v["name"] == "[vvar]")
-        free = self.free_addr(a, b, stopped, sandboxed, traced)
+        free = self.free_addr(a, b, stopped, sandboxed, traced, stopped_other)
         sandboxed.ok("seccomp-kill-mmap")
-        os.kill(stopped.pid, signal.SIGSTOP)
-        wait_for(lambda: stopped.state() == "T", "the stopped victim")
+        for s in (stopped, stopped_other):
+            os.kill(s.pid, signal.SIGSTOP)
+            wait_for(lambda: s.state() == "T", "the stopped victim")
 
         self.procs = []
         zombie = subprocess.Popen(["true"])
@@ -83,29 +88,20 @@ class BadInputTable(VictimTest):
         run("dump", "--pid", a.pid, "--src", hex(src), "--len", hex(MIB), "-o", good, check=0)
         with open(good, "rb") as f:
             img = f.read()
-        header_bad_crc = bytearray(img)
-        header_bad_crc[20] ^= 0xff
-        data_flipped = bytearray(img)
-        data_flipped[len(img) // 2] ^= 0x01
-        images = {
-            "empty": self.image("empty.img", b""),
-            "junk": self.image("junk.img", os.urandom(8192)),
-            "short header": self.image("short.img", img[:40]),
-            "header only": self.image("header.img", img[:64]),
-            "truncated data": self.image("trunc.img", img[:len(img) // 2]),
-            "no trailer": self.image("notrailer.img", img[:-8]),
-            "header bit flip": self.image("hdrflip.img", bytes(header_bad_crc)),
-            "data bit flip": self.image("dataflip.img", bytes(data_flipped)),
-            "trailing garbage": self.image("garbage.img", img + b"x" * 100),
-            "zero magic": self.image("zeromagic.img", b"\0" * 8 + img[8:]),
-        }
+        # every broken shape test_image.py knows, from this dump: refused
+        # by restore and by verify; and every crafted one (checksums right,
+        # contents hostile), refused by restore
+        broken = {name: (self.image(f"broken-{i}.img", data), needle)
+                  for i, (name, (data, needle)) in enumerate(broken_images(img).items())}
+        crafted = {name: (self.image(f"crafted-{i}.img", data), code, needle)
+                   for i, (name, (data, code, needle)) in enumerate(crafted_images().items())}
 
         A, B = str(a.pid), str(b.pid)
         clone = ["--pid", A, "--src", hex(src), "--target", B]
         T = (1 << 47) - PAGE                       # last user page
         cases = [
             # (what, argv, exit code, regex on the one stderr line)
-            ("no arguments", [], 2, r"--pid is required|Usage"),
+            ("no arguments", [], 2, r"nothing to do.*--help"),
             ("no --dst", ["--pid", A, "--src", hex(src)], 2, r"--dst is required"),
             ("no --pid", ["--src", hex(src), "--dst", hex(free)], 2, r"--pid is required"),
             ("pid 0", ["--pid", "0", "--src", "1", "--dst", "1"], 2, r"not a valid PID"),
@@ -156,6 +152,20 @@ class BadInputTable(VictimTest):
             ("stopped target, taken destination", clone[:4] + ["--target", stopped.pid, "--dst",
                                                                hex(stopped.vmas()[0]["start"])],
              2, r"overlaps"),
+            ("another user's stopped target, taken destination",
+             clone[:4] + ["--target", stopped_other.pid, "--dst", hex(stopped_other.vmas()[0]["start"]),
+                          "--engine", "copy"], 2, r"overlaps"),
+            ("another user's stopped target, failure after seizing",
+             clone[:4] + ["--len", hex(MIB), "--target", stopped_other.pid, "--dst", hex(free),
+                          "--engine", "copy"], 1, r"fault injected at copied",
+             {"PGCLONE_FAULT_FAIL": "copied"}),
+            ("stopped source, failure after seizing",
+             ["--pid", stopped.pid, "--src", hex(stopped.vmas()[0]["start"]), "--target", B,
+              "--dst", hex(free), "--engine", "copy"], 1, r"fault injected at mapped",
+             {"PGCLONE_FAULT_FAIL": "mapped"}),
+            ("dump of a stopped process, failure after seizing",
+             ["dump", "--pid", stopped_other.pid, "--all", "-o", os.path.join(self.tmp, "x.img")],
+             1, r"fault injected at seized", {"PGCLONE_FAULT_FAIL": "seized"}),
             ("unknown engine", clone + ["--dst", hex(free), "--engine", "warp"], 2, r"--engine"),
             ("unknown option", clone + ["--dst", hex(free), "--bogus"], 2, r"unknown option"),
             ("stray argument", clone + ["--dst", hex(free), "extra"], 2, r"unexpected argument"),
@@ -171,35 +181,115 @@ class BadInputTable(VictimTest):
         if not KERNEL_ENGINE:
             cases.append(("--engine kernel without the syscall", clone + ["--dst", hex(free), "--engine",
                                                                           "kernel"], 1, r"process_vm_mmap"))
-        for what, path in images.items():
+        for what, (path, needle) in broken.items():
             cases.append((f"restore: {what} image", ["restore", "--pid", B, "-i", path, "--dst", hex(free)],
-                          2, r"image|magic|truncated|checksum|trailing|CRC"))
-            cases.append((f"verify: {what} image", ["verify", path], 2,
-                          r"image|magic|truncated|checksum|trailing|CRC"))
+                          2, re.escape(needle)))
+            cases.append((f"verify: {what} image", ["verify", path], 2, re.escape(needle)))
+        for what, (path, code, needle) in crafted.items():
+            cases.append((f"restore: crafted image, {what}", ["restore", "--pid", B, "-i", path],
+                          code, re.escape(needle)))
+            cases.append((f"restore into a stopped target: crafted image, {what}",
+                          ["restore", "--pid", stopped_other.pid, "-i", path], code, re.escape(needle)))
 
+        # every process involved, bytes included; the stopped ones can only
+        # be read through /proc (they cannot answer), and must stay stopped
         watched = [Snapshot(a, [(src, MIB), (hole, PAGE)]), Snapshot(b, [(taken, MIB), (sealed, MIB)]),
-                   Snapshot(stopped), Snapshot(sandboxed), Snapshot(traced)]
+                   Snapshot(sandboxed), Snapshot(traced)]
+        frozen = [(s, s.maps(), {v["start"]: s.read(v["start"], min(v["end"] - v["start"], MIB))
+                                 for v in s.vmas() if v["perms"][0] == "r" and
+                                 v["name"] not in ("[vvar]", "[vsyscall]", "[vvar_vclock]")})
+                  for s in (stopped, stopped_other)]
         tried = 0
-        for what, argv, code, regex in cases:
+        for what, argv, code, regex, *env in cases:
             with self.subTest(what):
-                r = run(*argv)
+                r = run(*argv, env=env[0] if env else None)
                 lines = r.stderr.strip().splitlines()
                 if code is None:
                     self.assertNotEqual(r.returncode, 0, r.stderr)
                 else:
                     self.assertEqual(r.returncode, code, f"{what}: {r.stderr}")
-                if not lines or not lines[0].startswith("Usage"):
-                    self.assertEqual(len(lines), 1, f"{what}: {r.stderr}")
-                    self.assertTrue(lines[0].startswith("pgclone: "), lines[0])
-                self.assertRegex(r.stderr, regex)
+                # exactly one line, and it is the one that says what is wrong
+                self.assertEqual(len(lines), 1, f"{what}: {r.stderr}")
+                self.assertTrue(lines[0].startswith("pgclone: "), lines[0])
+                self.assertRegex(lines[0], regex)
                 self.assertEqual(r.stdout, "")
                 for s in watched:
-                    if s.v is not stopped:
-                        s.assert_unchanged(self)
-                self.assertEqual(stopped.maps(), watched[2].maps)
-                self.assertEqual(stopped.state(), "T", "the stopped target was resumed")
+                    s.assert_unchanged(self)
+                for s, maps, data in frozen:
+                    self.assertEqual(s.maps(), maps, f"{what}: maps of stopped {s.pid} changed")
+                    for addr, d in data.items():
+                        self.assertEqual(s.read(addr, len(d)), d, f"{what}: bytes of stopped {s.pid}")
+                    self.assertEqual(s.state(), "T", f"{what}: the stopped process was resumed")
                 tried += 1
         print(f"\nbad inputs tried: {tried}, every one refused with one line and nothing changed")
         self.assertGreaterEqual(tried, 40)
-        os.kill(stopped.pid, signal.SIGCONT)
-        self.assertTrue(stopped.alive())
+        for s, _, _ in frozen:
+            os.kill(s.pid, signal.SIGCONT)
+            self.assertTrue(s.alive())
+
+
+def reuse_pid(pid, tries=200):
+    """A new victim with the number @pid, which must be free: the kernel
+    hands out ns_last_pid + 1 next (root only)."""
+    for _ in range(tries):
+        with open("/proc/sys/kernel/ns_last_pid", "w") as f:
+            f.write(str(pid - 1))
+        v = Victim()
+        if v.pid == pid:
+            return v
+        v.kill()
+    raise AssertionError(f"could not get PID {pid} again")
+
+
+class Replaced(VictimTest):
+    """The target exits after pgclone checked it and before it seized it,
+    and its number is given to a new process: pgclone must notice (it
+    pinned the first one with a pidfd) and leave the newcomer alone."""
+
+    def run_replaced(self, reuse, *argv_tail, op=()):
+        a, b = self.victim(), self.victim()
+        src = a.addr(f"anon {MIB:#x} 3")
+        dst = self.free_addr(a, b)
+        sa = Snapshot(a, [(src, MIB)])
+        pid = b.pid
+        args = list(op) or ["--pid", a.pid, "--src", hex(src), "--len", hex(MIB), "--target", pid,
+                            "--dst", hex(dst), "--engine", "copy"]
+        p = start_stopped_at("checked", *[x if x != "PID" else pid for x in args])
+        b.kill()                                    # reaped: the number is free
+        self.victims.remove(b)
+        newcomer = reuse_pid(pid) if reuse else None
+        if newcomer:
+            self.victims.append(newcomer)
+            sn = Snapshot(newcomer)
+        os.kill(p.pid, signal.SIGCONT)
+        out, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 1, err)
+        lines = err.strip().splitlines()
+        self.assertEqual(len(lines), 1, err)
+        self.assertTrue(lines[0].startswith("pgclone: "))
+        if newcomer:
+            self.assertRegex(lines[0], rf"PID {pid} exited after pgclone checked it; "
+                                       r"the number now names another process")
+            sn.assert_unchanged(self)
+            self.assertIsNone(newcomer.vma_at(dst))
+        else:
+            self.assertRegex(lines[0], rf"PID {pid}")
+        if not op:
+            sa.assert_unchanged(self)
+            self.assertNotIn(a.state(), ("T", "t"))
+        return newcomer
+
+    def test_clone_target_replaced(self):
+        self.run_replaced(True)
+
+    def test_clone_target_gone(self):
+        self.run_replaced(False)
+
+    def test_restore_target_replaced(self):
+        a = self.victim()
+        src = a.addr(f"anon {MIB:#x} 3")
+        img = f"/tmp/pgclone-replaced-{os.getpid()}.img"
+        self.addCleanup(lambda: os.path.exists(img) and os.unlink(img))
+        run("dump", "--pid", a.pid, "--src", hex(src), "-o", img, check=0)
+        self.run_replaced(True, op=["restore", "--pid", "PID", "-i", img,
+                                    "--dst", hex(0x5f0000000000)])

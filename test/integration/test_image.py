@@ -280,9 +280,9 @@ def pb(fields):
     return out
 
 
-def make_image(ranges, extents, data=b"", page_size=PAGE, arch=None):
+def make_image(ranges, extents, data=b"", page_size=PAGE, arch=None, pid=1):
     """A complete, checksummed image around a hand-made manifest."""
-    manifest = pb({1: {3: arch or os.uname().machine, 4: page_size, 5: 1},
+    manifest = pb({1: {3: arch or os.uname().machine, 4: page_size, 5: pid},
                    2: ranges, 3: extents})
     data_off = (64 + len(manifest) + page_size - 1) // page_size * page_size
     hdr = struct.pack("<8sHHIIIIIQQQI", b"PGCLONE\0", 1, 0, 64, page_size, 0, 0, 0,
@@ -300,6 +300,53 @@ def make_image(ranges, extents, data=b"", page_size=PAGE, arch=None):
     return hdr + manifest + bytes(data_off - 64 - len(manifest)) + data + trailer
 
 
+CRAFTED_BASE = 0x400000000000
+
+
+def crafted_images():
+    """{name: (image, exit code, needle)}: every checksum right, contents
+    hostile or foreign.  Also used by test_badinput.py."""
+    base = CRAFTED_BASE
+    rng = {1: base, 2: base + 4 * PAGE, 3: 3, 4: 0}
+    page = bytes([0xAB]) * PAGE
+    ext = {1: 0, 2: 0, 3: 1, 4: 0, 5: 0, 6: True}
+    cases = {
+        "other arch": (make_image([rng], [ext], page, arch="riscv64"), 2, "dumped on riscv64"),
+        "other page size": (make_image([{1: base, 2: base + 65536, 3: 3, 4: 0}],
+                                       [ext], bytes(65536), page_size=65536),
+                            2, "page size is 65536"),
+        "beyond user space": (make_image([{1: 1 << 56, 2: (1 << 56) + PAGE, 3: 3}],
+                                         [ext], page), 2, "cannot exist"),
+        "extent outside range": (make_image([rng], [{**ext, 2: 4 * PAGE}], page),
+                                 2, "outside its range"),
+        "overlapping ranges": (make_image([rng, rng], [ext], page), 2, "overlaps"),
+        "extent data offset lie": (make_image([rng], [{**ext, 5: PAGE}], page),
+                                   2, "wrong data offset"),
+        "extent of no range": (make_image([rng], [{**ext, 1: 7}], page),
+                               2, "malformed"),
+        "zero pages": (make_image([rng], [{**ext, 3: 0}], b""), 2, "malformed"),
+        "unknown kind": (make_image([{**rng, 4: 9}], [ext], page), 2, "unknown kind"),
+        "unknown prot bits": (make_image([{**rng, 3: 0x10}], [ext], page), 2,
+                              "protection"),
+        "no ranges": (make_image([], [], b""), 2, "out of bounds"),
+    }
+    # a manifest that is not protobuf at all, with correct checksums
+    junk = b"\xff" * 32
+    hdr = struct.pack("<8sHHIIIIIQQQI", b"PGCLONE\0", 1, 0, 64, PAGE, 0, 0, 0,
+                      len(junk), PAGE, 0, crc32c(junk))
+    cases["not protobuf"] = (hdr + struct.pack("<I", crc32c(hdr)) + junk +
+                             bytes(PAGE - 64 - len(junk)), 2, "not a valid protobuf")
+    return cases
+
+
+def crafted_good():
+    """The crafted builder's image that does restore: one data page at
+    CRAFTED_BASE, three untouched after it."""
+    rng = {1: CRAFTED_BASE, 2: CRAFTED_BASE + 4 * PAGE, 3: 3, 4: 0}
+    ext = {1: 0, 2: 0, 3: 1, 4: 0, 5: 0, 6: True}
+    return make_image([rng], [ext], bytes([0xAB]) * PAGE)
+
+
 class CraftedImages(VictimTest):
     """Checksums all correct, contents hostile or foreign: refused by the
     structure checks, the target untouched."""
@@ -308,40 +355,10 @@ class CraftedImages(VictimTest):
         b = self.victim()
         d = tempfile.mkdtemp(prefix="pgclone-craft-")
         self.addCleanup(lambda: subprocess.run(["rm", "-rf", d]))
-        base = 0x400000000000
-        rng = {1: base, 2: base + 4 * PAGE, 3: 3, 4: 0}
+        base = CRAFTED_BASE
         page = bytes([0xAB]) * PAGE
-        ext = {1: 0, 2: 0, 3: 1, 4: 0, 5: 0, 6: True}
-        good = make_image([rng], [ext], page)
-        cases = {
-            "other arch": (make_image([rng], [ext], page, arch="riscv64"), 2, "dumped on riscv64"),
-            "other page size": (make_image([{1: base, 2: base + 65536, 3: 3, 4: 0}],
-                                           [ext], bytes(65536), page_size=65536),
-                                2, "page size is 65536"),
-            "beyond user space": (make_image([{1: 1 << 56, 2: (1 << 56) + PAGE, 3: 3}],
-                                             [ext], page), 2, "cannot exist"),
-            "extent outside range": (make_image([rng], [{**ext, 2: 4 * PAGE}], page),
-                                     2, "outside its range"),
-            "overlapping ranges": (make_image([rng, rng], [ext], page), 2, "overlaps"),
-            "extent data offset lie": (make_image([rng], [{**ext, 5: PAGE}], page),
-                                       2, "wrong data offset"),
-            "extent of no range": (make_image([rng], [{**ext, 1: 7}], page),
-                                   2, "malformed"),
-            "zero pages": (make_image([rng], [{**ext, 3: 0}], b""), 2, "malformed"),
-            "unknown kind": (make_image([{**rng, 4: 9}], [ext], page), 2, "unknown kind"),
-            "unknown prot bits": (make_image([{**rng, 3: 0x10}], [ext], page), 2,
-                                  "protection"),
-            "no ranges": (make_image([], [], b""), 2, "out of bounds"),
-            "not protobuf": (None, 2, "not a valid protobuf"),
-        }
-        # a manifest that is not protobuf at all, with correct checksums
-        junk = b"\xff" * 32
-        hdr = struct.pack("<8sHHIIIIIQQQI", b"PGCLONE\0", 1, 0, 64, PAGE, 0, 0, 0,
-                          len(junk), PAGE, 0, crc32c(junk))
-        cases["not protobuf"] = (hdr + struct.pack("<I", crc32c(hdr)) + junk +
-                                 bytes(PAGE - 64 - len(junk)), 2, "not a valid protobuf")
         snap = Snapshot(b)
-        for name, (img, code, needle) in cases.items():
+        for name, (img, code, needle) in crafted_images().items():
             with self.subTest(case=name):
                 p = os.path.join(d, "img")
                 with open(p, "wb") as f:
@@ -355,11 +372,49 @@ class CraftedImages(VictimTest):
         # about the damage, not about the builder
         p = os.path.join(d, "good")
         with open(p, "wb") as f:
-            f.write(good)
+            f.write(crafted_good())
         run("restore", "--pid", b.pid, "-i", p, check=0)
         self.assertEqual(b.read(base, PAGE), page)
         self.assertEqual(b.read(base + PAGE, PAGE), bytes(PAGE))
         self.assertEqual(b.vma_at(base)["perms"], "rw-p")
+
+
+def broken_images(good):
+    """{name: (image, needle)}: @good (a real dumped image) broken in every
+    way a file or a pipe can break it.  Also used by test_badinput.py."""
+    mlen = struct.unpack_from("<Q", good, 32)[0]
+    data_off = struct.unpack_from("<Q", good, 40)[0]
+
+    def flip(off):
+        return good[:off] + bytes([good[off] ^ 0x40]) + good[off + 1:]
+
+    def field(off, fmt, value):
+        img = bytearray(good)
+        struct.pack_into(fmt, img, off, value)
+        return reseal_header(bytes(img))
+
+    return {
+        "empty": (b"", "truncated"),
+        "half header": (good[:30], "truncated"),
+        "no manifest": (good[:64], "truncated"),
+        "truncated data": (good[:data_off + PAGE], "truncated"),
+        "no trailer": (good[:-8], "truncated"),
+        "bad magic": (b"NOTPGCL\0" + good[8:], "bad magic"),
+        "header bit flip": (flip(20), "header checksum"),
+        "manifest bit flip": (flip(64 + mlen // 2), "manifest checksum"),
+        "data bit flip": (flip(data_off + 100), "checksum mismatch"),
+        "trailer bit flip": (flip(len(good) - 6), "trailer"),
+        "trailing garbage": (good + b"x", "trailing garbage"),
+        "future major": (field(8, "<H", 2), "version"),
+        "unknown incompat": (field(24, "<I", 1), "incompatible"),
+        "page size 64K": (field(16, "<I", 65536), "data offset"),
+        "odd page size": (field(16, "<I", 5000), "page size"),
+        "huge manifest": (field(32, "<Q", 1 << 40), "manifest length"),
+        "zero manifest": (field(32, "<Q", 0), "manifest length"),
+        "data length lie": (field(48, "<Q", 8 * PAGE), "does not match"),
+        "unaligned data len": (field(48, "<Q", 100), "data length"),
+        "garbage": (os.urandom(8192), "bad magic"),
+    }
 
 
 class BrokenImages(VictimTest):
@@ -372,40 +427,9 @@ class BrokenImages(VictimTest):
         self.addCleanup(lambda: subprocess.run(["rm", "-rf", d]))
         good_path = os.path.join(d, "good")
         run("dump", "--pid", a.pid, "--src", hex(addr), "-o", good_path, check=0)
-        good = open(good_path, "rb").read()
-        mlen = struct.unpack_from("<Q", good, 32)[0]
-        data_off = struct.unpack_from("<Q", good, 40)[0]
-
-        def flip(off):
-            return good[:off] + bytes([good[off] ^ 0x40]) + good[off + 1:]
-
-        def field(off, fmt, value):
-            img = bytearray(good)
-            struct.pack_into(fmt, img, off, value)
-            return reseal_header(bytes(img))
-
-        cases = {
-            "empty": (b"", "truncated"),
-            "half header": (good[:30], "truncated"),
-            "no manifest": (good[:64], "truncated"),
-            "truncated data": (good[:data_off + PAGE], "truncated"),
-            "no trailer": (good[:-8], "truncated"),
-            "bad magic": (b"NOTPGCL\0" + good[8:], "bad magic"),
-            "header bit flip": (flip(20), "header checksum"),
-            "manifest bit flip": (flip(64 + mlen // 2), "manifest checksum"),
-            "data bit flip": (flip(data_off + 100), "checksum mismatch"),
-            "trailer bit flip": (flip(len(good) - 6), "trailer"),
-            "trailing garbage": (good + b"x", "trailing garbage"),
-            "future major": (field(8, "<H", 2), "version"),
-            "unknown incompat": (field(24, "<I", 1), "incompatible"),
-            "page size 64K": (field(16, "<I", 65536), "data offset"),
-            "odd page size": (field(16, "<I", 5000), "page size"),
-            "huge manifest": (field(32, "<Q", 1 << 40), "manifest length"),
-            "zero manifest": (field(32, "<Q", 0), "manifest length"),
-            "data length lie": (field(48, "<Q", 8 * PAGE), "does not match"),
-            "unaligned data len": (field(48, "<Q", 100), "data length"),
-            "garbage": (os.urandom(8192), "bad magic"),
-        }
+        with open(good_path, "rb") as f:
+            good = f.read()
+        cases = broken_images(good)
         snap = Snapshot(b)
         dst = self.free_addr(a, b)
         for name, (img, needle) in cases.items():
