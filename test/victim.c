@@ -29,6 +29,9 @@
  *   scribble ADDR LEN      a thread sweeps a counter over the
  *                          first 8 bytes of every page, forever    -> ok
  *   undumpable             prctl(PR_SET_DUMPABLE, 0)               -> ok
+ *   rseq                   where the kernel keeps this thread's rseq
+ *                          area (it rewrites cpu_id whenever the
+ *                          thread runs, stopped or not)            -> ADDR|none
  *   seccomp-kill-mmap      filter: mmap kills the process          -> ok
  *   seccomp-errno-pvr      filter: process_vm_readv fails EPERM    -> ok
  *   ping                                                           -> pong
@@ -45,6 +48,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/rseq.h>
 #include <sys/shm.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -311,6 +315,12 @@ static void command(char *line)
 		sw.base = (volatile uint64_t *)a;
 		sw.pages = b / 4096;
 		puts(pthread_create(&t, NULL, scribbler, &sw) ? "err" : "ok");
+	} else if (!strcmp(cmd, "rseq")) {
+		if (__rseq_size)
+			printf("0x%lx\n", (unsigned long)((char *)__builtin_thread_pointer() +
+							 __rseq_offset));
+		else
+			puts("none");
 	} else if (!strcmp(cmd, "undumpable")) {
 		puts(prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) ? "err" : "ok");
 	} else if (!strcmp(cmd, "seccomp-kill-mmap")) {

@@ -163,6 +163,20 @@ static int seize_new_threads(struct pgc_proc *p, bool *found)
 	return ret;
 }
 
+int pgc_proc_check(pid_t pid, struct pgc_status *st)
+{
+	if (pgc_status_read(pid, 0, st))
+		return pgc_fail(-ESRCH, "no process with PID %d", (int)pid);
+	if (st->kthread)
+		return pgc_fail(-EINVAL, "PID %d is a kernel thread", (int)pid);
+	if (st->state == 'Z' || st->state == 'X')
+		return pgc_fail(-ESRCH, "PID %d is a zombie", (int)pid);
+	if (st->tgid != pid)
+		return pgc_fail(-EINVAL, "%d is a thread ID, not a process ID (its process is %d)",
+				(int)pid, (int)st->tgid);
+	return 0;
+}
+
 int pgc_proc_seize(struct pgc_proc *p, pid_t pid)
 {
 	struct pgc_status st;
@@ -171,16 +185,9 @@ int pgc_proc_seize(struct pgc_proc *p, pid_t pid)
 
 	memset(p, 0, sizeof(*p));
 	p->pid = pid;
-	ret = pgc_status_read(pid, 0, &st);
+	ret = pgc_proc_check(pid, &st);
 	if (ret)
-		return pgc_fail(-ESRCH, "no process with PID %d", (int)pid);
-	if (st.kthread)
-		return pgc_fail(-EINVAL, "PID %d is a kernel thread", (int)pid);
-	if (st.state == 'Z' || st.state == 'X')
-		return pgc_fail(-ESRCH, "PID %d is a zombie", (int)pid);
-	if (st.tgid != pid)
-		return pgc_fail(-EINVAL, "%d is a thread ID, not a process ID (its process is %d)",
-				(int)pid, (int)st.tgid);
+		return ret;
 	p->stopped_before = st.state == 'T';
 
 	/* Threads may be created while we seize; stopped ones cannot. */

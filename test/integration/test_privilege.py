@@ -47,7 +47,7 @@ class Privilege(VictimTest):
         effect: it may raise them (permitted), it does not hold them."""
         a, b = self.victim(), self.victim()
         addr = a.addr(f"anon {MIB:#x}")
-        p = start_stopped_at("checked", "--pid", a.pid, "--src", hex(addr), "--target", b.pid,
+        p = start_stopped_at("mapped", "--pid", a.pid, "--src", hex(addr), "--target", b.pid,
                              "--dst", hex(self.free_addr(a, b)), "--engine", "copy")
         st = status(p.pid)
         os.kill(p.pid, signal.SIGCONT)
