@@ -41,25 +41,33 @@ struct dumper {
 	char comm[32];
 };
 
-/* The pfn of the shared zero page: read-fault a page of our own. */
+/*
+ * The pfn of the shared zero page: read-fault two pages of our own.  A
+ * kernel that gives each read fault a page of its own (seen on 6.18
+ * hosts) has no zero page to find: 0, and every page is data.
+ */
 static uint64_t zero_page_pfn(void)
 {
-	volatile char *p = mmap(NULL, PGC_PAGE_SIZE, PROT_READ,
+	volatile char *p = mmap(NULL, 2 * PGC_PAGE_SIZE, PROT_READ,
 				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	uint64_t e = 0;
+	uint64_t e[2] = { 0, 0 };
 	int fd;
 
 	if (p == MAP_FAILED)
 		return 0;
 	(void)p[0];
+	(void)p[PGC_PAGE_SIZE];
 	fd = pgc_proc_open("/proc/self/pagemap", O_RDONLY);	/* pfns: CAP_SYS_ADMIN */
 	if (fd >= 0) {
-		if (pread(fd, &e, 8, (off_t)((uintptr_t)p / PGC_PAGE_SIZE * 8)) != 8)
-			e = 0;
+		if (pread(fd, e, sizeof(e), (off_t)((uintptr_t)p / PGC_PAGE_SIZE * 8)) !=
+		    (ssize_t)sizeof(e))
+			e[0] = 0;
 		close(fd);
 	}
-	munmap((void *)p, PGC_PAGE_SIZE);
-	return (e & PM_PRESENT) ? e & PFN_MASK : 0;
+	munmap((void *)p, 2 * PGC_PAGE_SIZE);
+	if (!(e[0] & PM_PRESENT) || (e[0] & PFN_MASK) != (e[1] & PFN_MASK))
+		return 0;
+	return e[0] & PFN_MASK;
 }
 
 static int add_extent(struct dumper *d, uint32_t range, uint64_t off,

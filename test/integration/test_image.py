@@ -91,7 +91,16 @@ class Images(VictimTest):
             a.cmd(f"peek {addr + i:#x}")        # read faults: the zero page
         img = self.dump(a, "--src", hex(addr), "--len", "1M")
         info = run_json("show", img)
-        self.assertEqual((info["pages_data"], info["pages_zero"]), (0, MIB // PAGE))
+        # Some kernels give a read fault a page of its own instead of the
+        # shared zero page (seen on a 6.18 host): those pages are data,
+        # and must not be mistaken for the zero page.  The guest's 6.12
+        # maps the zero page, so the first case runs there.
+        pfns = {e & ((1 << 55) - 1) for e in a.pagemap(addr, MIB // PAGE)}
+        if len(pfns) == 1:
+            self.assertEqual((info["pages_data"], info["pages_zero"]), (0, MIB // PAGE))
+        else:
+            self.assertEqual(len(pfns), MIB // PAGE, "some pages shared, some not")
+            self.assertEqual((info["pages_data"], info["pages_zero"]), (MIB // PAGE, 0))
         dst = self.free_addr(a, b)
         self.restore(b, img, "--dst", hex(dst))
         self.assertEqual(b.read(dst, MIB), bytes(MIB))
