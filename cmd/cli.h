@@ -65,6 +65,8 @@ int sandbox_image_parse(void);
 int sandbox_process_work(long pvm_nr);
 /* opts.ready: the library has inspected both processes; filter the rest */
 int sandbox_ready(void *ctx);
+/* opts.confine: restore's image parser, a child; nothing but the image */
+int sandbox_image_child(void *ctx);
 long pvm_syscall_nr(void);
 
 /* progress.c: SIGINT/SIGTERM/SIGHUP cancel, a progress line on a TTY */

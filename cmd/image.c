@@ -245,7 +245,7 @@ int cmd_restore(int argc, char **argv, struct cli *cli)
 		return EXIT_USAGE;
 	PGCLONE_OPTS_OF(pgclone_image_opts, opts, .flags = a.flags, .dst = a.dst,
 			.progress = progress_cb, .progress_ctx = cli,
-			.ready = sandbox_ready);
+			.ready = sandbox_ready, .confine = sandbox_image_child);
 	cancel_on_signals();
 	ret = pgclone_restore(a.pid, fd, &opts, &res);
 	progress_done();

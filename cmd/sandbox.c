@@ -6,7 +6,10 @@
  * else, under the narrowest filter -- read the image, write the report,
  * manage their own memory, exit.  Any other system call kills pgclone
  * (SIGSYS) before it can do anything with what a hostile image made of
- * it.
+ * it.  restore cannot work under that filter, so it does not parse: the
+ * library reads the image in a child process (lib/image/parser.c), which
+ * drops every capability and puts itself under the same filter
+ * (sandbox_image_child) before it reads a byte.
  *
  * maps, clone, dump and restore run under an allow-list of the calls
  * that work needs.  maps installs it once the command line is parsed; the
@@ -126,19 +129,25 @@ static int load(scmp_filter_ctx ctx, const char *what)
 	return 0;
 }
 
-/* Test hook: a forbidden call right after the filter is in place. */
-static void try_forbidden(void)
+/*
+ * Test hook: a forbidden call right after the filter named in
+ * PGCLONE_FAULT_SANDBOX ("image", "process", or "1" for either) is in
+ * place.
+ */
+static void try_forbidden(const char *which)
 {
 #ifdef PGCLONE_FAULT_POINTS
 	const char *t = getenv("PGCLONE_FAULT_SANDBOX");
 
-	if (t && *t) {
+	if (t && (!strcmp(t, "1") || !strcmp(t, which))) {
 		int fd = socket(AF_INET, SOCK_STREAM, 0);
 
 		fprintf(stderr, "%s: sandbox test: socket() returned %d (%s)\n", prog, fd,
 			fd < 0 ? strerror(errno) : "allowed");
 		exit(fd < 0 ? 3 : 4);
 	}
+#else
+	(void)which;
 #endif
 }
 
@@ -168,8 +177,16 @@ int sandbox_image_parse(void)
 	}
 	if (load(ctx, "image"))
 		return -1;
-	try_forbidden();
+	try_forbidden("image");
 	return 0;
+}
+
+int sandbox_image_child(void *ctx)
+{
+	(void)ctx;
+	if (priv_limit(PRIV_NONE))
+		return -1;
+	return sandbox_image_parse();
 }
 
 int sandbox_ready(void *ctx)
@@ -190,6 +207,6 @@ int sandbox_process_work(long pvm_nr)
 	}
 	if (load(ctx, "process"))
 		return -1;
-	try_forbidden();
+	try_forbidden("process");
 	return 0;
 }

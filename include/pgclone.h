@@ -123,6 +123,17 @@ typedef int (*pgclone_progress_fn)(void *ctx, uint64_t done_bytes,
  */
 typedef int (*pgclone_ready_fn)(void *ctx);
 
+/*
+ * pgclone_restore() parses the image in a child process of its own, which
+ * holds nothing but the image and two pipes back to the library, and
+ * sends on only fixed-layout records that the library checks again.
+ * Called once with progress_ctx in that child, before it reads a byte:
+ * drop every privilege and install a seccomp filter there (pgclone(1)
+ * allows read, write, its own memory and exit).  Non-zero makes the
+ * restore fail with -EPERM.
+ */
+typedef int (*pgclone_confine_fn)(void *ctx);
+
 struct pgclone_opts {
 	size_t sz;			/* sizeof(struct pgclone_opts) */
 	enum pgclone_engine engine;
@@ -196,9 +207,10 @@ struct pgclone_image_opts {
 	pgclone_progress_fn progress;
 	void *progress_ctx;
 	pgclone_ready_fn ready;		/* optional: inspected, nothing changed yet */
+	pgclone_confine_fn confine;	/* restore, optional: confine the image parser */
 	size_t :0;
 };
-#define pgclone_image_opts__last_field ready
+#define pgclone_image_opts__last_field confine
 
 /*
  * Write [addr, addr + len) of @pid (or, with PGCLONE_DUMP_ALL, every

@@ -167,6 +167,7 @@ static bool image_opts_ok(const struct pgclone_image_opts *opts,
 	req->progress = opts->progress;
 	req->progress_ctx = opts->progress_ctx;
 	req->ready = OPTS_GET(opts, ready, NULL);
+	req->confine = OPTS_GET(opts, confine, NULL);
 	return !(opts->flags & ~allowed);
 }
 

@@ -264,6 +264,7 @@ struct pgc_request {
 	pgclone_progress_fn progress;
 	void *progress_ctx;
 	pgclone_ready_fn ready;
+	pgclone_confine_fn confine;	/* restore: the image parser's confinement */
 	int src_pin, dst_pin;		/* pidfds taken at the permission check, or -1 */
 };
 

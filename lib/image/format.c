@@ -154,7 +154,7 @@ static int check_range(const Pgclone__Range *r, size_t i, uint64_t prev_end,
 		return pgc_fail(-EPROTO, "image range %zu overlaps or is out of order", i);
 	if (r->prot & ~7u)
 		return pgc_fail(-EPROTO, "image range %zu has unknown protection bits", i);
-	if (r->kind > PGCLONE__KIND__FILE_SHARED)
+	if ((uint32_t)r->kind > PGCLONE__KIND__FILE_SHARED)
 		return pgc_fail(-EPROTO, "image range %zu has an unknown kind", i);
 	return 0;
 }
@@ -190,7 +190,8 @@ int pgc_img_check_manifest(const struct pgc_img_header *h,
 		if (!e->has_range || e->range >= m->n_ranges || !e->has_offset ||
 		    !e->has_nr_pages || !e->nr_pages ||
 		    e->nr_pages > PGC_USER_ADDR_LIMIT / h->page_size ||
-		    e->offset % h->page_size || e->kind > PGCLONE__EXTENT_KIND__ZERO)
+		    e->offset % h->page_size ||
+		    (uint32_t)e->kind > PGCLONE__EXTENT_KIND__ZERO)
 			return pgc_fail(-EPROTO, "image extent %zu is malformed", i);
 		r = m->ranges[e->range];
 		len = e->nr_pages * h->page_size;
@@ -304,9 +305,12 @@ int pgc_img_read_trailer(int fd, struct pgc_img *img, const uint32_t *crcs)
 
 void pgc_img_free(struct pgc_img *img)
 {
-	if (img->m)
+	if (img->flat)
+		pgc_img_flat_free(img->flat);
+	else if (img->m)
 		pgclone__manifest__free_unpacked(img->m, NULL);
 	img->m = NULL;
+	img->flat = NULL;
 }
 
 struct pgc_img_batch *pgc_img_batch_new(void)
@@ -360,7 +364,7 @@ size_t pgc_img_batch_iov_bytes(const struct pgc_img_batch *b)
 
 void pgc_img_batch_done(struct pgc_img_batch *b, uint32_t *crcs)
 {
-	for (size_t i = 0; i < b->nr; i++)
+	for (size_t i = 0; crcs && i < b->nr; i++)
 		crcs[b->piece[i].k] = pgc_crc32c(crcs[b->piece[i].k],
 						 b->buf + b->piece[i].off,
 						 b->piece[i].len);

@@ -65,6 +65,7 @@ struct pgc_img {
 	Pgclone__Manifest *m;
 	uint64_t nr_data;		/* DATA extents */
 	uint64_t pos;			/* bytes consumed from the stream */
+	struct pgc_img_flat *flat;	/* m rebuilt from a parser's records */
 };
 
 /* Read and check header and manifest from @fd (no seeking). */
@@ -82,6 +83,31 @@ int pgc_img_read_trailer(int fd, struct pgc_img *img, const uint32_t *crcs);
 size_t pgc_img_trailer_size(uint64_t nr_data);
 void pgc_img_trailer_encode(uint8_t *out, const uint32_t *crcs, uint64_t n);
 void pgc_img_free(struct pgc_img *img);
+
+/*
+ * parser.c: the image read by a child process of its own (restore).
+ * start forks it and returns the checked header and manifest; the data
+ * area then comes through parser_read, and parser_finish returns the
+ * child's verdict on the checksums and the trailer.  stop kills and reaps
+ * it; it is always called, after either.
+ */
+struct pgc_request;
+struct pgc_img_flat;
+struct pgc_img_parser {
+	pid_t pid;
+	int data, verdict;
+};
+
+int pgc_img_parser_start(struct pgc_img_parser *p, int in,
+			 const struct pgc_request *req, struct pgc_img *img);
+int pgc_img_parser_read(struct pgc_img_parser *p, void *buf, size_t len);
+int pgc_img_parser_finish(struct pgc_img_parser *p);
+void pgc_img_parser_stop(struct pgc_img_parser *p);
+void pgc_img_flat_free(struct pgc_img_flat *f);
+/* The records themselves (the fuzzer's way in): encode what a checked
+ * image holds; decode, taking @buf (malloc'd), and check again. */
+int pgc_img_wire_encode(const struct pgc_img *img, uint8_t **out, size_t *len);
+int pgc_img_wire_decode(uint8_t *buf, size_t len, struct pgc_img *img);
 
 /*
  * Data moves in batches of up to PGC_IMG_CHUNK bytes and
@@ -111,7 +137,8 @@ size_t pgc_img_batch_room(const struct pgc_img_batch *b);
 void pgc_img_batch_add(struct pgc_img_batch *b, uint64_t k, size_t n,
 		       uint64_t remote);
 size_t pgc_img_batch_iov_bytes(const struct pgc_img_batch *b);
-/* Feed every piece to its extent's checksum, then empty the batch. */
+/* Feed every piece to its extent's checksum (unless @crcs is NULL), then
+ * empty the batch. */
 void pgc_img_batch_done(struct pgc_img_batch *b, uint32_t *crcs);
 
 /* A manifest range as the public API shows one (name not copied). */

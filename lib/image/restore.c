@@ -2,8 +2,10 @@
 /*
  * restore.c - recreate the ranges of an image in a live process.
  *
- * Nothing appears at the destination until everything has been checked:
- * header and manifest are validated first, the ranges are built at
+ * The image is read and checked by a child process that holds nothing
+ * else (parser.c); this side sees only its flattened records and the
+ * data.  Nothing appears at the destination until everything has been
+ * checked: header and manifest are validated first, the ranges are built at
  * addresses the kernel picks (engine/build.c "staging"), the data is
  * streamed into them while its checksums are computed, and only when the
  * trailer matches are they moved into place with mremap.  A truncated or
@@ -33,6 +35,7 @@
 struct restorer {
 	const struct pgc_request *req;
 	struct pgc_img img;
+	struct pgc_img_parser parser;	/* who reads the image for us */
 	struct pgc_plan plan;
 	int *obj_fd;			/* per range: our fd of its object, or -1 */
 	struct pgc_proc proc;
@@ -184,11 +187,10 @@ static bool extent_wanted(const struct restorer *rs, const Pgclone__Extent *e)
 	}
 }
 
-static int flush_batch(struct restorer *rs, int in, struct pgc_img_batch *b,
-		       uint32_t *crcs)
+static int flush_batch(struct restorer *rs, struct pgc_img_batch *b)
 {
 	size_t want = pgc_img_batch_iov_bytes(b);
-	int ret = pgc_img_read_full(in, b->buf, b->used);
+	int ret = pgc_img_parser_read(&rs->parser, b->buf, b->used);
 
 	if (ret)
 		return ret;
@@ -196,11 +198,12 @@ static int flush_batch(struct restorer *rs, int in, struct pgc_img_batch *b,
 				     b->riov, b->niov) != (ssize_t)want)
 		return pgc_fail(-ESRCH, "PID %d exited during the restore",
 				(int)rs->req->dst_pid);
-	pgc_img_batch_done(b, crcs);
+	pgc_img_batch_done(b, NULL);
 	return 0;
 }
 
-static int stream_data(struct restorer *rs, int in, uint32_t *crcs)
+/* The data area, from the parser, into the ranges built aside. */
+static int stream_data(struct restorer *rs)
 {
 	const Pgclone__Manifest *m = rs->img.m;
 	struct pgc_img_batch *b = pgc_img_batch_new();
@@ -228,7 +231,7 @@ static int stream_data(struct restorer *rs, int in, uint32_t *crcs)
 
 			if (!n) {
 				done += b->used;
-				ret = flush_batch(rs, in, b, crcs);
+				ret = flush_batch(rs, b);
 				if (!ret && pgc_cancelled(rs->req, done,
 							  rs->img.h.data_len))
 					ret = pgc_fail(-EINTR, "interrupted");
@@ -243,15 +246,14 @@ static int stream_data(struct restorer *rs, int in, uint32_t *crcs)
 		k++;
 	}
 	if (!ret)
-		ret = flush_batch(rs, in, b, crcs);
+		ret = flush_batch(rs, b);
 	pgc_img_batch_free(b);
 	return ret;
 }
 
-static int run(struct restorer *rs, int in)
+static int run(struct restorer *rs)
 {
 	const struct pgc_request *req = rs->req;
-	uint32_t *crcs;
 	int ret;
 
 	ret = pgc_proc_seize(&rs->proc, req->dst_pid);
@@ -280,15 +282,12 @@ static int run(struct restorer *rs, int in)
 		return ret;
 	rs->built = true;
 
-	crcs = calloc(rs->img.nr_data ? rs->img.nr_data : 1, sizeof(*crcs));
-	if (!crcs)
-		return -ENOMEM;
 	ret = pgc_step(req, "mapped");
 	if (!ret)
-		ret = stream_data(rs, in, crcs);
+		ret = stream_data(rs);
+	/* every checksum and the trailer, as the parser found them */
 	if (!ret)
-		ret = pgc_img_read_trailer(in, &rs->img, crcs);
-	free(crcs);
+		ret = pgc_img_parser_finish(&rs->parser);
 	if (!ret)
 		ret = pgc_build_finish(&rs->build);
 	if (!ret)
@@ -310,13 +309,14 @@ int pgc_image_restore(const struct pgc_request *req, int in,
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	pgc_img_tune_fd(in);
-	ret = pgc_img_read_head(in, &rs.img);
+	ret = pgc_img_parser_start(&rs.parser, in, req, &rs.img);
 	if (!ret)
 		ret = check_machine(&rs.img);
 	if (!ret)
 		ret = make_plan(&rs);
 	if (!ret && !(req->flags & PGCLONE_DRY_RUN))
-		ret = run(&rs, in);
+		ret = run(&rs);
+	pgc_img_parser_stop(&rs.parser);
 	if (rs.built) {
 		int lost = ret ? pgc_build_rollback(&rs.build) : 0;
 

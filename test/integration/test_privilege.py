@@ -228,6 +228,47 @@ class Privilege(VictimTest):
                 for k in ("CapPrm", "CapEff", "CapInh", "CapAmb"):
                     self.assertEqual(int(st[k], 16), 0, f"{k} while parsing: {st[k]}")
 
+    def test_restore_parses_in_a_confined_child(self):
+        """restore needs capabilities and a broad filter to change the
+        target, so it does not parse: a child holding only the image and
+        two pipes does, with nothing, under the narrow filter."""
+        a, b = self.victim(), self.victim()
+        addr = a.addr(f"anon {MIB:#x}")
+        img = os.path.join(self.dir, "img")
+        run("dump", "--pid", a.pid, "--src", hex(addr), "-o", img, check=0)
+        dst = self.free_addr(a, b)
+        p = subprocess.Popen([PGCLONE, "restore", "--pid", str(b.pid), "-i", "-",
+                              "--dst", hex(dst)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        child, st = None, None
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            with open(f"/proc/{p.pid}/task/{p.pid}/children") as f:
+                kids = f.read().split()
+            if kids:
+                child = int(kids[0])
+                st = status(child)
+                if st["Seccomp"].strip() == "2":
+                    break
+            time.sleep(0.01)
+        self.assertIsNotNone(child, "no parser child")
+        fds = sorted(os.readlink(f"/proc/{child}/fd/{fd}").split(":")[0]
+                     for fd in os.listdir(f"/proc/{child}/fd"))
+        parent_seccomp = status(p.pid)["Seccomp"].strip()
+        with open(img, "rb") as f:
+            out, err = p.communicate(f.read(), timeout=60)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertEqual(b.sum(dst, MIB), a.sum(addr, MIB))
+        self.assertEqual(st["Seccomp"].strip(), "2", "parser not under a filter")
+        for k in ("CapPrm", "CapEff", "CapInh", "CapAmb"):
+            self.assertEqual(int(st[k], 16), 0, f"parser {k}: {st[k]}")
+        self.assertEqual(st["NoNewPrivs"].strip(), "1")
+        # the image (standard input, a pipe) and its two pipes back
+        self.assertEqual(fds, ["pipe", "pipe", "pipe"], fds)
+        # the parent is still waiting for the plan: no target seized yet,
+        # and its own filter not yet needed
+        self.assertEqual(parent_seccomp, "0")
+
     def test_forbidden_syscall_is_refused(self):
         a = self.victim()
         addr = a.addr(f"anon {MIB:#x}")
@@ -247,12 +288,19 @@ class Privilege(VictimTest):
         # before anything changed: the target is left as it was
         b = self.victim()
         sb = Snapshot(b)
+        restore = ["restore", "--pid", b.pid, "-i", img, "--dst", hex(self.free_addr(a, b))]
         for argv in (["--pid", a.pid, "--src", hex(addr), "--target", b.pid,
-                      "--dst", hex(self.free_addr(a, b)), "--engine", "copy"],
-                     ["restore", "--pid", b.pid, "-i", img, "--dst", hex(self.free_addr(a, b))]):
-            r = run(*argv, env=env)
+                      "--dst", hex(self.free_addr(a, b)), "--engine", "copy"], restore):
+            r = run(*argv, env={"PGCLONE_FAULT_SANDBOX": "process"})
             self.assertEqual(r.returncode, 3, r.stderr)
             sb.assert_unchanged(self)
+        # restore's image parser, a child, is under the narrow filter: it
+        # is killed, and pgclone reports it in one line, target unchanged
+        r = run(*restore, env={"PGCLONE_FAULT_SANDBOX": "image"})
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertEqual(r.stderr.strip(), "pgclone: the image parser was killed by signal "
+                         f"{int(signal.SIGSYS)} (Bad system call): its sandbox stopped it")
+        sb.assert_unchanged(self)
 
     def test_setuid_is_refused(self):
         path = self.copy_of_pgclone()

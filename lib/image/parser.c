@@ -1,0 +1,639 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * parser.c - read an image in a child process that holds nothing else.
+ *
+ * restore is the one operation that reads untrusted bytes while holding
+ * what it needs to change another process: capabilities, a seized
+ * target, a seccomp filter broad enough for that work.  So it reads none
+ * of them itself.  A child, forked before anything else is opened, keeps
+ * only the image, a pipe for what it found and a pipe for its verdict;
+ * the caller confines it (pgclone(1) drops every capability and allows
+ * read, write, its own memory and exit); and it does all the parsing:
+ * the header, the protobuf manifest and its checks, every data checksum
+ * and the trailer.
+ *
+ * Down the first pipe it sends the manifest flattened into fixed-layout
+ * records (struct wire_*), then the data area as it read it.  Down the
+ * second, once it is done, one verdict.  The library decodes the records
+ * with a bounds check on every field and runs the manifest checks again
+ * on the result: a child that a hostile image took over can lie about the
+ * data, which the image's author chooses anyway, but cannot make the
+ * library misplace it or read past a buffer.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../pgcloneP.h"
+#include "image.h"
+
+#define WIRE_MAGIC 0x70676377u		/* "wcgp" */
+#define WIRE_VERDICT 0x70676376u	/* "vcgp" */
+#define WIRE_MAX_STR 4096u		/* a name or a path, with its NUL */
+#define WIRE_MAX_PLAN (8ull * PGC_IMG_MAX_MANIFEST)
+
+struct wire_head {
+	uint32_t magic;
+	uint32_t has_pid;
+	int32_t pid;
+	uint32_t pad;
+	struct pgc_img_header h;
+	uint64_t nr_ranges, nr_extents;
+	uint64_t plan_len;		/* bytes of records that follow */
+	char arch[72];
+};
+
+#define WIRE_SRC_START	1u
+#define WIRE_SRC_END	2u
+#define WIRE_FILE	4u
+
+struct wire_range {
+	uint64_t start, end, src_start, src_end;
+	uint64_t dev, ino, offset;
+	uint32_t prot, kind, advice, flags;
+	uint32_t name_len, path_len;	/* bytes that follow, NUL included */
+};
+
+struct wire_extent {
+	uint64_t offset, nr_pages, data_off;
+	uint32_t range, kind, anon, pad;
+};
+
+struct wire_verdict {
+	uint32_t magic;
+	int32_t err;
+	char msg[512];
+};
+
+/* The manifest the library rebuilds from the records. */
+struct pgc_img_flat {
+	Pgclone__Manifest m;
+	Pgclone__Source src;
+	Pgclone__Range *ranges, **rptr;
+	Pgclone__FileIdentity *files;
+	Pgclone__Extent *ext, **eptr;
+	uint8_t *plan;			/* head and records; strings point into it */
+	char arch[72];
+};
+
+/* ---- the child ------------------------------------------------------ */
+
+static size_t str_len(const char *s)
+{
+	return s ? strlen(s) + 1 : 0;
+}
+
+static int plan_size(const Pgclone__Manifest *m, uint64_t *len)
+{
+	uint64_t n = m->n_extents * sizeof(struct wire_extent);
+
+	for (size_t i = 0; i < m->n_ranges; i++) {
+		const Pgclone__Range *r = m->ranges[i];
+		size_t name = str_len(r->name);
+		size_t path = r->file ? str_len(r->file->path) : 0;
+
+		if (name > WIRE_MAX_STR || path > WIRE_MAX_STR)
+			return pgc_fail(-EPROTO, "image range %zu has a name or path longer than %u bytes",
+					i, WIRE_MAX_STR - 1);
+		n += sizeof(struct wire_range) + name + path;
+	}
+	*len = n;
+	return 0;
+}
+
+static void put(uint8_t **p, const void *v, size_t n)
+{
+	memcpy(*p, v, n);
+	*p += n;
+}
+
+static void flatten_range(uint8_t **p, const Pgclone__Range *r)
+{
+	const Pgclone__FileIdentity *f = r->file;
+	struct wire_range w = {
+		.start = r->start, .end = r->end,
+		.src_start = r->src_start, .src_end = r->src_end,
+		.prot = r->prot, .kind = (uint32_t)r->kind, .advice = r->advice,
+		.flags = (r->has_src_start ? WIRE_SRC_START : 0) |
+			 (r->has_src_end ? WIRE_SRC_END : 0) | (f ? WIRE_FILE : 0),
+		.name_len = (uint32_t)str_len(r->name),
+		.path_len = f ? (uint32_t)str_len(f->path) : 0,
+	};
+
+	if (f) {
+		w.dev = f->dev;
+		w.ino = f->ino;
+		w.offset = f->offset;
+	}
+	put(p, &w, sizeof(w));
+	if (w.name_len)
+		put(p, r->name, w.name_len);
+	if (w.path_len)
+		put(p, f->path, w.path_len);
+}
+
+int pgc_img_wire_encode(const struct pgc_img *img, uint8_t **out, size_t *len)
+{
+	const Pgclone__Manifest *m = img->m;
+	struct wire_head head = {
+		.magic = WIRE_MAGIC,
+		.has_pid = m->source->has_pid,
+		.pid = m->source->pid,
+		.h = img->h,
+		.nr_ranges = m->n_ranges,
+		.nr_extents = m->n_extents,
+	};
+	uint8_t *buf, *p;
+	int ret;
+
+	if (m->source->arch)
+		snprintf(head.arch, sizeof(head.arch), "%s", m->source->arch);
+	ret = plan_size(m, &head.plan_len);
+	if (ret)
+		return ret;
+	buf = malloc(sizeof(head) + head.plan_len);
+	if (!buf)
+		return pgc_fail(-ENOMEM, "out of memory flattening the manifest");
+	p = buf;
+	put(&p, &head, sizeof(head));
+	for (size_t i = 0; i < m->n_ranges; i++)
+		flatten_range(&p, m->ranges[i]);
+	for (size_t i = 0; i < m->n_extents; i++) {
+		const Pgclone__Extent *e = m->extents[i];
+		struct wire_extent w = {
+			.offset = e->offset, .nr_pages = e->nr_pages,
+			.data_off = e->data_off, .range = e->range,
+			.kind = (uint32_t)e->kind, .anon = e->anon,
+		};
+
+		put(&p, &w, sizeof(w));
+	}
+	*out = buf;
+	*len = (size_t)(p - buf);
+	return 0;
+}
+
+static int send_plan(int out, const struct pgc_img *img)
+{
+	uint8_t *buf;
+	size_t len;
+	int ret = pgc_img_wire_encode(img, &buf, &len);
+
+	if (ret)
+		return ret;
+	ret = pgc_img_write_full(out, buf, len);
+	free(buf);
+	return ret;
+}
+
+/* The data area, checked extent by extent, then the trailer. */
+static int send_data(int in, int out, struct pgc_img *img)
+{
+	const Pgclone__Manifest *m = img->m;
+	uint32_t *crcs = calloc(img->nr_data ? img->nr_data : 1, sizeof(*crcs));
+	char *buf = malloc(PGC_IMG_CHUNK);
+	uint64_t k = 0;
+	int ret = crcs && buf ? 0 : pgc_fail(-ENOMEM, "out of memory reading the data");
+
+	for (size_t i = 0; !ret && i < m->n_extents; i++) {
+		const Pgclone__Extent *e = m->extents[i];
+		uint64_t left = e->nr_pages * img->h.page_size;
+
+		if (e->kind != PGCLONE__EXTENT_KIND__DATA)
+			continue;
+		while (!ret && left) {
+			size_t n = left < PGC_IMG_CHUNK ? (size_t)left : PGC_IMG_CHUNK;
+
+			ret = pgc_img_read_full(in, buf, n);
+			if (!ret) {
+				crcs[k] = pgc_crc32c(crcs[k], buf, n);
+				ret = pgc_img_write_full(out, buf, n);
+			}
+			left -= n;
+		}
+		k++;
+	}
+	if (!ret)
+		ret = pgc_img_read_trailer(in, img, crcs);
+	free(buf);
+	free(crcs);
+	return ret;
+}
+
+static void send_verdict(int out, int err)
+{
+	struct wire_verdict v = { .magic = WIRE_VERDICT, .err = err };
+
+	if (err)
+		snprintf(v.msg, sizeof(v.msg), "%s", pgclone_last_error());
+	(void)!write(out, &v, sizeof(v));	/* atomic: less than PIPE_BUF */
+}
+
+/* Close every descriptor but @keep[3] (sorted here). */
+static int keep_only(int keep[3])
+{
+	unsigned int from = 0;
+
+	for (int i = 0; i < 3; i++)
+		for (int j = i + 1; j < 3; j++)
+			if (keep[j] < keep[i]) {
+				int t = keep[i];
+
+				keep[i] = keep[j];
+				keep[j] = t;
+			}
+	for (int i = 0; i < 3; i++) {
+		if ((unsigned int)keep[i] > from &&
+		    close_range(from, (unsigned int)keep[i] - 1, 0))
+			return -errno;
+		from = (unsigned int)keep[i] + 1;
+	}
+	return close_range(from, ~0u, 0) ? -errno : 0;
+}
+
+static void __attribute__((noreturn))
+parser_child(pid_t parent, int in, int data, int verdict,
+	     const struct pgc_request *req)
+{
+	int keep[3] = { in, data, verdict };
+	struct pgc_img img;
+	int ret;
+
+	/* the library's caller gets one report, from the parent */
+	pgclone_set_log(NULL, NULL, PGCLONE_LOG_ERROR);
+	pgc_clear_error();
+	signal(SIGINT, SIG_IGN);	/* the parent decides, and kills us */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
+		_exit(1);
+	ret = keep_only(keep);
+	if (ret)
+		ret = pgc_fail(ret, "cannot close the image parser's descriptors");
+	if (!ret && req->confine && req->confine(req->progress_ctx))
+		ret = pgc_fail(-EPERM, "cannot confine the image parser");
+	if (!ret)
+		ret = pgc_img_read_head(in, &img);
+	if (!ret) {
+		ret = send_plan(data, &img);
+		if (!ret)
+			ret = send_data(in, data, &img);
+		pgc_img_free(&img);
+	}
+	send_verdict(verdict, ret);
+	_exit(0);
+}
+
+/* ---- the library's side --------------------------------------------- */
+
+static const int child_errors[] = {
+	-EPROTO, -EIO, -ENOMEM, -EINVAL, -EOPNOTSUPP, -EPERM,
+};
+
+/* A message from the child is shown to the user: printable bytes only. */
+static void printable(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
+			*s = '?';
+}
+
+static int reap(struct pgc_img_parser *p, int *status)
+{
+	pid_t w;
+
+	if (p->pid <= 0)
+		return -1;
+	while ((w = waitpid(p->pid, status, 0)) < 0 && errno == EINTR)
+		;
+	p->pid = 0;
+	return w > 0 ? 0 : -1;
+}
+
+/*
+ * The child stopped sending, or is done: its verdict says how it went.
+ * Returns 0 only for a verdict of success.
+ */
+static int verdict(struct pgc_img_parser *p)
+{
+	struct wire_verdict v;
+	size_t got = 0;
+	int status = 0;
+
+	while (got < sizeof(v)) {
+		ssize_t n = read(p->verdict, (char *)&v + got, sizeof(v) - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	if (got == sizeof(v) && v.magic == WIRE_VERDICT) {
+		reap(p, &status);
+		if (!v.err)
+			return 0;
+		v.msg[sizeof(v.msg) - 1] = '\0';
+		printable(v.msg);
+		for (size_t i = 0; i < ARRAY_SIZE(child_errors); i++)
+			if (v.err == child_errors[i])
+				return pgc_fail(v.err, "%s", v.msg);
+		return pgc_fail(-EPROTO, "%s", v.msg);
+	}
+	if (reap(p, &status) || !WIFSIGNALED(status))
+		return pgc_fail(-EIO, "the image parser exited without a verdict");
+	return pgc_fail(-EIO, "the image parser was killed by signal %d (%s)%s",
+			WTERMSIG(status), strsignal(WTERMSIG(status)),
+			WTERMSIG(status) == SIGSYS ? ": its sandbox stopped it" : "");
+}
+
+int pgc_img_parser_read(struct pgc_img_parser *p, void *buf, size_t len)
+{
+	char *c = buf;
+
+	while (len) {
+		ssize_t n = read(p->data, c, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			int ret = verdict(p);
+
+			return ret ? ret : pgc_fail(-EPROTO, "the image parser sent less than the image holds");
+		}
+		c += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int pgc_img_parser_finish(struct pgc_img_parser *p)
+{
+	return verdict(p);
+}
+
+void pgc_img_parser_stop(struct pgc_img_parser *p)
+{
+	if (p->pid > 0) {
+		kill(p->pid, SIGKILL);
+		reap(p, &(int){ 0 });
+	}
+	if (p->data >= 0)
+		close(p->data);
+	if (p->verdict >= 0)
+		close(p->verdict);
+	p->data = p->verdict = -1;
+}
+
+/* A cursor over the records, which never reads past them. */
+struct cursor {
+	uint8_t *p;
+	size_t left;
+};
+
+static void *take(struct cursor *c, size_t n)
+{
+	void *at = c->p;
+
+	if (n > c->left)
+		return NULL;
+	c->p += n;
+	c->left -= n;
+	return at;
+}
+
+/* A string of @len bytes ending in its NUL, or NULL when @len is 0. */
+static int take_str(struct cursor *c, uint32_t len, char **s)
+{
+	char *at;
+
+	*s = NULL;
+	if (!len)
+		return 0;
+	if (len > WIRE_MAX_STR || !(at = take(c, len)) || at[len - 1])
+		return -1;
+	*s = at;
+	return 0;
+}
+
+static int rebuild_range(struct pgc_img_flat *f, size_t i, struct cursor *c)
+{
+	Pgclone__Range *r = &f->ranges[i];
+	Pgclone__FileIdentity *id = &f->files[i];
+	struct wire_range w;
+	void *at = take(c, sizeof(w));
+	char *path;
+
+	if (!at)
+		return -1;
+	memcpy(&w, at, sizeof(w));
+	pgclone__range__init(r);
+	if (take_str(c, w.name_len, &r->name) || take_str(c, w.path_len, &path) ||
+	    (path && !(w.flags & WIRE_FILE)))
+		return -1;
+	r->has_start = r->has_end = r->has_prot = r->has_kind = r->has_advice = 1;
+	r->start = w.start;
+	r->end = w.end;
+	r->prot = w.prot;
+	r->kind = (Pgclone__Kind)w.kind;
+	r->advice = w.advice;
+	r->has_src_start = !!(w.flags & WIRE_SRC_START);
+	r->has_src_end = !!(w.flags & WIRE_SRC_END);
+	r->src_start = w.src_start;
+	r->src_end = w.src_end;
+	if (w.flags & WIRE_FILE) {
+		pgclone__file_identity__init(id);
+		id->path = path;
+		id->has_dev = id->has_ino = id->has_offset = 1;
+		id->dev = w.dev;
+		id->ino = w.ino;
+		id->offset = w.offset;
+		r->file = id;
+	}
+	f->rptr[i] = r;
+	return 0;
+}
+
+static int rebuild_extent(struct pgc_img_flat *f, size_t i, struct cursor *c)
+{
+	Pgclone__Extent *e = &f->ext[i];
+	struct wire_extent w;
+	void *at = take(c, sizeof(w));
+
+	if (!at)
+		return -1;
+	memcpy(&w, at, sizeof(w));
+	pgclone__extent__init(e);
+	e->has_range = e->has_offset = e->has_nr_pages = e->has_kind = 1;
+	e->has_data_off = e->has_anon = 1;
+	e->range = w.range;
+	e->offset = w.offset;
+	e->nr_pages = w.nr_pages;
+	e->kind = (Pgclone__ExtentKind)w.kind;
+	e->data_off = w.data_off;
+	e->anon = !!w.anon;
+	f->eptr[i] = e;
+	return 0;
+}
+
+static void flat_free(struct pgc_img_flat *f)
+{
+	if (!f)
+		return;
+	free(f->ranges);
+	free(f->rptr);
+	free(f->files);
+	free(f->ext);
+	free(f->eptr);
+	free(f->plan);
+	free(f);
+}
+
+static int rebuild(struct pgc_img *img, const struct wire_head *w,
+		   struct pgc_img_flat *f, uint8_t *plan)
+{
+	struct cursor c = { plan, (size_t)w->plan_len };
+	size_t nr = (size_t)w->nr_ranges, ne = (size_t)w->nr_extents;
+
+	f->ranges = calloc(nr, sizeof(*f->ranges));
+	f->rptr = calloc(nr, sizeof(*f->rptr));
+	f->files = calloc(nr, sizeof(*f->files));
+	f->ext = calloc(ne ? ne : 1, sizeof(*f->ext));
+	f->eptr = calloc(ne ? ne : 1, sizeof(*f->eptr));
+	if (!f->ranges || !f->rptr || !f->files || !f->ext || !f->eptr)
+		return pgc_fail(-ENOMEM, "out of memory reading the manifest");
+	for (size_t i = 0; i < nr; i++)
+		if (rebuild_range(f, i, &c))
+			return pgc_fail(-EPROTO, "the image parser sent a malformed range %zu", i);
+	for (size_t i = 0; i < ne; i++)
+		if (rebuild_extent(f, i, &c))
+			return pgc_fail(-EPROTO, "the image parser sent a malformed extent %zu", i);
+	if (c.left)
+		return pgc_fail(-EPROTO, "the image parser sent %zu bytes past its records",
+				c.left);
+	pgclone__source__init(&f->src);
+	f->src.has_page_size = 1;
+	f->src.page_size = w->h.page_size;
+	f->src.has_pid = !!w->has_pid;
+	f->src.pid = w->pid;
+	memcpy(f->arch, w->arch, sizeof(f->arch));
+	f->arch[sizeof(f->arch) - 1] = '\0';
+	f->src.arch = f->arch[0] ? f->arch : NULL;
+	pgclone__manifest__init(&f->m);
+	f->m.source = &f->src;
+	f->m.n_ranges = nr;
+	f->m.ranges = f->rptr;
+	f->m.n_extents = ne;
+	f->m.extents = f->eptr;
+	img->h = w->h;
+	img->m = &f->m;
+	img->flat = f;
+	/* the child's checks, again, on what arrived */
+	return pgc_img_check_manifest(&img->h, img->m, &img->nr_data);
+}
+
+static int check_head(const struct wire_head *w, size_t plan_len)
+{
+	if (w->magic != WIRE_MAGIC || !w->nr_ranges ||
+	    w->nr_ranges > PGC_IMG_MAX_RANGES ||
+	    w->nr_extents > PGC_IMG_MAX_EXTENTS || w->plan_len != plan_len ||
+	    w->plan_len > WIRE_MAX_PLAN || w->h.page_size < 512 ||
+	    w->h.page_size > (1u << 30) || (w->h.page_size & (w->h.page_size - 1)) ||
+	    w->h.data_off % w->h.page_size)
+		return pgc_fail(-EPROTO, "the image parser sent a malformed header");
+	return 0;
+}
+
+int pgc_img_wire_decode(uint8_t *buf, size_t len, struct pgc_img *img)
+{
+	struct pgc_img_flat *f;
+	struct wire_head w;
+	int ret;
+
+	memset(img, 0, sizeof(*img));
+	if (len < sizeof(w)) {
+		free(buf);
+		return pgc_fail(-EPROTO, "the image parser sent a malformed header");
+	}
+	memcpy(&w, buf, sizeof(w));
+	ret = check_head(&w, len - sizeof(w));
+	f = ret ? NULL : calloc(1, sizeof(*f));
+	if (!f) {
+		free(buf);
+		return ret ? ret : pgc_fail(-ENOMEM, "out of memory reading the manifest");
+	}
+	f->plan = buf;
+	ret = rebuild(img, &w, f, buf + sizeof(w));
+	if (ret && img->flat != f)
+		flat_free(f);
+	return ret;
+}
+
+/* The header and the flattened manifest, as the child sends them. */
+static int receive_plan(struct pgc_img_parser *p, struct pgc_img *img)
+{
+	struct wire_head w;
+	uint8_t *buf;
+	int ret;
+
+	ret = pgc_img_parser_read(p, &w, sizeof(w));
+	if (!ret && w.plan_len > WIRE_MAX_PLAN)	/* before allocating it */
+		ret = check_head(&w, (size_t)w.plan_len);
+	if (ret)
+		return ret;
+	buf = malloc(sizeof(w) + (size_t)w.plan_len);
+	if (!buf)
+		return pgc_fail(-ENOMEM, "out of memory reading the manifest");
+	memcpy(buf, &w, sizeof(w));
+	ret = pgc_img_parser_read(p, buf + sizeof(w), (size_t)w.plan_len);
+	if (ret) {
+		free(buf);
+		return ret;
+	}
+	return pgc_img_wire_decode(buf, sizeof(w) + (size_t)w.plan_len, img);
+}
+
+int pgc_img_parser_start(struct pgc_img_parser *p, int in,
+			 const struct pgc_request *req, struct pgc_img *img)
+{
+	int data[2], verdict_pipe[2];
+	pid_t parent = getpid();
+
+	memset(img, 0, sizeof(*img));
+	p->pid = 0;
+	p->data = p->verdict = -1;
+	if (pipe2(data, O_CLOEXEC))
+		return pgc_fail(-errno, "cannot start the image parser: %s", strerror(errno));
+	if (pipe2(verdict_pipe, O_CLOEXEC)) {
+		close(data[0]);
+		close(data[1]);
+		return pgc_fail(-errno, "cannot start the image parser: %s", strerror(errno));
+	}
+	pgc_img_tune_fd(data[0]);
+	p->pid = fork();
+	if (p->pid == 0)
+		parser_child(parent, in, data[1], verdict_pipe[1], req);
+	close(data[1]);
+	close(verdict_pipe[1]);
+	p->data = data[0];
+	p->verdict = verdict_pipe[0];
+	if (p->pid < 0) {
+		int err = errno;
+
+		pgc_img_parser_stop(p);
+		return pgc_fail(-err, "cannot start the image parser: %s", strerror(err));
+	}
+	return receive_plan(p, img);
+}
+
+void pgc_img_flat_free(struct pgc_img_flat *f)
+{
+	flat_free(f);
+}
