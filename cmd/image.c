@@ -183,7 +183,7 @@ int cmd_dump(int argc, char **argv, struct cli *cli)
 		a.flags |= PGCLONE_DUMP_ALL;
 	PGCLONE_OPTS_OF(pgclone_image_opts, opts, .flags = a.flags,
 			.progress = progress_cb, .progress_ctx = cli,
-			.ready = sandbox_ready);
+			.ready = sandbox_ready_dump);
 	cancel_on_signals();
 	ret = pgclone_dump(a.pid, a.src, a.len, fd, &opts, &res);
 	progress_done();

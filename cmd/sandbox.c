@@ -189,6 +189,18 @@ int sandbox_image_child(void *ctx)
 	return sandbox_image_parse();
 }
 
+/*
+ * A dump has opened everything it reads of the source by now (the kernel
+ * checks access at open): it reads the process with no capability at all.
+ */
+int sandbox_ready_dump(void *ctx)
+{
+	(void)ctx;
+	if (priv_limit(PRIV_NONE))
+		return -1;
+	return sandbox_process_work(0) ? -1 : 0;
+}
+
 int sandbox_ready(void *ctx)
 {
 	(void)ctx;

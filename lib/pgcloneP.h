@@ -92,6 +92,10 @@ void pgc_maps_parse_vmflags(const char *flags, struct pgc_vma *v);
 void pgc_vma_classify(struct pgc_vma *v);
 /* Read and classify all mappings of @pid from smaps (or maps as fallback). */
 int pgc_maps_read(pid_t pid, struct pgc_vma_list *list) __must_check;
+/* The same in two steps: open (with the capability it takes), then read
+ * through the descriptor (which needs none) and close it. */
+int pgc_maps_open(pid_t pid);
+int pgc_maps_read_fd(pid_t pid, int fd, struct pgc_vma_list *list) __must_check;
 int pgc_maps_parse_stream(void *stdio_file, struct pgc_vma_list *list);
 void pgc_maps_free(struct pgc_vma_list *list);
 /* The mapping containing @addr, or NULL. */

@@ -7,6 +7,12 @@
  * shared zero page as a ZERO extent (recorded, not stored), untouched
  * pages not at all.  The manifest can therefore be written before the
  * data, and a reader never has to seek.
+ *
+ * Everything is read through three descriptors -- smaps, pagemap, mem --
+ * opened, with the capability each takes, before the caller's ready
+ * callback.  The kernel checks access when they are opened, not when they
+ * are read, so a caller may drop every capability there (pgclone(1)
+ * does) and read the process with none.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -39,6 +45,7 @@ struct dumper {
 	uint64_t zero_pfn;		/* 0 when pfns are hidden from us */
 	struct utsname uts;
 	char comm[32];
+	int smaps, pagemap, mem;	/* of the source, opened before ready */
 };
 
 /*
@@ -180,19 +187,10 @@ static void fill_range(struct dumper *d, size_t i, const struct pgclone_range *p
 static void fill_source(struct dumper *d, bool frozen)
 {
 	struct timespec ts;
-	char path[64];
-	FILE *f;
 
 	pgclone__source__init(&d->src);
 	uname(&d->uts);
 	clock_gettime(CLOCK_REALTIME, &ts);
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)d->pid);
-	f = fopen(path, "re");
-	if (!f || !fgets(d->comm, sizeof(d->comm), f))
-		d->comm[0] = '\0';
-	if (f)
-		fclose(f);
-	d->comm[strcspn(d->comm, "\n")] = '\0';
 	d->src.tool_version = (char *)pgclone_version();
 	d->src.kernel = d->uts.release;
 	d->src.arch = d->uts.machine;
@@ -236,40 +234,38 @@ static int write_head(struct dumper *d)
 static int flush_batch(struct dumper *d, struct pgc_img_batch *b,
 		       uint32_t *crcs)
 {
-	size_t want = pgc_img_batch_iov_bytes(b);
 	int err = pgc_step(d->req, "batch");
 
 	if (err)
 		return err;
-	if (b->niov && pgc_vm_readv(d->pid, b->liov, b->niov, b->riov,
-				    b->niov) != (ssize_t)want)
-		return pgc_fail(-ESRCH, "cannot read PID %d (did it exit?)",
-				(int)d->pid);
 	if (pgc_img_write_full(d->out, b->buf, b->used))
 		return -EIO;
 	pgc_img_batch_done(b, crcs);
 	return 0;
 }
 
-/* Queue @n bytes at @addr; pages the process cannot read come through
- * /proc/PID/mem, which can. */
+/*
+ * Read @n bytes at @addr into the batch.  /proc/PID/mem reads what the
+ * process itself may not (PROT_NONE, exec-only) and needs no capability
+ * once open.
+ */
 static int queue_piece(struct dumper *d, struct pgc_img_batch *b,
-		       uint64_t addr, size_t n, bool readable, uint64_t k,
-		       int *memfd)
+		       uint64_t addr, size_t n, uint64_t k)
 {
-	if (!readable) {
-		char path[64];
+	size_t got = 0;
 
-		if (*memfd < 0) {
-			snprintf(path, sizeof(path), "/proc/%d/mem", (int)d->pid);
-			*memfd = pgc_proc_open(path, O_RDONLY);
-		}
-		if (*memfd < 0 || pread(*memfd, b->buf + b->used, n, (off_t)addr) !=
-				      (ssize_t)n)
+	while (got < n) {
+		ssize_t r = pread(d->mem, b->buf + b->used + got, n - got,
+				  (off_t)(addr + got));
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
 			return pgc_fail(-ESRCH, "cannot read 0x%llx of PID %d (did it exit?)",
-					(unsigned long long)addr, (int)d->pid);
+					(unsigned long long)(addr + got), (int)d->pid);
+		got += (size_t)r;
 	}
-	pgc_img_batch_add(b, k, n, readable ? addr : 0);
+	pgc_img_batch_add(b, k, n, 0);
 	return 0;
 }
 
@@ -279,7 +275,7 @@ static int write_data(struct dumper *d, const struct pgc_request *req,
 {
 	struct pgc_img_batch *b = pgc_img_batch_new();
 	uint64_t done = 0, k = 0;
-	int memfd = -1, ret = 0;
+	int ret = 0;
 
 	if (!b)
 		return -ENOMEM;
@@ -302,8 +298,7 @@ static int write_data(struct dumper *d, const struct pgc_request *req,
 			}
 			if (n > left)
 				n = (size_t)left;
-			ret = queue_piece(d, b, addr, n, r->prot & PROT_READ, k,
-					  &memfd);
+			ret = queue_piece(d, b, addr, n, k);
 			addr += n;
 			left -= n;
 		}
@@ -311,8 +306,6 @@ static int write_data(struct dumper *d, const struct pgc_request *req,
 	}
 	if (!ret)
 		ret = flush_batch(d, b, crcs);
-	if (memfd >= 0)
-		close(memfd);
 	pgc_img_batch_free(b);
 	return ret;
 }
@@ -358,10 +351,52 @@ static int plan_all(struct pgc_plan *plan, pid_t pid, struct pgc_vma_list *maps)
 	return 0;
 }
 
-static int build_manifest(struct dumper *d, struct pgc_plan *plan, bool frozen)
+/*
+ * Everything the dump reads of the source, opened now: the kernel checks
+ * access at open, so the caller's ready callback may drop every capability.
+ * The pin then proves the descriptors are of the process that was checked,
+ * not of a newcomer given its PID.
+ */
+static int open_source(struct dumper *d)
 {
 	char path[64];
-	int pm, ret = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)d->pid);
+	f = fopen(path, "re");
+	if (!f || !fgets(d->comm, sizeof(d->comm), f))
+		d->comm[0] = '\0';
+	if (f)
+		fclose(f);
+	d->comm[strcspn(d->comm, "\n")] = '\0';
+	d->smaps = pgc_maps_open(d->pid);
+	if (d->smaps < 0)
+		return d->smaps;
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)d->pid);
+	d->pagemap = pgc_proc_open(path, O_RDONLY);	/* pfns: CAP_SYS_ADMIN */
+	if (d->pagemap < 0)
+		return pgc_fail(-EPERM, "cannot open %s", path);
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)d->pid);
+	d->mem = pgc_proc_open(path, O_RDONLY);
+	if (d->mem < 0)
+		return pgc_fail(-EPERM, "cannot open %s", path);
+	return pgc_pin_check(d->req->src_pin, d->pid);
+}
+
+static void close_source(struct dumper *d)
+{
+	int *fds[] = { &d->smaps, &d->pagemap, &d->mem };
+
+	for (size_t i = 0; i < ARRAY_SIZE(fds); i++) {
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+		*fds[i] = -1;
+	}
+}
+
+static int build_manifest(struct dumper *d, struct pgc_plan *plan, bool frozen)
+{
+	int ret = 0;
 
 	d->ranges = calloc(plan->n, sizeof(*d->ranges));
 	d->rptr = calloc(plan->n, sizeof(*d->rptr));
@@ -370,13 +405,8 @@ static int build_manifest(struct dumper *d, struct pgc_plan *plan, bool frozen)
 		return -ENOMEM;
 	for (size_t i = 0; i < plan->n; i++)
 		fill_range(d, i, &plan->r[i], plan->src_vma[i]);
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)d->pid);
-	pm = pgc_proc_open(path, O_RDONLY);
-	if (pm < 0)
-		return pgc_fail(-EPERM, "cannot open %s", path);
 	for (size_t i = 0; !ret && i < plan->n; i++)
-		ret = scan_range(d, pm, (uint32_t)i);
-	close(pm);
+		ret = scan_range(d, d->pagemap, (uint32_t)i);
 	if (ret)
 		return ret;
 	d->eptr = calloc(d->n_ext ? d->n_ext : 1, sizeof(*d->eptr));
@@ -403,7 +433,8 @@ static int build_manifest(struct dumper *d, struct pgc_plan *plan, bool frozen)
 int pgc_image_dump(const struct pgc_request *req, bool all, int out,
 		   struct pgclone_result *res)
 {
-	struct dumper d = { .req = req, .pid = req->src_pid, .out = out };
+	struct dumper d = { .req = req, .pid = req->src_pid, .out = out,
+			    .smaps = -1, .pagemap = -1, .mem = -1 };
 	bool frozen = !(req->flags & PGCLONE_NO_FREEZE);
 	struct pgc_vma_list maps;
 	struct pgc_proc proc = { 0 };
@@ -425,9 +456,13 @@ int pgc_image_dump(const struct pgc_request *req, bool all, int out,
 	}
 	ret = pgc_step(req, "seized");
 	if (!ret)
-		ret = pgc_ready(req);
+		ret = open_source(&d);
 	if (!ret)
-		ret = pgc_maps_read(req->src_pid, &maps);
+		ret = pgc_ready(req);
+	if (!ret) {
+		ret = pgc_maps_read_fd(req->src_pid, d.smaps, &maps);
+		d.smaps = -1;
+	}
 	if (!ret) {
 		ret = all ? plan_all(&plan, req->src_pid, &maps) :
 			    pgc_plan_build(&plan, req->src_pid, &maps, req->src,
@@ -457,6 +492,7 @@ int pgc_image_dump(const struct pgc_request *req, bool all, int out,
 				  (uint64_t)(t1.tv_nsec - t0.tv_nsec);
 	}
 	free(crcs);
+	close_source(&d);
 	free(d.ext);
 	free(d.eptr);
 	free(d.ranges);

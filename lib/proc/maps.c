@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/mman.h>
 #include <sys/sysmacros.h>
 
@@ -242,28 +243,37 @@ int pgc_maps_parse_stream(void *stdio_file, struct pgc_vma_list *list)
 	return ret;
 }
 
-int pgc_maps_read(pid_t pid, struct pgc_vma_list *list)
+int pgc_maps_open(pid_t pid)
 {
 	char path[64];
-	FILE *f;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps", (int)pid);
+	fd = pgc_proc_open(path, O_RDONLY);
+	if (fd >= 0)
+		return fd;
+	if (errno == ENOENT)
+		return pgc_fail(-ESRCH, "no process with PID %d", (int)pid);
+	if (errno == EACCES || errno == EPERM) {
+		char why[160];
+
+		pgc_ptrace_denied_reason(pid, why, sizeof(why));
+		return pgc_fail(-EPERM, "not permitted to read the mappings of PID %d: %s",
+				(int)pid, why);
+	}
+	return pgc_fail(-EIO, "cannot open %s: %s", path, strerror(errno));
+}
+
+int pgc_maps_read_fd(pid_t pid, int fd, struct pgc_vma_list *list)
+{
+	FILE *f = fdopen(fd, "re");
 	int ret;
 
 	memset(list, 0, sizeof(*list));
-	snprintf(path, sizeof(path), "/proc/%d/smaps", (int)pid);
-	ret = pgc_proc_open(path, O_RDONLY);
-	f = ret >= 0 ? fdopen(ret, "re") : NULL;
 	if (!f) {
-		ret = -errno;
-		if (ret == -ENOENT)
-			return pgc_fail(-ESRCH, "no process with PID %d", (int)pid);
-		if (ret == -EACCES || ret == -EPERM) {
-			char why[160];
-
-			pgc_ptrace_denied_reason(pid, why, sizeof(why));
-			return pgc_fail(-EPERM, "not permitted to read the mappings of PID %d: %s",
-					(int)pid, why);
-		}
-		return pgc_fail(-EIO, "cannot open %s: %s", path, strerror(-ret));
+		close(fd);
+		return pgc_fail(-ENOMEM, "out of memory reading the mappings of PID %d",
+				(int)pid);
 	}
 	ret = pgc_maps_parse_stream(f, list);
 	if (!ret && ferror(f))
@@ -272,12 +282,23 @@ int pgc_maps_read(pid_t pid, struct pgc_vma_list *list)
 	if (ret) {
 		pgc_maps_free(list);
 		return pgc_fail(ret == -ENOMEM ? -ENOMEM : -EIO,
-				"cannot parse %s", path);
+				"cannot parse /proc/%d/smaps", (int)pid);
 	}
 	if (!list->n)
 		return pgc_fail(-ESRCH, "PID %d has no memory (kernel thread or zombie)",
 				(int)pid);
 	return 0;
+}
+
+int pgc_maps_read(pid_t pid, struct pgc_vma_list *list)
+{
+	int fd = pgc_maps_open(pid);
+
+	if (fd < 0) {
+		memset(list, 0, sizeof(*list));
+		return fd;
+	}
+	return pgc_maps_read_fd(pid, fd, list);
 }
 
 void pgc_maps_free(struct pgc_vma_list *list)

@@ -228,6 +228,28 @@ class Privilege(VictimTest):
                 for k in ("CapPrm", "CapEff", "CapInh", "CapAmb"):
                     self.assertEqual(int(st[k], 16), 0, f"{k} while parsing: {st[k]}")
 
+    def test_dump_reads_the_process_with_no_capability(self):
+        """A dump opens smaps, pagemap and mem before its ready callback
+        and then drops every capability: the data is read with none, from
+        a process of another user too, and the image is still whole."""
+        a = self.victim(user="nobody")
+        addr = a.addr(f"anon {4 * MIB:#x}")
+        img = os.path.join(self.dir, "img")
+        # stopped between two batches of data
+        p = start_stopped_at("batch", "dump", "--pid", a.pid, "--src", hex(addr),
+                             "-o", img)
+        st = status(p.pid)
+        os.kill(p.pid, signal.SIGCONT)
+        out, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 0, err)
+        for k in ("CapPrm", "CapEff", "CapInh", "CapAmb"):
+            self.assertEqual(int(st[k], 16), 0, f"{k} while reading the source: {st[k]}")
+        self.assertEqual(st["Seccomp"].strip(), "2")
+        b = self.victim()
+        dst = self.free_addr(a, b)
+        run("restore", "--pid", b.pid, "-i", img, "--dst", hex(dst), check=0)
+        self.assertEqual(b.sum(dst, 4 * MIB), a.sum(addr, 4 * MIB))
+
     def test_restore_parses_in_a_confined_child(self):
         """restore needs capabilities and a broad filter to change the
         target, so it does not parse: a child holding only the image and
