@@ -21,25 +21,9 @@
 
 #include "pgcloneP.h"
 #include "image/image.h"
+#include "reseal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void reseal(uint8_t *img, size_t size)
-{
-	uint64_t mlen = 0;
-
-	for (int i = 7; i >= 0; i--)
-		mlen = mlen << 8 | img[32 + i];
-	if (mlen <= size - PGC_IMG_HDR_SIZE)
-		put32(img + 56, pgc_crc32c(0, img + PGC_IMG_HDR_SIZE, (size_t)mlen));
-	put32(img + 60, pgc_crc32c(0, img, 60));
-}
 
 static void decode_copy(const uint8_t *buf, size_t len)
 {
@@ -99,7 +83,7 @@ static void round_trip(const uint8_t *data, size_t size)
 	if (!img)
 		return;
 	memcpy(img, data, size);
-	reseal(img, size);
+	fuzz_reseal(img, size);
 	fd = memfd_create("fuzz-wire", 0);
 	if (fd < 0 || write(fd, img, size) != (ssize_t)size || lseek(fd, 0, SEEK_SET) ||
 	    pgc_img_read_head(fd, &a)) {
