@@ -25,6 +25,21 @@ def status(pid):
         return dict(l.rstrip("\n").split(":\t", 1) for l in f if ":\t" in l)
 
 
+def children_of(pid):
+    """The PIDs whose parent is PID (without CONFIG_PROC_CHILDREN, which the
+    guest kernel lacks)."""
+    kids = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        kids.append(int(d))
+            except (FileNotFoundError, ProcessLookupError):
+                pass
+    return kids
+
+
 class Privilege(VictimTest):
     def setUp(self):
         super().setUp()
@@ -265,8 +280,7 @@ class Privilege(VictimTest):
         child, st = None, None
         deadline = time.time() + 10
         while time.time() < deadline:
-            with open(f"/proc/{p.pid}/task/{p.pid}/children") as f:
-                kids = f.read().split()
+            kids = children_of(p.pid)
             if kids:
                 child = int(kids[0])
                 st = status(child)
