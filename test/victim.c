@@ -51,6 +51,7 @@
 #include <sys/rseq.h>
 #include <sys/shm.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #ifndef PR_SET_VMA
@@ -333,9 +334,35 @@ static void command(char *line)
 	}
 }
 
-int main(void)
+/*
+ * "pgclone-victim --burn-pids N": fork short-lived children until one gets
+ * PID N - 1, so that the next process started is likely to get N.  The
+ * tests give a new process an old PID this way where they cannot write
+ * /proc/sys/kernel/ns_last_pid (a kernel without CONFIG_PID_NS, like the
+ * guest's).  Exits 0 once there, 1 after a full turn of the PID space.
+ */
+static int burn_pids(pid_t want)
+{
+	for (long i = 0; i < 4 * 1024 * 1024; i++) {
+		pid_t c = fork();
+
+		if (c < 0)
+			return 1;
+		if (!c)
+			_exit(0);
+		waitpid(c, NULL, 0);
+		if (c == want - 1)
+			return 0;
+	}
+	return 1;
+}
+
+int main(int argc, char **argv)
 {
 	char line[512];
+
+	if (argc == 3 && !strcmp(argv[1], "--burn-pids"))
+		return burn_pids((pid_t)atoi(argv[2]));
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	puts("ready");

@@ -19,6 +19,7 @@
 /* A thread drowning in signals must not keep us from freezing it. */
 #define MAX_REDELIVER 64
 #define MAX_PASSES 64
+#define SEIZE_RETRIES 3	/* EPERM while a previous tracer lets go */
 
 int pgc_wait_tid(pid_t tid, int *status)
 {
@@ -109,12 +110,37 @@ static int stop_task(struct pgc_task *t, bool *group_stop)
 	}
 }
 
+/*
+ * PTRACE_SEIZE one thread; -1 with errno set on failure.  EPERM from a
+ * thread that nobody traces by the time we look is retried: another
+ * pgclone that held it has just let go (seen under TCG, where that window
+ * is wide), and telling the user "the kernel refused" would be wrong.
+ */
+static int seize_one(pid_t pid, pid_t tid)
+{
+	struct pgc_status st;
+	int ret, err;
+
+	for (int tries = 0;; tries++) {
+		pgc_priv_raise(PGC_CAP_SYS_PTRACE);
+		ret = (int)ptrace(PTRACE_SEIZE, tid, 0, (void *)PTRACE_O_TRACESYSGOOD);
+		err = errno;
+		pgc_priv_lower();
+		if (!ret || err != EPERM || tries == SEIZE_RETRIES ||
+		    pgc_status_read(pid, 0, &st) || st.tracer)
+			break;
+		usleep(1000);
+	}
+	errno = err;
+	return ret;
+}
+
 static int seize_new_threads(struct pgc_proc *p, bool *found)
 {
 	char path[64];
 	struct dirent *de;
 	DIR *d;
-	int ret = 0, err;
+	int ret = 0;
 
 	*found = false;
 	snprintf(path, sizeof(path), "/proc/%d/task", (int)p->pid);
@@ -128,11 +154,7 @@ static int seize_new_threads(struct pgc_proc *p, bool *found)
 
 		if (tid <= 0 || has_task(p, tid))
 			continue;
-		pgc_priv_raise(PGC_CAP_SYS_PTRACE);
-		ret = (int)ptrace(PTRACE_SEIZE, tid, 0, (void *)PTRACE_O_TRACESYSGOOD);
-		err = errno;
-		pgc_priv_lower();
-		errno = err;
+		ret = seize_one(p->pid, tid);
 		if (ret) {
 			ret = 0;
 			if (errno == ESRCH)

@@ -13,7 +13,7 @@ import struct
 import subprocess
 import time
 
-from harness import PAGE, Snapshot, Victim, VictimTest, run, start_stopped_at
+from harness import PAGE, VICTIM, Snapshot, Victim, VictimTest, run, start_stopped_at
 from test_image import broken_images, crafted_images
 
 MIB = 1 << 20
@@ -236,12 +236,20 @@ class BadInputTable(VictimTest):
             self.assertTrue(s.alive())
 
 
+NS_LAST_PID = "/proc/sys/kernel/ns_last_pid"
+
+
 def reuse_pid(pid, tries=200):
     """A new victim with the number @pid, which must be free: the kernel
-    hands out ns_last_pid + 1 next (root only)."""
+    hands out ns_last_pid + 1 next (root only).  Without ns_last_pid (no
+    CONFIG_PID_NS, as in the guest), children are forked until the last
+    one had @pid - 1."""
     for _ in range(tries):
-        with open("/proc/sys/kernel/ns_last_pid", "w") as f:
-            f.write(str(pid - 1))
+        if os.path.exists(NS_LAST_PID):
+            with open(NS_LAST_PID, "w") as f:
+                f.write(str(pid - 1))
+        else:
+            subprocess.run([VICTIM, "--burn-pids", str(pid)], check=True)
         v = Victim()
         if v.pid == pid:
             return v
