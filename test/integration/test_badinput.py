@@ -237,23 +237,36 @@ class BadInputTable(VictimTest):
 
 
 NS_LAST_PID = "/proc/sys/kernel/ns_last_pid"
+PID_MAX = "/proc/sys/kernel/pid_max"
 
 
 def reuse_pid(pid, tries=200):
     """A new victim with the number @pid, which must be free: the kernel
     hands out ns_last_pid + 1 next (root only).  Without ns_last_pid (no
     CONFIG_PID_NS, as in the guest), children are forked until the last
-    one had @pid - 1."""
+    one had @pid - 1, with pid_max lowered to @pid + 1 meanwhile so that a
+    turn of the PID space is short (PIDs restart at 300 after a wrap)."""
     for _ in range(tries):
         if os.path.exists(NS_LAST_PID):
             with open(NS_LAST_PID, "w") as f:
                 f.write(str(pid - 1))
+            v = Victim()
         else:
-            subprocess.run([VICTIM, "--burn-pids", str(pid)], check=True)
-        v = Victim()
-        if v.pid == pid:
+            assert pid > 300, f"PID {pid} cannot come back after a wrap"
+            with open(PID_MAX) as f:
+                old = f.read().strip()
+            try:
+                with open(PID_MAX, "w") as f:
+                    f.write(str(pid + 1))
+                burnt = subprocess.run([VICTIM, "--burn-pids", str(pid)]).returncode == 0
+                v = Victim() if burnt else None
+            finally:
+                with open(PID_MAX, "w") as f:
+                    f.write(old)
+        if v and v.pid == pid:
             return v
-        v.kill()
+        if v:
+            v.kill()
     raise AssertionError(f"could not get PID {pid} again")
 
 
