@@ -41,6 +41,8 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -335,15 +337,25 @@ static void command(char *line)
 }
 
 /*
- * "pgclone-victim --burn-pids N": fork short-lived children until one gets
- * PID N - 1, so that the next process started is likely to get N.  The
+ * "pgclone-victim --burn-pids N": fork short-lived children until the
+ * next free PID after the last one is N, so that the next process started
+ * is likely to get N.  The
  * tests give a new process an old PID this way where they cannot write
  * /proc/sys/kernel/ns_last_pid (a kernel without CONFIG_PID_NS, like the
  * guest's).  Exits 0 once there, 1 if it went past.
  */
+/* Is every PID strictly between @from and @to in use? */
+static bool all_taken(pid_t from, pid_t to)
+{
+	for (pid_t p = from + 1; p < to; p++)
+		if (kill(p, 0) && errno == ESRCH)
+			return false;
+	return true;
+}
+
 static int burn_pids(pid_t want)
 {
-	if (getpid() == want - 1)
+	if (getpid() < want && all_taken(getpid(), want))
 		return 0;
 	for (long i = 0; i < 4 * 1024 * 1024; i++) {
 		pid_t c = vfork();	/* no page tables to copy: fast */
@@ -353,7 +365,8 @@ static int burn_pids(pid_t want)
 		if (!c)
 			_exit(0);
 		waitpid(c, NULL, 0);
-		if (c == want - 1)
+		/* the next PID handed out is the first free one after c */
+		if (c < want && all_taken(c, want))
 			return 0;
 		if (c == want)
 			return 1;	/* went past it: N - 1 is someone's */

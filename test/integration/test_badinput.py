@@ -243,8 +243,8 @@ PID_MAX = "/proc/sys/kernel/pid_max"
 def reuse_pid(pid, tries=200):
     """A new victim with the number @pid, which must be free: the kernel
     hands out ns_last_pid + 1 next (root only).  Without ns_last_pid (no
-    CONFIG_PID_NS, as in the guest), children are forked until the last
-    one had @pid - 1, with pid_max lowered to @pid + 1 meanwhile so that a
+    CONFIG_PID_NS, as in the guest), children are forked until the next
+    free PID is @pid, with pid_max lowered to @pid + 1 meanwhile so that a
     turn of the PID space is short (PIDs restart at 300 after a wrap)."""
     for _ in range(tries):
         if os.path.exists(NS_LAST_PID):
