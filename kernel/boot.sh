@@ -8,7 +8,7 @@
 set -uo pipefail
 kernel=$1 initrd=$2
 log=${3:-$(dirname "$initrd")/serial.log}
-timeout_s=${PGCLONE_BOOT_TIMEOUT:-600}
+timeout_s=${PGCLONE_BOOT_TIMEOUT:-1200}
 
 timeout "$timeout_s" qemu-system-x86_64 -accel tcg -cpu max -m 2G -smp 2 \
 	-nographic -no-reboot -kernel "$kernel" -initrd "$initrd" \
