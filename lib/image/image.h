@@ -111,9 +111,11 @@ int pgc_img_wire_decode(uint8_t *buf, size_t len, struct pgc_img *img);
 
 /*
  * Data moves in batches of up to PGC_IMG_CHUNK bytes and
- * PGC_IMG_IOV_BATCH pieces: one process_vm_readv()/writev() and one
- * write()/read() per batch whatever the extents' sizes, so a sparse range
- * costs what its pages cost.  Each piece feeds one DATA extent's checksum.
+ * PGC_IMG_IOV_BATCH pieces: one write() per batch when dumping (each
+ * piece pread() from /proc/PID/mem), one read() and one
+ * process_vm_writev() when restoring, whatever the extents' sizes, so a
+ * sparse range costs what its pages cost.  Each piece feeds one DATA
+ * extent's checksum.
  */
 #define PGC_IMG_CHUNK (4u << 20)
 #define PGC_IMG_IOV_BATCH 1024

@@ -483,7 +483,7 @@ static int rebuild_extent(struct pgc_img_flat *f, size_t i, struct cursor *c)
 	return 0;
 }
 
-static void flat_free(struct pgc_img_flat *f)
+void pgc_img_flat_free(struct pgc_img_flat *f)
 {
 	if (!f)
 		return;
@@ -572,7 +572,7 @@ int pgc_img_wire_decode(uint8_t *buf, size_t len, struct pgc_img *img)
 	f->plan = buf;
 	ret = rebuild(img, &w, f, buf + sizeof(w));
 	if (ret && img->flat != f)
-		flat_free(f);
+		pgc_img_flat_free(f);
 	return ret;
 }
 
@@ -584,10 +584,10 @@ static int receive_plan(struct pgc_img_parser *p, struct pgc_img *img)
 	int ret;
 
 	ret = pgc_img_parser_read(p, &w, sizeof(w));
-	if (!ret && w.plan_len > WIRE_MAX_PLAN)	/* before allocating it */
-		ret = check_head(&w, (size_t)w.plan_len);
 	if (ret)
 		return ret;
+	if (w.plan_len > WIRE_MAX_PLAN)		/* before allocating it */
+		return pgc_fail(-EPROTO, "the image parser sent a malformed header");
 	buf = malloc(sizeof(w) + (size_t)w.plan_len);
 	if (!buf)
 		return pgc_fail(-ENOMEM, "out of memory reading the manifest");
@@ -603,7 +603,7 @@ static int receive_plan(struct pgc_img_parser *p, struct pgc_img *img)
 int pgc_img_parser_start(struct pgc_img_parser *p, int in,
 			 const struct pgc_request *req, struct pgc_img *img)
 {
-	int data[2], verdict_pipe[2];
+	int data[2], verdict_pipe[2], err;
 	pid_t parent = getpid();
 
 	memset(img, 0, sizeof(*img));
@@ -618,6 +618,7 @@ int pgc_img_parser_start(struct pgc_img_parser *p, int in,
 	}
 	pgc_img_tune_fd(data[0]);
 	p->pid = fork();
+	err = errno;
 	if (p->pid == 0)
 		parser_child(parent, in, data[1], verdict_pipe[1], req);
 	close(data[1]);
@@ -625,15 +626,8 @@ int pgc_img_parser_start(struct pgc_img_parser *p, int in,
 	p->data = data[0];
 	p->verdict = verdict_pipe[0];
 	if (p->pid < 0) {
-		int err = errno;
-
 		pgc_img_parser_stop(p);
 		return pgc_fail(-err, "cannot start the image parser: %s", strerror(err));
 	}
 	return receive_plan(p, img);
-}
-
-void pgc_img_flat_free(struct pgc_img_flat *f)
-{
-	flat_free(f);
 }

@@ -7,9 +7,10 @@
  * data.  Nothing appears at the destination until everything has been
  * checked: header and manifest are validated first, the ranges are built at
  * addresses the kernel picks (engine/build.c "staging"), the data is
- * streamed into them while its checksums are computed, and only when the
- * trailer matches are they moved into place with mremap.  A truncated or
- * corrupt image therefore leaves the process exactly as it was.
+ * streamed into them while the parser computes its checksums, and only
+ * when it says the trailer matches are they moved into place with mremap.
+ * A truncated or corrupt image therefore leaves the process exactly as it
+ * was.
  *
  * Shared and file ranges are attached again to their object when it can
  * still be found with the same identity (device and inode), through its
