@@ -262,37 +262,6 @@ void pgclone_image_info_free(struct pgclone_image_info *info)
 	info->nr_ranges = 0;
 }
 
-int pgc_result_fill(struct pgclone_result *res, const struct pgc_plan *plan)
-{
-	size_t n = plan->n;
-
-	res->src = plan->src;
-	res->dst = plan->dst;
-	res->len = plan->len;
-	res->ranges = calloc(n ? n : 1, sizeof(*res->ranges));
-	if (!res->ranges)
-		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		struct pgclone_range *r = &res->ranges[i];
-
-		*r = plan->r[i];
-		r->map.name = strdup(plan->r[i].map.name);
-		if (!r->map.name) {
-			res->nr_ranges = i;
-			pgclone_result_free(res);
-			return -ENOMEM;
-		}
-		res->pages_present += r->pages_present;
-		res->pages_copied += r->pages_copied;
-		res->pages_shared += r->pages_shared;
-		if (r->map.kind == PGCLONE_KIND_ANON_PRIVATE)
-			res->pages_skipped += r->pages - r->pages_present;
-	}
-	res->nr_ranges = n;
-	res->bytes_copied = res->pages_copied * PGC_PAGE_SIZE;
-	return 0;
-}
-
 void pgclone_result_free(struct pgclone_result *res)
 {
 	size_t sz;
@@ -354,50 +323,4 @@ int pgclone_engine_probe(enum pgclone_engine engine)
 		return pgc_kernel_syscall_nr() > 0 ? 0 : pgc_ret(-ENOSYS);
 	}
 	return pgc_ret(-EINVAL);
-}
-
-const char *pgclone_engine_name(enum pgclone_engine engine)
-{
-	switch (engine) {
-	case PGCLONE_ENGINE_AUTO: return "auto";
-	case PGCLONE_ENGINE_KERNEL: return "kernel";
-	case PGCLONE_ENGINE_COPY: return "copy";
-	}
-	return "unknown";
-}
-
-const char *pgclone_kind_name(enum pgclone_kind kind)
-{
-	switch (kind) {
-	case PGCLONE_KIND_ANON_PRIVATE: return "anon-private";
-	case PGCLONE_KIND_ANON_SHARED: return "anon-shared";
-	case PGCLONE_KIND_FILE_PRIVATE: return "file-private";
-	case PGCLONE_KIND_FILE_SHARED: return "file-shared";
-	case PGCLONE_KIND_SPECIAL: return "special";
-	}
-	return "unknown";
-}
-
-const char *pgclone_refusal_name(enum pgclone_refusal why)
-{
-	switch (why) {
-	case PGCLONE_OK: return "ok";
-	case PGCLONE_REFUSE_VDSO: return "vdso: kernel-provided code";
-	case PGCLONE_REFUSE_VVAR: return "vvar: kernel data page (VM_PFNMAP)";
-	case PGCLONE_REFUSE_VSYSCALL: return "vsyscall: fixed kernel page";
-	case PGCLONE_REFUSE_IO: return "VM_IO: device memory";
-	case PGCLONE_REFUSE_PFNMAP: return "VM_PFNMAP/VM_MIXEDMAP: raw page frames";
-	case PGCLONE_REFUSE_UFFD: return "registered with userfaultfd";
-	case PGCLONE_REFUSE_HUGETLB: return "hugetlbfs mapping: not supported";
-	case PGCLONE_REFUSE_DONTEXPAND: return "VM_DONTEXPAND: driver or AIO ring";
-	}
-	return "unknown";
-}
-
-const char *pgclone_version(void)
-{
-#define STR_(x) #x
-#define STR(x) STR_(x)
-	return STR(PGCLONE_VERSION_MAJOR) "." STR(PGCLONE_VERSION_MINOR) "."
-	       STR(PGCLONE_VERSION_MICRO);
 }

@@ -161,7 +161,7 @@ void pgc_ptrace_denied_reason(pid_t pid, char *out, size_t len);
 int pgc_status_read(pid_t pid, pid_t tid, struct pgc_status *st) __must_check;
 /* A live process (not a thread, zombie or kernel thread), or why not. */
 int pgc_proc_check(pid_t pid, struct pgc_status *st) __must_check;
-/* Same pid namespace as the caller? 1 yes, 0 no, <0 error. */
+/* proc/ns.c: are @a and @b in one pid namespace? 1 yes, 0 no, <0 error. */
 int pgc_same_pidns(pid_t a, pid_t b);
 
 /* ---- priv.c: may we touch a process; capabilities only while needed -- */
@@ -260,7 +260,7 @@ int pgc_plan_check_dst(const struct pgc_plan *plan,
 		       const struct pgc_vma_list *dst_maps, bool replace);
 void pgc_plan_free(struct pgc_plan *plan);
 
-/* ---- engine selection ---------------------------------------------------- */
+/* ---- request.c: one request's life, shared by engines and images ------- */
 struct pgc_request {
 	pid_t src_pid, dst_pid;
 	uint64_t src, len, dst;
@@ -285,6 +285,10 @@ int pgc_ready(const struct pgc_request *req) __must_check;
 /* Call the progress callback; non-zero means the caller wants to stop. */
 bool pgc_cancelled(const struct pgc_request *req, uint64_t done,
 		   uint64_t total);
+/* Copy the plan's ranges into @res (with their own names), add up counts. */
+int pgc_result_fill(struct pgclone_result *res, const struct pgc_plan *plan);
+
+/* ---- the engines and the image code, which api.c chooses between ------ */
 
 int pgc_copy_engine_clone(const struct pgc_request *req,
 			  struct pgclone_result *res) __must_check;
@@ -298,8 +302,5 @@ int pgc_image_info(int fd, bool verify, struct pgclone_image_info *info);
 
 /* The syscall number published in sysfs, or -ENOSYS. */
 long pgc_kernel_syscall_nr(void);
-
-/* Move plan ranges into @res (res takes ownership of names). */
-int pgc_result_fill(struct pgclone_result *res, const struct pgc_plan *plan);
 
 #endif /* PGCLONE_PRIVATE_H */

@@ -50,27 +50,6 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
-bool pgc_cancelled(const struct pgc_request *req, uint64_t done, uint64_t total)
-{
-	return req->progress && req->progress(req->progress_ctx, done, total);
-}
-
-int pgc_ready(const struct pgc_request *req)
-{
-	if (req->ready && req->ready(req->progress_ctx))
-		return pgc_fail(-EINTR, "cancelled before anything was changed");
-	return 0;
-}
-
-int pgc_step(const struct pgc_request *req, const char *point)
-{
-	int err = pgc_fault_point(point);
-
-	if (!err && pgc_cancelled(req, 0, 0))
-		err = pgc_fail(-EINTR, "interrupted");
-	return err;
-}
-
 /*
  * Why a read or write of @pid failed (@err from the syscall): it died, or
  * something stranger.  A process being killed loses its mm before it

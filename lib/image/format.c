@@ -303,6 +303,19 @@ int pgc_img_read_trailer(int fd, struct pgc_img *img, const uint32_t *crcs)
 	return ret;
 }
 
+void pgc_img_flat_free(struct pgc_img_flat *f)
+{
+	if (!f)
+		return;
+	free(f->ranges);
+	free(f->rptr);
+	free(f->files);
+	free(f->ext);
+	free(f->eptr);
+	free(f->plan);
+	free(f);
+}
+
 void pgc_img_free(struct pgc_img *img)
 {
 	if (img->flat)

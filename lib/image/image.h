@@ -92,7 +92,21 @@ void pgc_img_free(struct pgc_img *img);
  * it; it is always called, after either.
  */
 struct pgc_request;
-struct pgc_img_flat;
+/*
+ * The manifest the library rebuilds from a parser's records (parser.c):
+ * one allocation per array, strings pointing into plan.
+ */
+struct pgc_img_flat {
+	Pgclone__Manifest m;
+	Pgclone__Source src;
+	Pgclone__Range *ranges, **rptr;
+	Pgclone__FileIdentity *files;
+	Pgclone__Extent *ext, **eptr;
+	uint8_t *plan;			/* head and records; strings point into it */
+	char arch[72];
+};
+void pgc_img_flat_free(struct pgc_img_flat *f);
+
 struct pgc_img_parser {
 	pid_t pid;
 	int data, verdict;
@@ -103,7 +117,6 @@ int pgc_img_parser_start(struct pgc_img_parser *p, int in,
 int pgc_img_parser_read(struct pgc_img_parser *p, void *buf, size_t len);
 int pgc_img_parser_finish(struct pgc_img_parser *p);
 void pgc_img_parser_stop(struct pgc_img_parser *p);
-void pgc_img_flat_free(struct pgc_img_flat *f);
 /* The records themselves (the fuzzer's way in): encode what a checked
  * image holds; decode, taking @buf (malloc'd), and check again. */
 int pgc_img_wire_encode(const struct pgc_img *img, uint8_t **out, size_t *len);

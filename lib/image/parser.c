@@ -71,17 +71,6 @@ struct wire_verdict {
 	char msg[512];
 };
 
-/* The manifest the library rebuilds from the records. */
-struct pgc_img_flat {
-	Pgclone__Manifest m;
-	Pgclone__Source src;
-	Pgclone__Range *ranges, **rptr;
-	Pgclone__FileIdentity *files;
-	Pgclone__Extent *ext, **eptr;
-	uint8_t *plan;			/* head and records; strings point into it */
-	char arch[72];
-};
-
 /* ---- the child ------------------------------------------------------ */
 
 static size_t str_len(const char *s)
@@ -481,19 +470,6 @@ static int rebuild_extent(struct pgc_img_flat *f, size_t i, struct cursor *c)
 	e->anon = !!w.anon;
 	f->eptr[i] = e;
 	return 0;
-}
-
-void pgc_img_flat_free(struct pgc_img_flat *f)
-{
-	if (!f)
-		return;
-	free(f->ranges);
-	free(f->rptr);
-	free(f->files);
-	free(f->ext);
-	free(f->eptr);
-	free(f->plan);
-	free(f);
 }
 
 static int rebuild(struct pgc_img *img, const struct wire_head *w,

@@ -128,35 +128,3 @@ int pgc_status_read(pid_t pid, pid_t tid, struct pgc_status *st)
 		return -EIO;
 	return 0;
 }
-
-static int ns_ino(pid_t pid, ino_t *ino)
-{
-	char path[64];
-	struct stat sb;
-	int ret;
-
-	snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)pid);
-	pgc_priv_raise(PGC_CAPS_PROC);	/* another user's ns links need it */
-	ret = stat(path, &sb) ? -errno : 0;
-	pgc_priv_lower();
-	if (ret)
-		return ret;
-	*ino = sb.st_ino;
-	return 0;
-}
-
-int pgc_same_pidns(pid_t a, pid_t b)
-{
-	ino_t ia, ib, self;
-	int ret;
-
-	/* a kernel without CONFIG_PID_NS has one namespace and no ns files */
-	if (ns_ino(getpid(), &self) == -ENOENT)
-		return 1;
-	ret = ns_ino(a, &ia);
-	if (!ret)
-		ret = ns_ino(b, &ib);
-	if (ret)
-		return ret;
-	return ia == ib;
-}
