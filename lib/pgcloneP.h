@@ -46,6 +46,16 @@ void pgc_clear_error(void);
 bool pgc_has_error(void);
 /* Set errno from a -errno return, as the public entry points promise. */
 int pgc_ret(int ret);
+/* Is @err one of the @n errors of @set?  (Test a success separately, in
+ * the caller: see closed_set() in api.c for the gcc 12.2 -O3 miscompile
+ * of a loop that did both.) */
+static inline bool pgc_err_in(int err, const int *set, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (set[i] == err)
+			return true;
+	return false;
+}
 
 /* ---- fault.c: test-only fault points ------------------------------- */
 #ifdef PGCLONE_FAULT_POINTS

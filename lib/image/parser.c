@@ -331,9 +331,8 @@ static int verdict(struct pgc_img_parser *p)
 			return 0;
 		v.msg[sizeof(v.msg) - 1] = '\0';
 		printable(v.msg);
-		for (size_t i = 0; i < ARRAY_SIZE(child_errors); i++)
-			if (v.err == child_errors[i])
-				return pgc_fail(v.err, "%s", v.msg);
+		if (pgc_err_in(v.err, child_errors, ARRAY_SIZE(child_errors)))
+			return pgc_fail(v.err, "%s", v.msg);
 		return pgc_fail(-EPROTO, "%s", v.msg);
 	}
 	if (reap(p, &status) || !WIFSIGNALED(status))
