@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 /* Exit codes, documented in pgclone(1). */
@@ -11,6 +12,7 @@ enum {
 	EXIT_DONE = 0,		/* success */
 	EXIT_FAILED = 1,	/* failed; both processes unchanged */
 	EXIT_USAGE = 2,		/* bad usage or input; nothing was touched */
+	EXIT_INCOMPLETE = 3,	/* done (committed), but a later step failed */
 };
 
 struct cli {
@@ -47,6 +49,13 @@ int common_option(int c, char **argv, struct cli *cli);
 int errx_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Map a library error to our exit code and print its one line. */
 int report_lib_error(int err, const char *what);
+/*
+ * After printing a command's report: if it could not be written, say so
+ * and return the exit code (EXIT_INCOMPLETE when @done is what a committed
+ * operation did, e.g. "cloned ... to 0x... in PID n"; else EXIT_FAILED);
+ * @status when all was written.
+ */
+int check_report_written(FILE *out, int status, const char *done);
 void install_log(struct cli *cli);
 /* A process that does not exist is bad input: say so before any work. */
 int check_pid_exists(pid_t pid, const char *opt);

@@ -92,7 +92,8 @@ static int parse_args(int argc, char **argv, struct cli *cli,
 	return 0;
 }
 
-static void print_json(const struct clone_args *a, const struct pgclone_result *r)
+static void print_json(const struct clone_args *a, const struct pgclone_result *r,
+		       const char *error)
 {
 	struct json j;
 
@@ -100,6 +101,10 @@ static void print_json(const struct clone_args *a, const struct pgclone_result *
 	json_open(&j, NULL);
 	json_str(&j, "engine", pgclone_engine_name(r->engine));
 	json_bool(&j, "dry_run", a->flags & PGCLONE_DRY_RUN);
+	/* committed: the destination holds the clone; error: what failed after */
+	json_bool(&j, "committed", r->flags & PGCLONE_RESULT_COMMITTED);
+	if (error)
+		json_str(&j, "error", error);
 	json_u64(&j, "src_pid", (uint64_t)a->pid);
 	json_u64(&j, "dst_pid", (uint64_t)a->target);
 	json_hex(&j, "src", r->src);
@@ -171,7 +176,8 @@ int cmd_clone(int argc, char **argv, struct cli *cli)
 {
 	struct clone_args a = { 0 };
 	struct pgclone_result res = { .sz = sizeof(res) };
-	int ret;
+	char done[160];
+	int ret, status;
 
 	ret = parse_args(argc, argv, cli, &a);
 	if (ret)
@@ -191,12 +197,21 @@ int cmd_clone(int argc, char **argv, struct cli *cli)
 	cancel_on_signals();
 	ret = pgclone_clone(a.pid, a.src, a.len, a.target, a.dst, &opts, &res);
 	progress_done();
-	if (ret)
+	/* -ENOTRECOVERABLE: cloned, then a later step failed; report both */
+	if (ret && ret != -ENOTRECOVERABLE)
 		return report_lib_error(ret, "clone");
+	status = ret ? report_lib_error(ret, "clone") : EXIT_DONE;
 	if (cli->json)
-		print_json(&a, &res);
+		print_json(&a, &res, ret ? pgclone_last_error() : NULL);
 	else if (!cli->quiet)
 		print_text(&a, &res);
+	if (res.flags & PGCLONE_RESULT_COMMITTED)
+		snprintf(done, sizeof(done), "cloned 0x%llx-0x%llx of PID %d to 0x%llx in PID %d",
+			 (unsigned long long)res.src,
+			 (unsigned long long)(res.src + res.len), (int)a.pid,
+			 (unsigned long long)res.dst, (int)a.target);
+	status = check_report_written(stdout, status,
+				      res.flags & PGCLONE_RESULT_COMMITTED ? done : NULL);
 	pgclone_result_free(&res);
-	return EXIT_DONE;
+	return status;
 }

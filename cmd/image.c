@@ -121,6 +121,8 @@ static void report(const char *what, const struct image_args *a,
 		json_str(&j, "command", what);
 		json_u64(&j, "pid", (uint64_t)a->pid);
 		json_bool(&j, "dry_run", a->flags & PGCLONE_DRY_RUN);
+		if (strcmp(what, "dumped"))	/* a dump changes no process */
+			json_bool(&j, "committed", r->flags & PGCLONE_RESULT_COMMITTED);
 		print_ranges_json(&j, r->ranges, r->nr_ranges);
 		json_u64(&j, "pages_present", r->pages_present);
 		json_u64(&j, "pages_written", r->pages_copied);
@@ -227,7 +229,8 @@ int cmd_restore(int argc, char **argv, struct cli *cli)
 {
 	struct image_args a = { 0 };
 	struct pgclone_result res = { .sz = sizeof(res) };
-	int fd, ret;
+	char done[128];
+	int fd, ret, status;
 
 	ret = parse(argc, argv, cli, &a, "restore", "pidRSnJvq");
 	if (ret)
@@ -251,12 +254,19 @@ int cmd_restore(int argc, char **argv, struct cli *cli)
 	progress_done();
 	if (fd != STDIN_FILENO)
 		close(fd);
-	if (ret)
+	/* -ENOTRECOVERABLE: restored, then a later step failed; report both */
+	if (ret && ret != -ENOTRECOVERABLE)
 		return report_lib_error(ret, "restore");
+	status = ret ? report_lib_error(ret, "restore") : EXIT_DONE;
 	report(a.flags & PGCLONE_DRY_RUN ? "would restore" : "restored", &a, &res,
 	       cli, stdout);
+	if (res.flags & PGCLONE_RESULT_COMMITTED)
+		snprintf(done, sizeof(done), "restored %zu range(s) to 0x%llx in PID %d",
+			 res.nr_ranges, (unsigned long long)res.dst, (int)a.pid);
+	status = check_report_written(stdout, status,
+				      res.flags & PGCLONE_RESULT_COMMITTED ? done : NULL);
 	pgclone_result_free(&res);
-	return EXIT_DONE;
+	return status;
 }
 
 static void show_text(const struct pgclone_image_info *in)

@@ -3,7 +3,8 @@
  * pgclone - clone a memory mapping of one live process into another.
  *
  * The command line only: parse, call libpgclone, print (text or --json),
- * exit with 0, 1 (failed, nothing changed) or 2 (bad usage or input).
+ * exit with 0, 1 (failed, nothing changed), 2 (bad usage or input) or
+ * 3 (done, but a step after the commit failed).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -62,7 +63,8 @@ static void usage(FILE *out)
 		"\n"
 		"ADDR and LEN take decimal or 0x-hex, with an optional K, M, G or T suffix.\n"
 		"Exit status: 0 done, 1 failed with both processes unchanged,\n"
-		"2 bad usage or input.\n"
+		"2 bad usage or input, 3 done (the destination holds the clone or\n"
+		"restore) but a later step failed, as the message says.\n"
 		"\n"
 		"For more details see pgclone(1).\n", prog);
 }
@@ -92,6 +94,8 @@ int report_lib_error(int err, const char *what)
 	fprintf(stderr, "%s: %s\n", prog, why[0] ? why : strerror(-err));
 	(void)what;
 	switch (err) {
+	case -ENOTRECOVERABLE:
+		return EXIT_INCOMPLETE;
 	case -EINVAL:
 	case -EFAULT:
 	case -EEXIST:
@@ -101,6 +105,27 @@ int report_lib_error(int err, const char *what)
 	default:
 		return EXIT_FAILED;
 	}
+}
+
+int check_report_written(FILE *out, int status, const char *done)
+{
+	int err;
+
+	errno = 0;
+	if (!fflush(out) && !ferror(out))
+		return status;
+	err = errno;
+	if (status != EXIT_DONE)
+		return status;	/* its error line is out already */
+	/* errno is gone when an earlier flush (json_end) met the error */
+	if (!done) {
+		fprintf(stderr, "%s: cannot write the report%s%s\n", prog,
+			err ? ": " : "", err ? strerror(err) : "");
+		return EXIT_FAILED;
+	}
+	fprintf(stderr, "%s: %s (that stays), but its report could not be written%s%s\n",
+		prog, done, err ? ": " : "", err ? strerror(err) : "");
+	return EXIT_INCOMPLETE;
 }
 
 int common_option(int c, char **argv, struct cli *cli)

@@ -179,7 +179,18 @@ struct pgclone_result {
 	uint64_t elapsed_ns;
 	struct pgclone_range *ranges;	/* nr_ranges entries, library-owned */
 	size_t nr_ranges;
+	unsigned int flags;		/* enum pgclone_result_flags */
 	size_t :0;
+};
+
+/* pgclone_result.flags */
+enum pgclone_result_flags {
+	/*
+	 * The destination holds the clone (or restore): it was moved into
+	 * place.  Set on success, and with -ENOTRECOVERABLE when a step after
+	 * that point failed.  Only written when res->sz covers the field.
+	 */
+	PGCLONE_RESULT_COMMITTED = 1u << 0,
 };
 
 /*
@@ -188,7 +199,11 @@ struct pgclone_result {
  * src_addr is rounded down to a page; dst_addr must be page aligned.
  * Either the whole range is cloned, or the destination is left exactly as
  * it was.  Returns 0 or one of: -EINVAL, -ESRCH, -EPERM, -EBUSY, -EFAULT,
- * -EOPNOTSUPP, -ENOSYS, -EEXIST, -EACCES, -ENOMEM, -EINTR, -EIO.
+ * -EOPNOTSUPP, -ENOSYS, -EEXIST, -EACCES, -ENOMEM, -EINTR, -EIO, or
+ * -ENOTRECOVERABLE: the clone was committed (the destination holds it;
+ * PGCLONE_RESULT_COMMITTED, @res describes it) but a later step failed,
+ * for example unmapping the source of a PGCLONE_MOVE; nothing was undone,
+ * and pgclone_last_error() says what was done and what was not.
  */
 PGCLONE_API int pgclone_clone(pid_t src_pid, uint64_t src_addr, uint64_t len,
 			      pid_t dst_pid, uint64_t dst_addr,
@@ -228,7 +243,8 @@ PGCLONE_API int pgclone_dump(pid_t pid, uint64_t addr, uint64_t len, int fd,
  * is verified before anything appears in the process; on any failure it
  * is left exactly as it was.  Returns 0 or -EINVAL, -ESRCH, -EPERM, -EBUSY,
  * -EOPNOTSUPP, -EEXIST, -EACCES, -EPROTO (a malformed, truncated or
- * corrupt image), -ENOMEM, -EINTR, -EIO.
+ * corrupt image), -ENOMEM, -EINTR, -EIO, or -ENOTRECOVERABLE (restored
+ * and moved into place, then a later step failed: see pgclone_clone()).
  */
 PGCLONE_API int pgclone_restore(pid_t pid, int fd,
 				const struct pgclone_image_opts *opts,

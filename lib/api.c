@@ -9,8 +9,6 @@
 
 #include "pgcloneP.h"
 
-#define offsetofend(T, f) (offsetof(T, f) + sizeof(((T *)0)->f))
-
 /*
  * libbpf's OPTS_VALID: a caller built against a newer header may pass a
  * bigger struct; that is fine as long as what we don't know is zero.
@@ -55,7 +53,7 @@ static int closed_set(int err, const int *allowed, size_t n)
 
 static const int clone_errors[] = {
 	-EINVAL, -ESRCH, -EPERM, -EBUSY, -EFAULT, -EOPNOTSUPP, -ENOSYS,
-	-EEXIST, -EACCES, -ENOMEM, -EINTR, -EIO,
+	-EEXIST, -EACCES, -ENOMEM, -EINTR, -EIO, -ENOTRECOVERABLE,
 };
 
 /*
@@ -211,7 +209,7 @@ int pgclone_dump(pid_t pid, uint64_t addr, uint64_t len, int fd,
 
 static const int restore_errors[] = {
 	-EINVAL, -ESRCH, -EPERM, -EBUSY, -EOPNOTSUPP, -EEXIST, -EACCES,
-	-EPROTO, -ENOMEM, -EINTR, -EIO,
+	-EPROTO, -ENOMEM, -EINTR, -EIO, -ENOTRECOVERABLE,
 };
 
 int pgclone_restore(pid_t pid, int fd, const struct pgclone_image_opts *opts,

@@ -26,6 +26,7 @@
  * 4-level and 5-level alike): where a destination may be placed. */
 #define PGC_TASK_SIZE 0x7ffffffff000ULL
 
+#define offsetofend(T, f) (offsetof(T, f) + sizeof(((T *)0)->f))
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define __must_check __attribute__((warn_unused_result))
 #define __printf(a, b) __attribute__((format(printf, a, b)))
@@ -297,6 +298,26 @@ bool pgc_cancelled(const struct pgc_request *req, uint64_t done,
 		   uint64_t total);
 /* Copy the plan's ranges into @res (with their own names), add up counts. */
 int pgc_result_fill(struct pgclone_result *res, const struct pgc_plan *plan);
+/* The destination holds the result: PGCLONE_RESULT_COMMITTED, if @res has room. */
+void pgc_result_set_committed(struct pgclone_result *res);
+/*
+ * A step after the commit point (the ranges moved into place) failed with
+ * @err: nothing will undo the clone, so this must never read as "nothing
+ * changed".  The last error becomes "cloned ... (that stays), but
+ * @not_done: <cause>"; returns -ENOTRECOVERABLE.
+ */
+int pgc_commit_failed(const struct pgc_plan *plan, bool restore,
+		      const char *not_done, int err);
+/*
+ * The end of every request that changes a process: @err is the outcome,
+ * @committed whether the destination holds the result by now.  Fills @res
+ * (also after a commit that a later step's failure followed, with
+ * PGCLONE_RESULT_COMMITTED) and returns 0, @err, or -ENOTRECOVERABLE
+ * saying @not_done.
+ */
+int pgc_request_finish(struct pgclone_result *res, const struct pgc_plan *plan,
+		       bool committed, bool restore, int err,
+		       const char *not_done) __must_check;
 
 /* ---- the engines and the image code, which api.c chooses between ------ */
 

@@ -8,6 +8,7 @@
  * It depends on nothing but the plan and logging, so that api.c, the
  * engines and the image code all depend on it and never on each other.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,5 +73,54 @@ int pgc_result_fill(struct pgclone_result *res, const struct pgc_plan *plan)
 			res->pages_skipped += r->pages - r->pages_present;
 	}
 	res->bytes_copied = res->pages_copied * PGC_PAGE_SIZE;
+	return 0;
+}
+
+void pgc_result_set_committed(struct pgclone_result *res)
+{
+	/* a caller built against an older header has no room for flags */
+	if (res->sz >= offsetofend(struct pgclone_result, flags))
+		res->flags |= PGCLONE_RESULT_COMMITTED;
+}
+
+int pgc_commit_failed(const struct pgc_plan *plan, bool restore,
+		      const char *not_done, int err)
+{
+	char cause[256], done[160];
+
+	snprintf(cause, sizeof(cause), "%s",
+		 pgc_has_error() ? pgclone_last_error() : strerror(-err));
+	if (restore)
+		snprintf(done, sizeof(done), "restored %zu range(s) to 0x%llx-0x%llx in PID %d",
+			 plan->n, (unsigned long long)plan->dst,
+			 (unsigned long long)(plan->dst + plan->len), (int)plan->dst_pid);
+	else
+		snprintf(done, sizeof(done), "cloned 0x%llx-0x%llx of PID %d to 0x%llx in PID %d",
+			 (unsigned long long)plan->src,
+			 (unsigned long long)(plan->src + plan->len),
+			 (int)plan->src_pid, (unsigned long long)plan->dst,
+			 (int)plan->dst_pid);
+	pgc_clear_error();
+	return pgc_fail(-ENOTRECOVERABLE, "%s (that stays), but %s: %s", done,
+			not_done, cause);
+}
+
+int pgc_request_finish(struct pgclone_result *res, const struct pgc_plan *plan,
+		       bool committed, bool restore, int err,
+		       const char *not_done)
+{
+	int fill;
+
+	if (err && !committed)
+		return err;	/* rolled back: there is nothing to describe */
+	fill = pgc_result_fill(res, plan);
+	if (!committed)
+		return fill;	/* a dry run */
+	pgc_result_set_committed(res);
+	if (err)
+		return pgc_commit_failed(plan, restore, not_done, err);
+	if (fill)
+		return pgc_commit_failed(plan, restore,
+					 "could not describe the result", fill);
 	return 0;
 }

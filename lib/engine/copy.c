@@ -280,6 +280,8 @@ struct session {
 	struct pgc_remote rem, src_rem;
 	struct pgc_build build;
 	bool built, rem_on, src_rem_on;
+	bool committed;			/* moved into place: never rolled back */
+	const char *not_done;		/* the step after the commit that runs */
 };
 
 static bool same_process(const struct pgc_request *req)
@@ -399,16 +401,25 @@ static int run(struct session *s, const struct pgc_request *req)
 	if (!err)
 		err = pgc_build_finish(&s->build);
 	if (!err)
+		err = pgc_build_drop_scratch(&s->build);
+	if (!err)
 		err = pgc_step(req, "finished");
 	if (!err)
 		err = pgc_build_place(&s->build, dmaps, req->flags & PGCLONE_REPLACE);
-	if (!err)
-		err = pgc_build_drop_scratch(&s->build);
-	if (!err)
-		err = pgc_fault_point("committed");
+	if (err)
+		return err;
+	/*
+	 * The commit point: the destination holds the clone.  Nothing after
+	 * this is rolled back, and a failure from here on is reported as
+	 * "done, but ..." (-ENOTRECOVERABLE), never as "nothing changed".
+	 */
+	s->committed = true;
+	s->not_done = "a step after the commit failed";
+	err = pgc_fault_point("committed");
 	if (err || !(req->flags & PGCLONE_MOVE))
 		return err;
-	err = pgc_step(req, "move");
+	s->not_done = "the source was NOT unmapped (--move)";
+	err = pgc_fault_point("move");
 	if (err)
 		return err;
 	if (same_process(req))
@@ -419,11 +430,11 @@ static int run(struct session *s, const struct pgc_request *req)
 static int end_session(struct session *s, int err)
 {
 	if (s->built) {
-		int lost = err ? pgc_build_rollback(&s->build) : 0;
+		int lost = err && !s->committed ? pgc_build_rollback(&s->build) : 0;
 
 		if (lost)
 			err = pgc_rollback_failed(s->plan.dst_pid, lost);
-		else if (!err)
+		else if (!err || s->committed)
 			pgc_build_commit(&s->build);
 	}
 	if (s->src_rem_on)
@@ -451,8 +462,8 @@ int pgc_copy_engine_clone(const struct pgc_request *req,
 	if (!err)
 		err = req->flags & PGCLONE_DRY_RUN ? count_source(&s) : run(&s, req);
 	err = end_session(&s, err);
-	if (!err) {
-		err = pgc_result_fill(res, &s.plan);
+	err = pgc_request_finish(res, &s.plan, s.committed, false, err, s.not_done);
+	if (!err || s.committed) {
 		res->engine = PGCLONE_ENGINE_COPY;
 		res->elapsed_ns = now_ns() - t0;
 	}

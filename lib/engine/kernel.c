@@ -112,6 +112,7 @@ int pgc_kernel_engine_clone(const struct pgc_request *req,
 	struct pgc_plan plan;
 	struct timespec t0, t1;
 	unsigned int flags = 0;
+	bool committed = false;
 	int spidfd = -1, dpidfd = -1, err;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -171,10 +172,15 @@ int pgc_kernel_engine_clone(const struct pgc_request *req,
 	else if ((uint64_t)ret != plan.dst)
 		err = pgc_fail(-EIO, "process_vm_mmap mapped at 0x%lx, not 0x%llx",
 			       ret, (unsigned long long)plan.dst);
+	else	/* the commit point: see pgc_request_finish() */
+		committed = true;
+	if (committed)
+		err = pgc_fault_point("committed");
 	pgc_cancelled(req, plan.len, plan.len);
 out:
-	if (!err) {
-		err = pgc_result_fill(res, &plan);
+	err = pgc_request_finish(res, &plan, committed, false, err,
+				 "a step after the commit failed");
+	if (!err || committed) {
 		res->engine = PGCLONE_ENGINE_KERNEL;
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		res->elapsed_ns = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000ULL +

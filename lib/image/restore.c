@@ -44,6 +44,7 @@ struct restorer {
 	struct pgc_remote rem;
 	struct pgc_build build;
 	bool rem_on, built;
+	bool committed;			/* moved into place: never rolled back */
 };
 
 static bool same_object(int fd, const Pgclone__FileIdentity *f)
@@ -298,7 +299,11 @@ static int run(struct restorer *rs)
 	if (!ret)
 		ret = pgc_build_place(&rs->build, &rs->dst_maps,
 				      req->flags & PGCLONE_REPLACE);
-	return ret;
+	if (ret)
+		return ret;
+	/* the commit point: from here on nothing is rolled back */
+	rs->committed = true;
+	return pgc_fault_point("committed");
 }
 
 int pgc_image_restore(const struct pgc_request *req, int in,
@@ -319,19 +324,20 @@ int pgc_image_restore(const struct pgc_request *req, int in,
 		ret = run(&rs);
 	pgc_img_parser_stop(&rs.parser);
 	if (rs.built) {
-		int lost = ret ? pgc_build_rollback(&rs.build) : 0;
+		int lost = ret && !rs.committed ? pgc_build_rollback(&rs.build) : 0;
 
 		if (lost)
 			ret = pgc_rollback_failed(req->dst_pid, lost);
-		else if (!ret)
+		else if (!ret || rs.committed)
 			pgc_build_commit(&rs.build);
 	}
 	if (rs.rem_on)
 		pgc_remote_end(&rs.rem);
 	pgc_proc_release(&rs.proc);
 	pgc_maps_free(&rs.dst_maps);
-	if (!ret) {
-		ret = pgc_result_fill(res, &rs.plan);
+	ret = pgc_request_finish(res, &rs.plan, rs.committed, true, ret,
+				 "a step after the commit failed");
+	if (!ret || rs.committed) {
 		res->engine = PGCLONE_ENGINE_COPY;
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		res->elapsed_ns = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000ULL +

@@ -12,7 +12,7 @@ from harness import (PAGE, Snapshot, VictimTest, copy_engine_only, run, run_json
                      start_stopped_at)
 
 MIB = 1 << 20
-FAULT_POINTS = ["seized", "mapped", "batch", "copied", "finished", "move"]
+FAULT_POINTS = ["seized", "mapped", "batch", "copied", "finished"]
 
 
 class Rollback(VictimTest):
@@ -43,7 +43,7 @@ class Rollback(VictimTest):
 
     @copy_engine_only("its fault points and steps")
     def test_failure_same_process_rolls_back(self):
-        for point in ["mapped", "batch", "finished", "move"]:
+        for point in ["mapped", "batch", "finished"]:
             with self.subTest(point=point):
                 a = self.victim()
                 addr = a.addr(f"anon {MIB:#x} 6")
