@@ -28,6 +28,8 @@
  *                          the reads ended                         -> ok N|bad ...
  *   scribble ADDR LEN      a thread sweeps a counter over the
  *                          first 8 bytes of every page, forever    -> ok
+ *   churn N                N threads, each creating and joining a
+ *                          short-lived thread in a loop, forever   -> ok
  *   undumpable             prctl(PR_SET_DUMPABLE, 0)               -> ok
  *   rseq                   where the kernel keeps this thread's rseq
  *                          area (it rewrites cpu_id whenever the
@@ -130,6 +132,24 @@ static void *scribbler(void *arg)
 	for (uint64_t n = 1;; n++)
 		for (uint64_t i = 0; i < sw->pages; i++)
 			sw->base[i * 512] = n;
+	return NULL;
+}
+
+static void *exit_at_once(void *arg)
+{
+	return arg;
+}
+
+/* Threads come and go all the time: some are exiting whenever we look. */
+static void *churner(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		pthread_t t;
+
+		if (!pthread_create(&t, NULL, exit_at_once, NULL))
+			pthread_join(t, NULL);
+	}
 	return NULL;
 }
 
@@ -318,6 +338,17 @@ static void command(char *line)
 		sw.base = (volatile uint64_t *)a;
 		sw.pages = b / 4096;
 		puts(pthread_create(&t, NULL, scribbler, &sw) ? "err" : "ok");
+	} else if (!strcmp(cmd, "churn")) {
+		for (unsigned long i = 0; i < a; i++) {
+			pthread_t t;
+
+			if (pthread_create(&t, NULL, churner, NULL)) {
+				puts("err");
+				return;
+			}
+			pthread_detach(t);
+		}
+		puts("ok");
 	} else if (!strcmp(cmd, "rseq")) {
 		if (__rseq_size)
 			printf("0x%lx\n", (unsigned long)((char *)__builtin_thread_pointer() +

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "inject.h"
 
@@ -34,25 +35,38 @@ int pgc_wait_tid(pid_t tid, int *status)
 	}
 }
 
+/* A thread we hold; one that exited may have left its tid to a new thread. */
 static bool has_task(const struct pgc_proc *p, pid_t tid)
 {
 	for (size_t i = 0; i < p->n; i++)
-		if (p->t[i].tid == tid)
+		if (p->t[i].tid == tid && !p->t[i].exited)
 			return true;
 	return false;
 }
 
-static int seize_error(pid_t pid, pid_t tid, int err)
-{
-	struct pgc_status st;
+/* What seize_one() found when it could not seize a thread. */
+#define THREAD_GONE 1
 
-	if (err == ESRCH)
-		return -ESRCH;
-	if (err == EPERM && !pgc_status_read(pid, 0, &st) && st.tracer) {
+/*
+ * Has thread @tid of @pid exited, or is it exiting?  The kernel refuses to
+ * attach to a thread whose exit has gone past the point of no return
+ * (EPERM) and forgets one that has been reaped (ESRCH); in a process that
+ * creates and joins threads all the time, that is every freeze.
+ */
+static bool thread_gone(pid_t pid, pid_t tid, struct pgc_status *st)
+{
+	return pgc_status_read(pid, tid, st) || st->state == 'Z' ||
+	       st->state == 'X';
+}
+
+/* @tracer: whoever traces the thread we could not seize, or 0. */
+static int seize_error(pid_t pid, pid_t tid, int err, pid_t tracer)
+{
+	if (err == EPERM && tracer) {
 		char path[32], comm[32] = "";
 		FILE *f;
 
-		snprintf(path, sizeof(path), "/proc/%d/comm", (int)st.tracer);
+		snprintf(path, sizeof(path), "/proc/%d/comm", (int)tracer);
 		f = fopen(path, "re");
 		if (f) {
 			if (!fgets(comm, sizeof(comm), f))
@@ -62,9 +76,9 @@ static int seize_error(pid_t pid, pid_t tid, int err)
 		comm[strcspn(comm, "\n")] = '\0';
 		if (!strcmp(comm, "pgclone"))
 			return pgc_fail(-EBUSY, "PID %d is already traced by PID %d, another pgclone working on it: try again when it is done",
-					(int)pid, (int)st.tracer);
+					(int)pid, (int)tracer);
 		return pgc_fail(-EBUSY, "PID %d is already traced by PID %d (%s)",
-				(int)pid, (int)st.tracer, comm[0] ? comm : "?");
+				(int)pid, (int)tracer, comm[0] ? comm : "?");
 	}
 	if (err == EPERM || err == EACCES)
 		return pgc_priv_explain(pid);
@@ -111,10 +125,13 @@ static int stop_task(struct pgc_task *t, bool *group_stop)
 }
 
 /*
- * PTRACE_SEIZE one thread; -1 with errno set on failure.  EPERM from a
- * thread that nobody traces by the time we look is retried: another
- * pgclone that held it has just let go (seen under TCG, where that window
- * is wide), and telling the user "the kernel refused" would be wrong.
+ * PTRACE_SEIZE one thread: 0, THREAD_GONE for a thread that exited or is
+ * exiting (skipped: it runs no more code that could touch memory), or an
+ * error.  Only a tracer of that very thread, other than us, is reported as
+ * one: the leader's TracerPid is pgclone's own once the leader is seized.
+ * EPERM from a live thread that nobody traces by the time we look is
+ * retried: another pgclone that held it has just let go (seen under TCG,
+ * where that window is wide), and "the kernel refused" would be wrong.
  */
 static int seize_one(pid_t pid, pid_t tid)
 {
@@ -126,17 +143,25 @@ static int seize_one(pid_t pid, pid_t tid)
 		ret = (int)ptrace(PTRACE_SEIZE, tid, 0, (void *)PTRACE_O_TRACESYSGOOD);
 		err = errno;
 		pgc_priv_lower();
-		if (!ret || err != EPERM || tries == SEIZE_RETRIES ||
-		    pgc_status_read(pid, 0, &st) || st.tracer)
-			break;
+		if (!ret)
+			return 0;
+		if (err == ESRCH)
+			return THREAD_GONE;
+		if (err != EPERM)
+			return seize_error(pid, tid, err, 0);
+		if (thread_gone(pid, tid, &st))
+			return THREAD_GONE;
+		if (st.tracer && st.tracer != getpid())
+			return seize_error(pid, tid, err, st.tracer);
+		if (tries == SEIZE_RETRIES)
+			return seize_error(pid, tid, err, 0);
 		usleep(1000);
 	}
-	errno = err;
-	return ret;
 }
 
 static int seize_new_threads(struct pgc_proc *p, bool *found)
 {
+	struct pgc_status st;
 	char path[64];
 	struct dirent *de;
 	DIR *d;
@@ -155,13 +180,12 @@ static int seize_new_threads(struct pgc_proc *p, bool *found)
 		if (tid <= 0 || has_task(p, tid))
 			continue;
 		ret = seize_one(p->pid, tid);
-		if (ret) {
+		if (ret == THREAD_GONE) {
 			ret = 0;
-			if (errno == ESRCH)
-				continue;	/* the thread just exited */
-			ret = seize_error(p->pid, tid, errno);
-			break;
+			continue;
 		}
+		if (ret)
+			break;
 		t = realloc(p->t, (p->n + 1) * sizeof(*t));
 		if (!t) {
 			ptrace(PTRACE_DETACH, tid, 0, 0);
@@ -174,6 +198,10 @@ static int seize_new_threads(struct pgc_proc *p, bool *found)
 		t->exited = false;
 		*found = true;
 		ret = stop_task(t, &p->stopped_before);
+		if (ret == -ESRCH && thread_gone(p->pid, tid, &st)) {
+			t->exited = true;	/* it exited between seize and stop */
+			ret = 0;
+		}
 		if (ret) {
 			ret = pgc_fail(ret == -ESRCH ? -ESRCH : -EIO,
 				       "cannot stop thread %d of PID %d",
@@ -183,6 +211,15 @@ static int seize_new_threads(struct pgc_proc *p, bool *found)
 	}
 	closedir(d);
 	return ret;
+}
+
+static size_t live_tasks(const struct pgc_proc *p)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < p->n; i++)
+		n += !p->t[i].exited;
+	return n;
 }
 
 int pgc_proc_check(pid_t pid, struct pgc_status *st)
@@ -223,6 +260,11 @@ int pgc_proc_seize(struct pgc_proc *p, pid_t pid)
 	if (found) {
 		pgc_proc_release(p);
 		return pgc_fail(-EIO, "PID %d keeps creating threads", (int)pid);
+	}
+	if (!live_tasks(p)) {
+		pgc_proc_release(p);
+		return pgc_fail(-ESRCH, "PID %d exited while pgclone was working on it",
+				(int)pid);
 	}
 	pr_debug("froze %zu thread(s) of PID %d", p->n, (int)pid);
 	return 0;
