@@ -77,4 +77,25 @@ int pgc_target_write(pid_t pid, uint64_t addr, const void *buf, size_t len);
 int pgc_fd_to_target(struct pgc_remote *rem, pid_t src_pid,
 		     const struct pgc_vma *v) __must_check;
 
+/* An object pgclone holds, and how the target is to map it. */
+struct pgc_object_use {
+	const char *what;	/* its name, for messages */
+	const char *path;	/* where the target would find it, or NULL */
+	pid_t holder;		/* a process that maps it, or 0 */
+	uint32_t prot;		/* PROT_* of the mapping */
+	bool shared;		/* MAP_SHARED */
+	bool may_write;		/* shared: may become writable (VM_MAYWRITE) */
+};
+
+/*
+ * access.c: may the target have the object behind our @fd by its own
+ * rights, with the access @use needs?  Asked by the target itself (see
+ * access.c).  Returns 0 (yes; *fd may have been replaced by a read-only
+ * descriptor, with a warning, when write access is not needed now and
+ * the target may only read), 1 (no: *why says why), or -errno.
+ */
+int pgc_target_may_have(struct pgc_remote *rem, int *fd,
+			const struct pgc_object_use *use, char *why,
+			size_t n) __must_check;
+
 #endif

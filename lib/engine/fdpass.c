@@ -158,11 +158,31 @@ int pgc_fd_give(struct pgc_remote *rem, int fd, const char *what)
 int pgc_fd_to_target(struct pgc_remote *rem, pid_t src_pid,
 		     const struct pgc_vma *v)
 {
+	struct pgc_object_use use = {
+		.what = v->name,
+		.path = v->name[0] == '/' ? v->name : NULL,
+		.holder = src_pid,
+		.prot = v->m.prot,
+		.shared = v->m.shared,
+		.may_write = v->vmflags & VMF_MAYWRITE,
+	};
 	int fd = open_object(src_pid, v), ret;
+	char why[300];
 
 	if (fd < 0)
 		return fd;
-	ret = pgc_fd_give(rem, fd, v->name);
+	/*
+	 * The source has this mapping; the destination gets it only if its
+	 * own credentials would: the same rule as restore (access.c).
+	 */
+	ret = pgc_target_may_have(rem, &fd, &use, why, sizeof(why));
+	if (ret > 0)
+		ret = pgc_fail(-EPERM, "PID %d could not open %s of 0x%llx-0x%llx itself (%s): not giving it the mapping",
+			       (int)rem->proc->pid, v->name,
+			       (unsigned long long)v->m.start,
+			       (unsigned long long)v->m.end, why);
+	if (!ret)
+		ret = pgc_fd_give(rem, fd, v->name);
 	close(fd);
 	return ret;
 }

@@ -14,8 +14,11 @@
  *
  * Shared and file ranges are attached again to their object when it can
  * still be found with the same identity (device and inode), through its
- * path or the dumping process's /proc/PID/map_files; otherwise they are
- * restored as private copies (with a warning), or refused with --strict.
+ * path or the dumping process's /proc/PID/map_files, and when the
+ * destination process could have opened it itself with the access the
+ * mapping needs (engine/access.c asks it, once it is seized); otherwise
+ * they are restored as private copies (with a warning), or refused with
+ * --strict.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -39,6 +42,7 @@ struct restorer {
 	struct pgc_img_parser parser;	/* who reads the image for us */
 	struct pgc_plan plan;
 	int *obj_fd;			/* per range: our fd of its object, or -1 */
+	bool *obj_by_path;		/* per range: found by its path */
 	struct pgc_proc proc;
 	struct pgc_vma_list dst_maps;
 	struct pgc_remote rem;
@@ -77,8 +81,10 @@ static int find_object(struct restorer *rs, size_t i)
 		if (fd < 0 && (flags & O_RDWR))
 			fd = open(r->file->path, O_RDONLY | O_CLOEXEC);
 		pgc_priv_lower();
-		if (fd >= 0 && same_object(fd, r->file))
+		if (fd >= 0 && same_object(fd, r->file)) {
+			rs->obj_by_path[i] = true;
 			return fd;
+		}
 		if (fd >= 0)
 			close(fd);
 	}
@@ -136,7 +142,8 @@ static int make_plan(struct restorer *rs)
 	plan->src_pid = m->source->has_pid ? m->source->pid : 0;
 	plan->r = calloc(m->n_ranges, sizeof(*plan->r));
 	rs->obj_fd = calloc(m->n_ranges, sizeof(*rs->obj_fd));
-	if (!plan->r || !rs->obj_fd)
+	rs->obj_by_path = calloc(m->n_ranges, sizeof(*rs->obj_by_path));
+	if (!plan->r || !rs->obj_fd || !rs->obj_by_path)
 		return -ENOMEM;
 	plan->n = m->n_ranges;
 	for (size_t i = 0; i < m->n_ranges; i++) {
@@ -171,6 +178,60 @@ static int make_plan(struct restorer *rs)
 	plan->src = first;
 	plan->dst = dst0;
 	plan->len = m->ranges[m->n_ranges - 1]->end - first;
+	return 0;
+}
+
+/*
+ * The destination gets an object only if it could have opened it itself
+ * (engine/access.c): root restoring into a user's process must not hand
+ * it a file that user may not open.  Otherwise a private copy, or with
+ * --strict a refusal.  Asked once the target is seized, before anything
+ * in it changes.
+ */
+static int check_objects(struct restorer *rs)
+{
+	const Pgclone__Manifest *m = rs->img.m;
+	bool strict = rs->req->flags & PGCLONE_STRICT;
+
+	for (size_t i = 0; i < rs->plan.n; i++) {
+		struct pgclone_range *p = &rs->plan.r[i];
+		const Pgclone__Range *r = m->ranges[i];
+		struct pgc_object_use use = {
+			.what = p->map.name,
+			.path = r->file ? r->file->path : NULL,
+			/* a process shown to map it (through its map_files) */
+			.holder = rs->obj_by_path[i] || !m->source->has_pid ? 0 :
+				  (pid_t)m->source->pid,
+			.prot = p->map.prot,
+			.shared = p->map.shared,
+			.may_write = p->map.shared,
+		};
+		char why[300];
+		int ret;
+
+		if (rs->obj_fd[i] < 0)
+			continue;
+		ret = pgc_target_may_have(&rs->rem, &rs->obj_fd[i], &use, why,
+					  sizeof(why));
+		if (ret <= 0) {
+			if (ret < 0)
+				return ret;
+			continue;
+		}
+		if (strict)
+			return pgc_fail(-EPERM, "PID %d could not open %s of 0x%llx-0x%llx itself (%s): not attaching it (--strict)",
+					(int)rs->req->dst_pid, p->map.name,
+					(unsigned long long)r->start,
+					(unsigned long long)r->end, why);
+		pr_warn("PID %d could not open %s of 0x%llx-0x%llx itself (%s): restoring a private copy",
+			(int)rs->req->dst_pid, p->map.name,
+			(unsigned long long)r->start, (unsigned long long)r->end,
+			why);
+		close(rs->obj_fd[i]);
+		rs->obj_fd[i] = -1;
+		p->map.kind = PGCLONE_KIND_ANON_PRIVATE;
+		p->map.shared = 0;
+	}
 	return 0;
 }
 
@@ -275,7 +336,9 @@ static int run(struct restorer *rs)
 	if (ret)
 		return ret;
 	rs->rem_on = true;
-	ret = pgc_ready(req);
+	ret = check_objects(rs);
+	if (!ret)
+		ret = pgc_ready(req);
 	if (ret)
 		return ret;
 	ret = pgc_build_stage(&rs->build, &rs->rem, &rs->plan, give_object, rs,
@@ -347,6 +410,7 @@ int pgc_image_restore(const struct pgc_request *req, int in,
 		if (rs.obj_fd[i] >= 0)
 			close(rs.obj_fd[i]);
 	free(rs.obj_fd);
+	free(rs.obj_by_path);
 	free(rs.plan.r);
 	pgc_img_free(&rs.img);
 	return ret;
