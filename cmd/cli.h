@@ -22,6 +22,8 @@ struct cli {
 };
 
 extern const char *prog;
+/* pgclone was started with standard input closed (fd 0 now /dev/null) */
+extern bool stdin_closed;
 
 int cmd_clone(int argc, char **argv, struct cli *cli);
 int cmd_maps(int argc, char **argv, struct cli *cli);
@@ -43,8 +45,42 @@ int cmd_verify(int argc, char **argv, struct cli *cli);
 int number_option(const char *opt, const char *arg, uint64_t *out);
 int pid_option(const char *opt, const char *arg, pid_t *out);
 
+/* options.c: the same option handling in every command */
+struct option;
+#define OPT_SEEN_MAX 512
+/* @s cut to 64 characters and "...": an error line quotes, never floods */
+const char *clip(const char *s);
+/* "--dst" for 'd': an option is named by its name, never by its value */
+const char *option_name(const struct option *longopts, int c);
+/* refuse a single-valued option given twice (@seen: per command, zeroed) */
+int option_once(const struct option *longopts, int c,
+		const char *seen[OPT_SEEN_MAX]);
+
+/* --dst of every command goes through dst_option(): a word such as "auto"
+ * is added there, once. */
+struct dst_arg {
+	uint64_t addr;
+	bool given;
+};
+/* @image_default: the command has a meaning for no --dst (restore) */
+int dst_option(const char *arg, bool image_default, struct dst_arg *d);
+
+/* --src: an address, or the name of one mapping ("[heap]", "[stack]",
+ * "[anon:NAME]", "/path/of/a/mapped/file") resolved by src_resolve() */
+struct src_arg {
+	uint64_t addr;
+	const char *name;	/* NULL: addr was given */
+	bool given;
+};
+int src_option(const char *arg, struct src_arg *s);
+/* srcname.c: the mapping @s names in @pid (exactly one), or say why not */
+int src_resolve(pid_t pid, struct src_arg *s);
+
 /* -J, -v, -q and getopt's errors, shared by every command. */
-int common_option(int c, char **argv, struct cli *cli);
+int common_option(int c, char **argv, const struct option *longopts,
+		  struct cli *cli);
+/* "--pid PID": PID is not pgclone itself (it cannot trace itself) */
+int check_not_self(pid_t pid, const char *opt);
 /* One clear line on stderr, then the exit code for it. */
 int errx_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Map a library error to our exit code and print its one line. */

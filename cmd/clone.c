@@ -16,8 +16,9 @@ enum { OPT_REPLACE = 256, OPT_MOVE, OPT_NO_FREEZE };
 
 struct clone_args {
 	pid_t pid, target;
-	uint64_t src, dst, len;
-	bool have_src, have_dst;
+	struct src_arg src;
+	struct dst_arg dst;
+	uint64_t len;
 	enum pgclone_engine engine;
 	unsigned int flags;
 };
@@ -38,23 +39,24 @@ static int parse_args(int argc, char **argv, struct cli *cli,
 		{ "dry-run", no_argument, NULL, 'n' },
 		CLI_COMMON_LONGOPTS,
 	};
-	bool have_len = false;
+	const char *seen[OPT_SEEN_MAX] = { 0 };
 	int c, ret;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":p:s:d:l:t:e:nJvqhV", longopts,
 				NULL)) != -1) {
-		ret = 0;
+		ret = option_once(longopts, c, seen);
+		if (ret)
+			return ret;
 		switch (c) {
 		case 'p': ret = pid_option("--pid", optarg, &a->pid); break;
 		case 't': ret = pid_option("--target", optarg, &a->target); break;
-		case 's': ret = number_option("--src", optarg, &a->src); a->have_src = true; break;
-		case 'd': ret = number_option("--dst", optarg, &a->dst); a->have_dst = true; break;
+		case 's': ret = src_option(optarg, &a->src); break;
+		case 'd': ret = dst_option(optarg, false, &a->dst); break;
 		case 'l':
 			ret = number_option("--len", optarg, &a->len);
 			if (!ret && !a->len)
 				ret = errx_usage("--len 0: the length must not be zero");
-			have_len = true;
 			break;
 		case 'e':
 			if (!strcmp(optarg, "auto"))
@@ -65,28 +67,27 @@ static int parse_args(int argc, char **argv, struct cli *cli,
 				a->engine = PGCLONE_ENGINE_COPY;
 			else
 				ret = errx_usage("--engine '%s': use auto, kernel or copy",
-						 optarg);
+						 clip(optarg));
 			break;
 		case OPT_REPLACE: a->flags |= PGCLONE_REPLACE; break;
 		case OPT_MOVE: a->flags |= PGCLONE_MOVE; break;
 		case OPT_NO_FREEZE: a->flags |= PGCLONE_NO_FREEZE; break;
 		case 'n': a->flags |= PGCLONE_DRY_RUN; break;
 		default:
-			ret = common_option(c, argv, cli);
+			ret = common_option(c, argv, longopts, cli);
 			break;
 		}
 		if (ret)
 			return ret;
 	}
 	if (optind < argc)
-		return errx_usage("unexpected argument '%s'", argv[optind]);
+		return errx_usage("unexpected argument '%s'", clip(argv[optind]));
 	if (!a->pid)
 		return errx_usage("--pid is required");
-	if (!a->have_src)
+	if (!a->src.given)
 		return errx_usage("--src is required");
-	if (!a->have_dst)
+	if (!a->dst.given)
 		return errx_usage("--dst is required");
-	(void)have_len;
 	if (!a->target)
 		a->target = a->pid;
 	return 0;
@@ -110,6 +111,8 @@ static void print_json(const struct clone_args *a, const struct pgclone_result *
 	json_hex(&j, "src", r->src);
 	json_hex(&j, "dst", r->dst);
 	json_u64(&j, "len", r->len);
+	/* no --len: up to the end of the mapping, whatever the kernel merged */
+	json_bool(&j, "to_end_of_mapping", !a->len);
 	json_open_array(&j, "ranges");
 	for (size_t i = 0; i < r->nr_ranges; i++) {
 		const struct pgclone_range *rg = &r->ranges[i];
@@ -140,7 +143,8 @@ static void print_json(const struct clone_args *a, const struct pgclone_result *
 	json_end(&j);
 }
 
-static void print_text(const struct clone_args *a, const struct pgclone_result *r)
+static void print_text(const struct clone_args *a, const struct pgclone_result *r,
+		       const struct cli *cli)
 {
 	bool dry = a->flags & PGCLONE_DRY_RUN;
 
@@ -154,15 +158,17 @@ static void print_text(const struct clone_args *a, const struct pgclone_result *
 		char prot[5];
 
 		format_prot(rg->map.prot, rg->map.shared, prot);
-		printf("  0x%llx-0x%llx %s %-12s -> 0x%llx  %llu pages, %llu present  %s\n",
+		printf("  0x%llx-0x%llx %s %-12s -> 0x%llx  %llu pages, %llu present%s%s\n",
 		       (unsigned long long)rg->map.start,
 		       (unsigned long long)rg->map.end, prot,
 		       pgclone_kind_name(rg->map.kind),
 		       (unsigned long long)rg->dst,
 		       (unsigned long long)rg->pages,
 		       (unsigned long long)rg->pages_present,
-		       rg->map.name);
+		       rg->map.name[0] ? "  " : "", rg->map.name);
 	}
+	if (!a->len && (dry || cli->verbose))
+		printf("  (no --len: up to the end of the mapping that holds --src, as the kernel keeps it)\n");
 	if (!dry)
 		printf("%llu pages copied (%llu KiB), %llu never-touched pages skipped, %llu pages shared, %.3f ms\n",
 		       (unsigned long long)r->pages_copied,
@@ -188,6 +194,12 @@ int cmd_clone(int argc, char **argv, struct cli *cli)
 	ret = check_pid_exists(a.pid, "--pid");
 	if (!ret && a.target != a.pid)
 		ret = check_pid_exists(a.target, "--target");
+	if (!ret)
+		ret = check_not_self(a.pid, "--pid");
+	if (!ret)
+		ret = check_not_self(a.target, "--target");
+	if (!ret && a.src.name)
+		ret = src_resolve(a.pid, &a.src);
 	if (ret)
 		return ret;
 
@@ -195,7 +207,8 @@ int cmd_clone(int argc, char **argv, struct cli *cli)
 		     .progress = progress_cb, .progress_ctx = cli,
 		     .ready = sandbox_ready);
 	cancel_on_signals();
-	ret = pgclone_clone(a.pid, a.src, a.len, a.target, a.dst, &opts, &res);
+	ret = pgclone_clone(a.pid, a.src.addr, a.len, a.target, a.dst.addr, &opts,
+			    &res);
 	progress_done();
 	/* -ENOTRECOVERABLE: cloned, then a later step failed; report both */
 	if (ret && ret != -ENOTRECOVERABLE)
@@ -204,7 +217,7 @@ int cmd_clone(int argc, char **argv, struct cli *cli)
 	if (cli->json)
 		print_json(&a, &res, ret ? pgclone_last_error() : NULL);
 	else if (!cli->quiet)
-		print_text(&a, &res);
+		print_text(&a, &res, cli);
 	if (res.flags & PGCLONE_RESULT_COMMITTED)
 		snprintf(done, sizeof(done), "cloned 0x%llx-0x%llx of PID %d to 0x%llx in PID %d",
 			 (unsigned long long)res.src,

@@ -21,8 +21,10 @@ enum { OPT_ALL = 256, OPT_NO_FREEZE, OPT_REPLACE, OPT_STRICT };
 
 struct image_args {
 	pid_t pid;
-	uint64_t src, len, dst;
-	bool have_src, all;
+	struct src_arg src;
+	struct dst_arg dst;
+	uint64_t len;
+	bool all;
 	const char *path;
 	unsigned int flags;
 };
@@ -46,6 +48,7 @@ static const struct option image_longopts[] = {
 static int parse(int argc, char **argv, struct cli *cli, struct image_args *a,
 		 const char *cmd, const char *allowed)
 {
+	const char *seen[OPT_SEEN_MAX] = { 0 };
 	int c, ret;
 
 	opterr = 0;
@@ -55,27 +58,29 @@ static int parse(int argc, char **argv, struct cli *cli, struct image_args *a,
 
 		if (c != '?' && c != ':' && c != 'h' && c != 'V' &&
 		    !strchr(allowed, key))
-			return errx_usage("option '%s' does not apply to '%s'",
-					  argv[optind - 1], cmd);
-		ret = 0;
+			return errx_usage("option %s does not apply to '%s'",
+					  option_name(image_longopts, c), cmd);
+		ret = option_once(image_longopts, c, seen);
+		if (ret)
+			return ret;
 		switch (c) {
 		case 'p':
 			ret = pid_option("--pid", optarg, &a->pid);
 			break;
-		case 's': ret = number_option("--src", optarg, &a->src); a->have_src = true; break;
+		case 's': ret = src_option(optarg, &a->src); break;
 		case 'l':
 			ret = number_option("--len", optarg, &a->len);
 			if (!ret && !a->len)
 				ret = errx_usage("--len 0: the length must not be zero");
 			break;
-		case 'd': ret = number_option("--dst", optarg, &a->dst); break;
+		case 'd': ret = dst_option(optarg, true, &a->dst); break;
 		case 'o': case 'i': a->path = optarg; break;
 		case OPT_ALL: a->all = true; break;
 		case OPT_NO_FREEZE: a->flags |= PGCLONE_NO_FREEZE; break;
 		case OPT_REPLACE: a->flags |= PGCLONE_REPLACE; break;
 		case OPT_STRICT: a->flags |= PGCLONE_STRICT; break;
 		case 'n': a->flags |= PGCLONE_DRY_RUN; break;
-		default: ret = common_option(c, argv, cli); break;
+		default: ret = common_option(c, argv, image_longopts, cli); break;
 		}
 		if (ret)
 			return ret;
@@ -83,7 +88,7 @@ static int parse(int argc, char **argv, struct cli *cli, struct image_args *a,
 	if (strchr(allowed, 'P') && optind < argc && !a->path)
 		a->path = argv[optind++];
 	if (optind < argc)
-		return errx_usage("unexpected argument '%s'", argv[optind]);
+		return errx_usage("unexpected argument '%s'", clip(argv[optind]));
 	return 0;
 }
 
@@ -143,11 +148,12 @@ static void report(const char *what, const struct image_args *a,
 		char prot[5];
 
 		format_prot(rg->map.prot, rg->map.shared, prot);
-		fprintf(out, "  0x%llx-0x%llx %s %-12s -> 0x%llx  %s\n",
+		fprintf(out, "  0x%llx-0x%llx %s %-12s -> 0x%llx%s%s\n",
 			(unsigned long long)rg->map.start,
 			(unsigned long long)rg->map.end, prot,
 			pgclone_kind_name(rg->map.kind),
-			(unsigned long long)rg->dst, rg->map.name);
+			(unsigned long long)rg->dst,
+			rg->map.name[0] ? "  " : "", rg->map.name);
 	}
 }
 
@@ -163,7 +169,7 @@ int cmd_dump(int argc, char **argv, struct cli *cli)
 		return ret;
 	if (!a.pid)
 		return errx_usage("--pid is required");
-	if (a.all == a.have_src)
+	if (a.all == a.src.given)
 		return errx_usage("give either --src ADDR [--len LEN] or --all");
 	if (!a.path)
 		return errx_usage("-o FILE (or -o - for standard output) is required");
@@ -172,11 +178,18 @@ int cmd_dump(int argc, char **argv, struct cli *cli)
 		return errx_usage("refusing to write an image to a terminal");
 	install_log(cli);
 	ret = check_pid_exists(a.pid, "--pid");
+	if (!ret)
+		ret = check_not_self(a.pid, "--pid");
 	if (ret)
 		return ret;
 	/* the image is created with no capability in effect: as the user */
 	if (priv_limit(PRIV_PROCESS))
 		return EXIT_FAILED;
+	if (a.src.name) {
+		ret = src_resolve(a.pid, &a.src);
+		if (ret)
+			return ret;
+	}
 	fd = to_stdout ? STDOUT_FILENO :
 			 open(a.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
@@ -187,7 +200,7 @@ int cmd_dump(int argc, char **argv, struct cli *cli)
 			.progress = progress_cb, .progress_ctx = cli,
 			.ready = sandbox_ready_dump);
 	cancel_on_signals();
-	ret = pgclone_dump(a.pid, a.src, a.len, fd, &opts, &res);
+	ret = pgclone_dump(a.pid, a.src.addr, a.len, fd, &opts, &res);
 	progress_done();
 	if (!to_stdout) {
 		if (close(fd) && !ret)
@@ -209,6 +222,8 @@ static int open_input(const char *path)
 
 	if (!path)
 		return errx_usage("an image is required (a file, or - for standard input)"), -1;
+	if (!strcmp(path, "-") && stdin_closed)
+		return errx_usage("standard input is closed: nothing to read an image from"), -1;
 	if (!strcmp(path, "-"))
 		return STDIN_FILENO;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -239,6 +254,8 @@ int cmd_restore(int argc, char **argv, struct cli *cli)
 		return errx_usage("--pid is required");
 	install_log(cli);
 	ret = check_pid_exists(a.pid, "--pid");
+	if (!ret)
+		ret = check_not_self(a.pid, "--pid");
 	if (ret)
 		return ret;
 	if (priv_limit(PRIV_PROCESS))
@@ -246,7 +263,7 @@ int cmd_restore(int argc, char **argv, struct cli *cli)
 	fd = open_input(a.path);
 	if (fd < 0)
 		return EXIT_USAGE;
-	PGCLONE_OPTS_OF(pgclone_image_opts, opts, .flags = a.flags, .dst = a.dst,
+	PGCLONE_OPTS_OF(pgclone_image_opts, opts, .flags = a.flags, .dst = a.dst.addr,
 			.progress = progress_cb, .progress_ctx = cli,
 			.ready = sandbox_ready, .confine = sandbox_image_child);
 	cancel_on_signals();
@@ -295,11 +312,12 @@ static void show_text(const struct pgclone_image_info *in)
 		char prot[5];
 
 		format_prot(r->map.prot, r->map.shared, prot);
-		printf("%-16llx %-16llx %-4s %-12s %8llu %8llu %s\n",
+		printf("%-16llx %-16llx %-4s %-12s %8llu %8llu%s%s\n",
 		       (unsigned long long)r->map.start, (unsigned long long)r->map.end,
 		       prot, pgclone_kind_name(r->map.kind),
 		       (unsigned long long)r->pages,
-		       (unsigned long long)r->pages_copied, r->map.name);
+		       (unsigned long long)r->pages_copied,
+		       r->map.name[0] ? " " : "", r->map.name);
 	}
 }
 

@@ -47,17 +47,20 @@ static void print_table(const struct pgclone_mapping *m, size_t n)
 	printf("%-16s %-16s %-4s %-12s %-8s %s\n", "START", "END", "PERM", "KIND",
 	       "CLONE", "NAME");
 	for (size_t i = 0; i < n; i++) {
+		bool ok = m[i].refusal == PGCLONE_OK;
 		char prot[5];
 
 		format_prot(m[i].prot, m[i].shared, prot);
-		printf("%-16llx %-16llx %-4s %-12s %-8s %s%s%s%s\n",
+		/* the last columns only when they say something: no trailing blanks */
+		printf("%-16llx %-16llx %-4s %-12s %s",
 		       (unsigned long long)m[i].start, (unsigned long long)m[i].end,
-		       prot, pgclone_kind_name(m[i].kind),
-		       m[i].refusal == PGCLONE_OK ? "yes" : "no", m[i].name,
-		       m[i].refusal == PGCLONE_OK ? "" : " (",
-		       m[i].refusal == PGCLONE_OK ? "" :
-				pgclone_refusal_name(m[i].refusal),
-		       m[i].refusal == PGCLONE_OK ? "" : ")");
+		       prot, pgclone_kind_name(m[i].kind), ok ? "yes" : "no");
+		if (m[i].name[0] || !ok)
+			printf("%*s%s", ok ? 6 : 7, "", m[i].name);
+		if (!ok)
+			printf("%s(%s)", m[i].name[0] ? " " : "",
+			       pgclone_refusal_name(m[i].refusal));
+		putchar('\n');
 	}
 }
 
@@ -69,25 +72,28 @@ int cmd_maps(int argc, char **argv, struct cli *cli)
 	};
 	struct pgclone_mapping *m;
 	size_t n;
+	const char *seen[OPT_SEEN_MAX] = { 0 };
 	pid_t pid = 0;
 	int c, ret;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":p:JvqhV", longopts, NULL)) != -1) {
+		if (option_once(longopts, c, seen))
+			return EXIT_USAGE;
 		switch (c) {
 		case 'p':
 			if (pid_option("--pid", optarg, &pid))
 				return EXIT_USAGE;
 			break;
 		default:
-			ret = common_option(c, argv, cli);
+			ret = common_option(c, argv, longopts, cli);
 			if (ret)
 				return ret;
 			break;
 		}
 	}
 	if (optind < argc)
-		return errx_usage("unexpected argument '%s'", argv[optind]);
+		return errx_usage("unexpected argument '%s'", clip(argv[optind]));
 	if (!pid)
 		return errx_usage("--pid is required");
 	install_log(cli);

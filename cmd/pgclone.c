@@ -7,6 +7,7 @@
  * 3 (done, but a step after the commit failed).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <pgclone.h>
 #include <signal.h>
@@ -15,11 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "strutils.h"
 
 const char *prog = "pgclone";
+bool stdin_closed;
 
 static void usage(FILE *out)
 {
@@ -38,9 +41,12 @@ static void usage(FILE *out)
 		"\n"
 		"Clone options:\n"
 		" -p, --pid PID          source process\n"
-		" -s, --src ADDR         source address (anywhere inside a mapping)\n"
-		" -d, --dst ADDR         destination address (page aligned)\n"
-		" -l, --len LEN          bytes to clone (default: to the end of the mapping)\n"
+		" -s, --src ADDR|NAME    source address (anywhere inside a mapping), or the\n"
+		"                        name of one mapping: [heap], [stack], [anon:NAME],\n"
+		"                        /path/of/a/mapped/file\n"
+		" -d, --dst ADDR         destination address (page aligned, not 0)\n"
+		" -l, --len LEN          bytes to clone (default: to the end of the mapping,\n"
+		"                        including what the kernel merged into it)\n"
 		" -t, --target PID       destination process (default: the source)\n"
 		" -e, --engine NAME      auto, kernel or copy (default: auto)\n"
 		"     --replace          replace mappings at the destination\n"
@@ -52,6 +58,8 @@ static void usage(FILE *out)
 		"     --all              dump every mapping that can be dumped\n"
 		" -o, --output FILE      write the image to FILE, or - for stdout\n"
 		" -i, --input FILE       read the image from FILE, or - for stdin\n"
+		" -d, --dst ADDR         restore: where the first range goes (default: the\n"
+		"                        image's own addresses)\n"
 		"     --strict           restore: refuse private copies of shared objects\n"
 		"\n"
 		"Common options:\n"
@@ -61,7 +69,9 @@ static void usage(FILE *out)
 		" -h, --help             display this help\n"
 		" -V, --version          display version\n"
 		"\n"
-		"ADDR and LEN take decimal or 0x-hex, with an optional K, M, G or T suffix.\n"
+		"ADDR and LEN take decimal or 0x-hex, with an optional K, M, G or T suffix\n"
+		"(either case, powers of 1024, optionally followed by B or iB).\n"
+		"An option that takes a value is given once.\n"
 		"Exit status: 0 done, 1 failed with both processes unchanged,\n"
 		"2 bad usage or input, 3 done (the destination holds the clone or\n"
 		"restore) but a later step failed, as the message says.\n"
@@ -128,7 +138,8 @@ int check_report_written(FILE *out, int status, const char *done)
 	return EXIT_INCOMPLETE;
 }
 
-int common_option(int c, char **argv, struct cli *cli)
+int common_option(int c, char **argv, const struct option *longopts,
+		  struct cli *cli)
 {
 	switch (c) {
 	case 'h':
@@ -147,10 +158,15 @@ int common_option(int c, char **argv, struct cli *cli)
 		cli->quiet = true;
 		return 0;
 	case ':':
-		return errx_usage("option '%s' needs a value", argv[optind - 1]);
+		return errx_usage("option %s needs a value",
+				  option_name(longopts, optopt));
 	default:
+		/* optopt: an unknown letter, perhaps inside a bundle like -pX */
+		if (optopt && optopt > 32 && optopt < 127)
+			return errx_usage("unknown option '-%c'; try '%s --help'",
+					  optopt, prog);
 		return errx_usage("unknown option '%s'; try '%s --help'",
-				  argv[optind - 1], prog);
+				  clip(argv[optind - 1]), prog);
 	}
 }
 
@@ -159,17 +175,26 @@ int number_option(const char *opt, const char *arg, uint64_t *out)
 	int ret = parse_u64(arg, out);
 
 	if (ret == -ERANGE)
-		return errx_usage("%s '%s': value out of range", opt, arg);
+		return errx_usage("%s '%s': value out of range", opt, clip(arg));
 	if (ret)
 		return errx_usage("%s '%s': not a number (use decimal or 0x-hex, optional K/M/G/T)",
-				  opt, arg);
+				  opt, clip(arg));
 	return 0;
 }
 
 int pid_option(const char *opt, const char *arg, pid_t *out)
 {
 	if (parse_pid(arg, out))
-		return errx_usage("%s '%s': not a valid PID", opt, arg);
+		return errx_usage("%s '%s': not a valid PID", opt, clip(arg));
+	return 0;
+}
+
+int check_not_self(pid_t pid, const char *opt)
+{
+	/* the library would only learn that ptrace refuses: say why first */
+	if (pid == getpid())
+		return errx_usage("%s %d is pgclone itself, which cannot work on its own memory",
+				  opt, (int)pid);
 	return 0;
 }
 
@@ -217,6 +242,18 @@ int main(int argc, char **argv)
 {
 	struct cli cli = { 0 };
 
+	/*
+	 * Started with standard input closed (<&-): remember it for "-i -",
+	 * and hold fd 0 with /dev/null so that no file opened later is
+	 * mistaken for standard input.
+	 */
+	if (fcntl(STDIN_FILENO, F_GETFD) < 0 && errno == EBADF) {
+		int fd = open("/dev/null", O_RDONLY);
+
+		stdin_closed = true;
+		if (fd > STDIN_FILENO)
+			close(fd);
+	}
 	if (priv_refuse_setid())
 		return EXIT_FAILED;
 
@@ -243,8 +280,8 @@ int main(int argc, char **argv)
 	if (argc > 1 && !strcmp(argv[1], "clone"))
 		return cmd_clone(argc - 1, argv + 1, &cli);
 	if (argc > 1 && argv[1][0] != '-')
-		return errx_usage("unknown command '%s'; try '%s --help'", argv[1],
-				  prog);
+		return errx_usage("unknown command '%s'; try '%s --help'",
+				  clip(argv[1]), prog);
 	if (argc < 2)
 		return errx_usage("nothing to do: --pid, --src and --dst are required; try '%s --help'",
 				  prog);

@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <string.h>
+#include <strings.h>
 
 #include "strutils.h"
 
@@ -22,7 +23,12 @@ static int suffix_shift(const char *s, unsigned int *shift)
 		return -EINVAL;
 	*shift = 10 * (unsigned int)(u - units + 1);
 	s++;
-	if (!*s || !strcmp(s, "iB") || !strcmp(s, "B"))
+	/*
+	 * Either case throughout, as pgclone(1) says: 1m, 1M, 1mb, 1MiB are
+	 * all 1048576.  Always powers of 1024 (unlike util-linux's KB=1000):
+	 * addresses and lengths here are counted in pages.
+	 */
+	if (!*s || !strcasecmp(s, "iB") || !strcasecmp(s, "B"))
 		return 0;
 	return -EINVAL;
 }

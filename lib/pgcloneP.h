@@ -258,6 +258,8 @@ struct pgc_plan {
 int pgc_plan_build(struct pgc_plan *plan, pid_t src_pid,
 		   const struct pgc_vma_list *maps, uint64_t src, uint64_t len,
 		   pid_t dst_pid, uint64_t dst) __must_check;
+/* Log (info) each source mapping the plan takes; @whole: no length given. */
+void pgc_plan_log(const struct pgc_plan *plan, bool whole);
 /* Append [start, end) of mapping @v as a range landing at its offset from
  * plan->src past plan->dst.  Returns 0 or -ENOMEM. */
 int pgc_plan_push(struct pgc_plan *plan, const struct pgc_vma *v,

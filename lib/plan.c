@@ -7,6 +7,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "pgcloneP.h"
 
@@ -49,12 +50,43 @@ static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 	return a < b + blen && b < a + alen;
 }
 
+/*
+ * Say, before anything is done, every source mapping a request takes, as
+ * the kernel keeps it: a buffer mapped next to memory of the same kind
+ * shares its VMA (glibc's TLS pages, another array), and without a length
+ * all of that VMA is taken.  -v shows these lines.
+ */
+void pgc_plan_log(const struct pgc_plan *plan, bool whole)
+{
+	for (size_t i = 0; i < plan->n; i++) {
+		const struct pgclone_range *r = &plan->r[i];
+		const struct pgc_vma *v = plan->src_vma ? plan->src_vma[i] : NULL;
+		bool all_of_it = v && r->map.start == v->m.start && r->map.end == v->m.end;
+
+		pr_info("taking 0x%llx-0x%llx %c%c%c%c %s%s%s (%llu pages, %s)%s",
+			(unsigned long long)r->map.start,
+			(unsigned long long)r->map.end,
+			r->map.prot & PROT_READ ? 'r' : '-',
+			r->map.prot & PROT_WRITE ? 'w' : '-',
+			r->map.prot & PROT_EXEC ? 'x' : '-',
+			r->map.shared ? 's' : 'p',
+			pgclone_kind_name(r->map.kind),
+			r->map.name[0] ? " " : "", r->map.name,
+			(unsigned long long)r->pages,
+			!v ? "from the image" : all_of_it ? "the whole mapping" :
+			"part of the mapping",
+			whole && i == plan->n - 1 ?
+			": no length given, so up to the end of the mapping" : "");
+	}
+}
+
 int pgc_plan_build(struct pgc_plan *plan, pid_t src_pid,
 		   const struct pgc_vma_list *maps, uint64_t src, uint64_t len,
 		   pid_t dst_pid, uint64_t dst)
 {
 	const struct pgc_vma *v;
 	uint64_t end, cur;
+	bool whole;
 	int ret;
 
 	memset(plan, 0, sizeof(*plan));
@@ -80,6 +112,7 @@ int pgc_plan_build(struct pgc_plan *plan, pid_t src_pid,
 	if (!v)
 		return pgc_fail(-EFAULT, "0x%llx is not mapped in PID %d",
 				(unsigned long long)src, (int)src_pid);
+	whole = !len;
 	if (!len)
 		len = v->m.end - src;
 	if (len > PGC_USER_ADDR_LIMIT)
@@ -130,6 +163,7 @@ int pgc_plan_build(struct pgc_plan *plan, pid_t src_pid,
 		if (ret)
 			return pgc_fail(ret, "out of memory");
 	}
+	pgc_plan_log(plan, whole);
 	return 0;
 }
 

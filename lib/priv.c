@@ -185,6 +185,11 @@ void pgc_ptrace_denied_reason(pid_t pid, char *out, size_t len)
 {
 	struct pgc_ptrace_view v;
 
+	/* every rule allows it, and ptrace still refuses: say the real reason */
+	if (pid == getpid()) {
+		snprintf(out, len, "it is the calling process itself, and a process cannot ptrace itself");
+		return;
+	}
 	if (gather(pid, &v) || pgc_ptrace_decide(&v, pid, out, len) == PGC_ALLOWED)
 		snprintf(out, len, "the kernel refused (a security module, or another user namespace)");
 }

@@ -168,6 +168,45 @@ static int install_filter(int nr, uint32_t action)
 	return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
 }
 
+/*
+ * A filter that checks where a call comes from, not only which call it
+ * is: mmap made from the [vdso] fails with EPERM, mmap from anywhere else
+ * (this program's own, through libc) goes through.  pgclone runs its
+ * syscalls from a syscall instruction in the vdso.
+ */
+static int install_ip_filter(void)
+{
+	unsigned long lo = 0, hi = 0;
+	char line[512];
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (strstr(line, "[vdso]"))
+			sscanf(line, "%lx-%lx", &lo, &hi);
+	if (f)
+		fclose(f);
+	if (!lo || (lo >> 32) != ((hi - 1) >> 32))
+		return -1;
+	struct sock_filter flt[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_mmap, 0, 6),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, instruction_pointer) + 4),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)(lo >> 32), 0, 4),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, instruction_pointer)),
+		BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, (uint32_t)lo, 0, 2),
+		BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, (uint32_t)hi, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof(flt) / sizeof(flt[0]), .filter = flt };
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+		return -1;
+	return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+}
+
 static void *map_filled(uint64_t len, int flags, int fd, unsigned seed)
 {
 	uint8_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE, flags, fd, 0);
@@ -359,6 +398,8 @@ static void command(char *line)
 		puts(prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) ? "err" : "ok");
 	} else if (!strcmp(cmd, "seccomp-kill-mmap")) {
 		puts(install_filter(SYS_mmap, SECCOMP_RET_KILL_PROCESS) ? "err" : "ok");
+	} else if (!strcmp(cmd, "seccomp-ip-vdso-mmap")) {
+		puts(install_ip_filter() ? "err" : "ok");
 	} else if (!strcmp(cmd, "seccomp-errno-pvr")) {
 		puts(install_filter(SYS_process_vm_readv,
 				    SECCOMP_RET_ERRNO | EPERM) ? "err" : "ok");

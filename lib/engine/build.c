@@ -10,6 +10,7 @@
  */
 #include <linux/mman.h>
 #include <linux/prctl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -26,6 +27,31 @@
 #define PR_SET_VMA 0x53564d41
 #define PR_SET_VMA_ANON_NAME 0
 #endif
+
+/*
+ * Why a mapping at @addr failed with @err: a bare EPERM from mmap or
+ * mremap at a low address is the kernel's vm.mmap_min_addr, which only a
+ * process holding CAP_SYS_RAWIO may map below.  Name it.
+ */
+static const char *why_not_at(long err, uint64_t addr, char *buf, size_t len)
+{
+	unsigned long long min = 0;
+	FILE *f;
+
+	if (err != -EPERM)
+		return strerror((int)-err);
+	f = fopen("/proc/sys/vm/mmap_min_addr", "re");
+	if (f) {
+		if (fscanf(f, "%llu", &min) != 1)
+			min = 0;
+		fclose(f);
+	}
+	if (addr >= min)
+		return strerror(EPERM);
+	snprintf(buf, len, "0x%llx is below vm.mmap_min_addr (%llu), which only a process with CAP_SYS_RAWIO may map",
+		 (unsigned long long)addr, min);
+	return buf;
+}
 
 static int rsys(struct pgc_build *b, long *ret, long nr, uint64_t a0,
 		uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
@@ -132,6 +158,7 @@ static int map_range(struct pgc_build *b, size_t i)
 	uint64_t len = r->map.end - r->map.start;
 	uint64_t prot = r->map.prot, want = r->dst, flags = MAP_FIXED_NOREPLACE;
 	long addr, dummy;
+	char why[160];
 	int fd = -1, err;
 
 	if (b->staged) {
@@ -172,7 +199,8 @@ static int map_range(struct pgc_build *b, size_t i)
 				"mmap of 0x%llx-0x%llx in PID %d failed: %s",
 				(unsigned long long)r->dst,
 				(unsigned long long)(r->dst + len),
-				(int)b->plan->dst_pid, strerror((int)-addr));
+				(int)b->plan->dst_pid,
+				why_not_at(addr, want, why, sizeof(why)));
 	}
 	if ((uint64_t)addr != want) {
 		/* a kernel older than 4.17 took NOREPLACE as a hint */
@@ -307,6 +335,7 @@ int pgc_build_place(struct pgc_build *b, const struct pgc_vma_list *dst_maps,
 		    bool replace)
 {
 	int err = replace ? set_aside(b, dst_maps) : 0;
+	char why[160];
 
 	for (size_t i = 0; !err && i < b->plan->n; i++) {
 		const struct pgclone_range *r = &b->plan->r[i];
@@ -320,7 +349,9 @@ int pgc_build_place(struct pgc_build *b, const struct pgc_vma_list *dst_maps,
 				       "cannot move 0x%llx-0x%llx into place in PID %d: %s",
 				       (unsigned long long)r->dst,
 				       (unsigned long long)(r->dst + len),
-				       (int)b->plan->dst_pid, strerror((int)-ret));
+				       (int)b->plan->dst_pid,
+				       ret < 0 ? why_not_at(ret, r->dst, why, sizeof(why)) :
+						 "it landed elsewhere");
 		if (!err)
 			b->at[i] = r->dst;
 	}

@@ -178,6 +178,7 @@ static int make_plan(struct restorer *rs)
 	plan->src = first;
 	plan->dst = dst0;
 	plan->len = m->ranges[m->n_ranges - 1]->end - first;
+	pgc_plan_log(plan, false);
 	return 0;
 }
 

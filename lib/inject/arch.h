@@ -28,6 +28,8 @@ void pgc_arch_set_ip(struct pgc_regs *regs, uint64_t ip);
 void pgc_arch_prepare_syscall(struct pgc_regs *regs, uint64_t ip, long nr,
 			      const uint64_t args[6]);
 long pgc_arch_syscall_nr(const struct pgc_regs *regs);
+/* The name of a syscall pgclone runs in a target, or NULL (messages). */
+const char *pgc_arch_syscall_name(long nr);
 long pgc_arch_syscall_ret(const struct pgc_regs *regs);
 /*
  * The task stopped inside a syscall the kernel would restart (-ERESTART*)

@@ -55,6 +55,12 @@ uint32_t pgc_bpf_run(const struct sock_filter *prog, size_t len,
 /* Would every filter let this syscall through (ALLOW or LOG)? */
 bool pgc_seccomp_allows(const struct pgc_filters *f,
 			const struct seccomp_data *d);
+/* The action the filters would take for this exact call (number,
+ * arguments, instruction pointer), as the kernel combines them. */
+uint32_t pgc_seccomp_verdict(const struct pgc_filters *f,
+			     const struct seccomp_data *d);
+/* "KILL_PROCESS (...)", "ERRNO 13 (...)": a verdict for a message */
+const char *pgc_seccomp_verdict_text(uint32_t verdict, char *buf, size_t len);
 
 /* A thread borrowed for remote syscalls; registers put back on end. */
 struct pgc_remote {

@@ -254,10 +254,26 @@ int pgc_remote_syscall(struct pgc_remote *r, long *ret, long nr, uint64_t a0,
 		return pgc_fail(-EACCES,
 				"PID %d runs under a seccomp filter pgclone cannot inspect (that needs CAP_SYS_ADMIN)",
 				(int)r->proc->pid);
-	if (!pgc_seccomp_allows(&r->filters, &sd))
+	if (!pgc_seccomp_allows(&r->filters, &sd)) {
+		/*
+		 * The verdict for this exact call: a filter may check the
+		 * arguments or the address a call is made from, so "forbids
+		 * mmap" would be a guess about the process's own calls.
+		 */
+		const char *name = pgc_arch_syscall_name(nr);
+		char num[32], verdict[96];
+
+		snprintf(num, sizeof(num), "syscall %ld", nr);
 		return pgc_fail(-EACCES,
-				"the seccomp filter of PID %d forbids syscall %ld, which pgclone needs",
-				(int)r->proc->pid, nr);
+				"the seccomp filter of PID %d answers %s(0x%llx, 0x%llx, 0x%llx, 0x%llx, 0x%llx, 0x%llx) from 0x%llx, which pgclone must run in it, with %s",
+				(int)r->proc->pid, name ? name : num,
+				(unsigned long long)a0, (unsigned long long)a1,
+				(unsigned long long)a2, (unsigned long long)a3,
+				(unsigned long long)a4, (unsigned long long)a5,
+				(unsigned long long)r->gadget,
+				pgc_seccomp_verdict_text(pgc_seccomp_verdict(&r->filters, &sd),
+							 verdict, sizeof(verdict)));
+	}
 	if (set_sigmask(r->tid, ~0ULL))
 		goto dead;
 	r->used = true;
@@ -272,8 +288,9 @@ int pgc_remote_syscall(struct pgc_remote *r, long *ret, long nr, uint64_t a0,
 	if (!err || err == -EIO)
 		err = give_back(r) ? -ESRCH : err;
 	if (err == -EIO)
-		return pgc_fail(-EIO, "unexpected stop of thread %d while running syscall %ld",
-				(int)r->tid, nr);
+		return pgc_fail(-EIO, "unexpected stop of thread %d while running %s (syscall %ld)",
+				(int)r->tid, pgc_arch_syscall_name(nr) ?
+				pgc_arch_syscall_name(nr) : "a syscall", nr);
 	if (err)
 		goto dead;
 	*ret = pgc_arch_syscall_ret(&regs);

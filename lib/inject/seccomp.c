@@ -6,6 +6,7 @@
  * filters are read with PTRACE_SECCOMP_GET_FILTER and evaluated here on
  * the exact syscall and arguments pgclone is about to inject.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
@@ -155,23 +156,55 @@ static int32_t action_rank(uint32_t ret)
 	return (int32_t)(ret & SECCOMP_RET_ACTION_FULL);
 }
 
-bool pgc_seccomp_allows(const struct pgc_filters *f,
-			const struct seccomp_data *d)
+uint32_t pgc_seccomp_verdict(const struct pgc_filters *f,
+			     const struct seccomp_data *d)
 {
 	uint32_t verdict = SECCOMP_RET_ALLOW;
 
 	if (f->mode == 0)
-		return true;
+		return SECCOMP_RET_ALLOW;
 	if (f->unreadable || f->mode != SECCOMP_MODE_FILTER)
-		return false;
+		return SECCOMP_RET_KILL_PROCESS;
 	for (size_t i = 0; i < f->n; i++) {
 		uint32_t v = pgc_bpf_run(f->prog[i], f->len[i], d);
 
 		if (action_rank(v) < action_rank(verdict))
 			verdict = v;
 	}
-	verdict &= SECCOMP_RET_ACTION_FULL;
+	return verdict;
+}
+
+bool pgc_seccomp_allows(const struct pgc_filters *f,
+			const struct seccomp_data *d)
+{
+	uint32_t verdict = pgc_seccomp_verdict(f, d) & SECCOMP_RET_ACTION_FULL;
+
 	return verdict == SECCOMP_RET_ALLOW || verdict == SECCOMP_RET_LOG;
+}
+
+const char *pgc_seccomp_verdict_text(uint32_t verdict, char *buf, size_t len)
+{
+	uint32_t data = verdict & SECCOMP_RET_DATA;
+
+	switch (verdict & SECCOMP_RET_ACTION_FULL) {
+	case SECCOMP_RET_KILL_PROCESS:
+		return "KILL_PROCESS (the process would be killed)";
+	case SECCOMP_RET_KILL_THREAD:
+		return "KILL_THREAD (the thread would be killed)";
+	case SECCOMP_RET_TRAP:
+		return "TRAP (SIGSYS instead of the call)";
+	case SECCOMP_RET_ERRNO:
+		snprintf(buf, len, "ERRNO %u (%s instead of the call)", data,
+			 strerror((int)data));
+		return buf;
+	case SECCOMP_RET_USER_NOTIF:
+		return "USER_NOTIF (a supervisor process would decide)";
+	case SECCOMP_RET_TRACE:
+		return "TRACE (a tracer would decide; pgclone is none)";
+	default:
+		snprintf(buf, len, "0x%x", verdict);
+		return buf;
+	}
 }
 
 static int load_filters(pid_t tid, struct pgc_filters *f);

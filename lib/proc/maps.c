@@ -284,9 +284,15 @@ int pgc_maps_read_fd(pid_t pid, int fd, struct pgc_vma_list *list)
 		return pgc_fail(ret == -ENOMEM ? -ENOMEM : -EIO,
 				"cannot parse /proc/%d/smaps", (int)pid);
 	}
-	if (!list->n)
-		return pgc_fail(-ESRCH, "PID %d has no memory (kernel thread or zombie)",
+	if (!list->n) {
+		struct pgc_status st;
+
+		/* the words and errors of pgc_proc_check(): one answer everywhere */
+		if (!pgc_status_read(pid, 0, &st) && st.kthread)
+			return pgc_fail(-EINVAL, "PID %d is a kernel thread", (int)pid);
+		return pgc_fail(-ESRCH, "PID %d is a zombie (it has no memory)",
 				(int)pid);
+	}
 	return 0;
 }
 

@@ -13,7 +13,8 @@ import struct
 import subprocess
 import time
 
-from harness import PAGE, VICTIM, Snapshot, Victim, VictimTest, run, start_stopped_at
+from harness import (PAGE, PGCLONE, VICTIM, Snapshot, Victim, VictimTest, run, start_stopped_at,
+                     with_engine)
 from test_image import broken_images, crafted_images
 
 MIB = 1 << 20
@@ -60,6 +61,10 @@ class BadInputTable(VictimTest):
         # another user's stopped process: root's pgclone, holding no
         # CAP_KILL, must still leave it stopped after seizing it
         stopped_other = self.victim(user="nobody")
+        # a filter that looks at where a call comes from: mmap from the
+        # [vdso] (where pgclone's syscall instruction is) fails, the
+        # process's own mmap calls go through
+        ipcheck = self.victim()
         src = a.addr(f"anon {MIB:#x} 5")
         taken = b.addr(f"anon {MIB:#x} 6")
         sealed = b.addr(f"anon {MIB:#x} 7")
@@ -70,6 +75,8 @@ class BadInputTable(VictimTest):
         vvar = next(v for v in a.vmas() if v["name"] == "[vvar]")
         free = self.free_addr(a, b, stopped, sandboxed, traced, stopped_other)
         sandboxed.ok("seccomp-kill-mmap")
+        ipcheck.ok("seccomp-ip-vdso-mmap")
+        self.assertRegex(ipcheck.cmd(f"anon {PAGE:#x}"), "^0x")   # its own mmap still works
         # the kernel rewrites a thread's rseq cpu_id fields whenever it
         # runs, and pgclone makes a stopped target's thread run its
         # syscalls: those 8 bytes are the kernel's, not the process's data
@@ -181,6 +188,54 @@ class BadInputTable(VictimTest):
             ("image that is a directory", ["restore", "--pid", B, "-i", "/", "--dst", hex(free)], 2,
              r"is a directory"),
             ("show without an image", ["show"], 2, r"image is required"),
+            # issue 11 item 16: one meaning, one message, the option's name
+            ("restore --dst 0", ["restore", "--pid", B, "-i", good, "--dst", "0"], 2,
+             r"^pgclone: --dst 0: address 0 cannot be mapped; omit --dst to restore at the image's own addresses$"),
+            ("clone --dst 0", clone + ["--dst", "0"], 2, r"^pgclone: --dst 0: address 0 cannot be mapped$"),
+            ("misplaced option, named by its name", ["dump", "--pid", A, "--src", hex(src), "--dst", hex(free),
+                                                     "-o", os.path.join(self.tmp, "m.img")],
+             2, r"^pgclone: option --dst does not apply to 'dump'$"),
+            ("misplaced flag, named by its name", ["restore", "--pid", B, "-i", good, "--all"],
+             2, r"^pgclone: option --all does not apply to 'restore'$"),
+            ("option without its value, named", ["dump", "--pid", A, "--all", "-o"],
+             2, r"^pgclone: option --output needs a value$"),
+            ("source is pgclone itself", ["--pid", "SELF", "--src", "0x1000", "--dst", hex(free)],
+             2, r"^pgclone: --pid \d+ is pgclone itself"),
+            ("target is pgclone itself", clone[:4] + ["--target", "SELF", "--dst", hex(free)],
+             2, r"^pgclone: --target \d+ is pgclone itself"),
+            ("dump of pgclone itself", ["dump", "--pid", "SELF", "--all", "-o", os.path.join(self.tmp, "s.img")],
+             2, r"^pgclone: --pid \d+ is pgclone itself"),
+            ("restore into pgclone itself", ["restore", "--pid", "SELF", "-i", good],
+             2, r"^pgclone: --pid \d+ is pgclone itself"),
+            ("maps of a kernel thread", ["maps", "--pid", "2"], 2, r"^pgclone: PID 2 is a kernel thread$"),
+            ("restore from a closed standard input", ["restore", "--pid", B, "-i", "-"], 2,
+             r"^pgclone: standard input is closed", {"STDIN": "closed"}),
+            ("a 100k-character option", clone + ["--dst", hex(free), "--" + "x" * 100000], 2,
+             r"^pgclone: unknown option '--x{62}\.\.\.'; try 'pgclone --help'$"),
+            ("a 100k-character value", ["--pid", A, "--src", "7" * 100000, "--dst", hex(free)], 2,
+             r"^pgclone: --src '7{64}\.\.\.': value out of range$"),
+            ("a 100k-character address", ["--pid", A, "--src", "z" * 100000, "--dst", hex(free)], 2,
+             r"^pgclone: --src 'z{64}\.\.\.': not a number"),
+            ("a 100k-character command", ["y" * 100000], 2, r"^pgclone: unknown command 'y{64}\.\.\.'"),
+            ("--pid twice", ["--pid", A, "--pid", B, "--src", hex(src), "--dst", hex(free)], 2,
+             rf"^pgclone: --pid given twice \('{A}', then '{B}'\): give it once$"),
+            ("--dst twice", clone + ["--dst", hex(free), "--dst", hex(free + MIB)], 2, r"--dst given twice"),
+            ("--target twice", clone + ["--target", A, "--dst", hex(free)], 2, r"--target given twice"),
+            ("--len twice", clone + ["--dst", hex(free), "--len", "4K", "-l", "8K"], 2, r"--len given twice"),
+            ("--engine twice", clone + ["--dst", hex(free), "-e", "copy", "--engine", "kernel"], 2,
+             r"--engine given twice"),
+            ("maps --pid twice", ["maps", "--pid", A, "-p", B], 2, r"--pid given twice"),
+            ("dump -o twice", ["dump", "--pid", A, "--all", "-o", os.path.join(self.tmp, "1.img"),
+                               "--output", os.path.join(self.tmp, "2.img")], 2, r"--output given twice"),
+            ("restore -i twice", ["restore", "--pid", B, "-i", good, "-i", good], 2, r"--input given twice"),
+            ("target's filter kills on mmap, named", clone[:4] + ["--target", sandboxed.pid, "--dst", hex(free),
+                                                                  "--engine", "copy"], 1,
+             r"seccomp filter of PID \d+ answers mmap\(0x[0-9a-f]+(, 0x[0-9a-f]+){5}\) from 0x[0-9a-f]+, "
+             r"which pgclone must run in it, with KILL_PROCESS"),
+            ("target's filter checks the caller's address", clone[:4] + ["--target", ipcheck.pid, "--dst", hex(free),
+                                                                         "--engine", "copy"], 1,
+             r"seccomp filter of PID \d+ answers mmap\(.*\) from 0x[0-9a-f]+, which pgclone must run in it, "
+             r"with ERRNO 1 \("),
         ]
         if not KERNEL_ENGINE:
             cases.append(("--engine kernel without the syscall", clone + ["--dst", hex(free), "--engine",
@@ -198,7 +253,7 @@ class BadInputTable(VictimTest):
         # every process involved, bytes included; the stopped ones can only
         # be read through /proc (they cannot answer), and must stay stopped
         watched = [Snapshot(a, [(src, MIB), (hole, PAGE)]), Snapshot(b, [(taken, MIB), (sealed, MIB)]),
-                   Snapshot(sandboxed), Snapshot(traced)]
+                   Snapshot(sandboxed), Snapshot(traced), Snapshot(ipcheck)]
         frozen = [(s, s.maps(), {v["start"]: s.read(v["start"], min(v["end"] - v["start"], MIB))
                                  for v in s.vmas() if v["perms"][0] == "r" and
                                  v["name"] not in ("[vvar]", "[vsyscall]", "[vvar_vclock]")})
@@ -206,7 +261,7 @@ class BadInputTable(VictimTest):
         tried = 0
         for what, argv, code, regex, *env in cases:
             with self.subTest(what):
-                r = run(*argv, env=env[0] if env else None)
+                r = run_case(argv, env[0] if env else None)
                 lines = r.stderr.strip().splitlines()
                 if code is None:
                     self.assertNotEqual(r.returncode, 0, r.stderr)
@@ -234,6 +289,36 @@ class BadInputTable(VictimTest):
         for s, _, _ in frozen:
             os.kill(s.pid, signal.SIGCONT)
             self.assertTrue(s.alive())
+
+
+def run_case(argv, env):
+    """run(), plus what a shell would do: "SELF" in @argv is pgclone's own
+    PID, and env {"STDIN": "closed"} starts it with fd 0 closed (<&-)."""
+    env = dict(env or {})
+    closed = env.pop("STDIN", None) == "closed"
+    if "SELF" not in argv and not closed:
+        return run(*argv, env=env)
+    args = with_engine(argv)
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:                                    # the child becomes pgclone
+        try:
+            os.dup2(out_w, 1)
+            os.dup2(err_w, 2)
+            if closed:
+                os.close(0)
+            me = str(os.getpid())
+            os.execve(PGCLONE, [PGCLONE] + [me if a == "SELF" else a for a in args],
+                      {**os.environ, **env})
+        finally:
+            os._exit(127)
+    os.close(out_w)
+    os.close(err_w)
+    with os.fdopen(out_r) as o, os.fdopen(err_r) as e:
+        stdout, stderr = o.read(), e.read()
+    _, status = os.waitpid(pid, 0)
+    return subprocess.CompletedProcess(argv, os.waitstatus_to_exitcode(status), stdout, stderr)
 
 
 NS_LAST_PID = "/proc/sys/kernel/ns_last_pid"

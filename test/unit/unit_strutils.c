@@ -40,7 +40,13 @@ static void test_numbers(void **state)
 		{ "12abc", -EINVAL, 0 },
 		{ "1Q", -EINVAL, 0 },
 		{ "1KK", -EINVAL, 0 },
-		{ "1Kib", -EINVAL, 0 },
+		{ "1Kib", 0, 1024 },		/* either case, as the man page says */
+		{ "1mb", 0, 1 << 20 },
+		{ "1mib", 0, 1 << 20 },
+		{ "2gB", 0, 2ULL << 30 },
+		{ "1KBB", -EINVAL, 0 },
+		{ "1Ki", -EINVAL, 0 },
+		{ "1KiBs", -EINVAL, 0 },
 		{ "K", -EINVAL, 0 },
 		{ "0x1g", 0, 1ULL << 30 },	/* hex with a suffix, like 0x10M */
 		{ "1e3", -EINVAL, 0 },
