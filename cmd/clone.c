@@ -12,7 +12,7 @@
 #include "cli.h"
 #include "strutils.h"
 
-enum { OPT_REPLACE = 256, OPT_MOVE, OPT_NO_FREEZE };
+enum { OPT_REPLACE = 256, OPT_MOVE, OPT_NO_FREEZE, OPT_FORCE };
 
 struct clone_args {
 	pid_t pid, target;
@@ -36,6 +36,7 @@ static int parse_args(int argc, char **argv, struct cli *cli,
 		{ "replace", no_argument, NULL, OPT_REPLACE },
 		{ "move", no_argument, NULL, OPT_MOVE },
 		{ "no-freeze", no_argument, NULL, OPT_NO_FREEZE },
+		{ "force", no_argument, NULL, OPT_FORCE },
 		{ "dry-run", no_argument, NULL, 'n' },
 		CLI_COMMON_LONGOPTS,
 	};
@@ -72,6 +73,7 @@ static int parse_args(int argc, char **argv, struct cli *cli,
 		case OPT_REPLACE: a->flags |= PGCLONE_REPLACE; break;
 		case OPT_MOVE: a->flags |= PGCLONE_MOVE; break;
 		case OPT_NO_FREEZE: a->flags |= PGCLONE_NO_FREEZE; break;
+		case OPT_FORCE: a->flags |= PGCLONE_FORCE; break;
 		case 'n': a->flags |= PGCLONE_DRY_RUN; break;
 		default:
 			ret = common_option(c, argv, longopts, cli);
@@ -88,6 +90,8 @@ static int parse_args(int argc, char **argv, struct cli *cli,
 		return errx_usage("--src is required");
 	if (!a->dst.given)
 		return errx_usage("--dst is required");
+	if ((a->flags & PGCLONE_FORCE) && !(a->flags & PGCLONE_REPLACE))
+		return errx_usage("--force applies only with --replace");
 	if (!a->target)
 		a->target = a->pid;
 	return 0;

@@ -17,7 +17,7 @@
 #include "cli.h"
 #include "strutils.h"
 
-enum { OPT_ALL = 256, OPT_NO_FREEZE, OPT_REPLACE, OPT_STRICT };
+enum { OPT_ALL = 256, OPT_NO_FREEZE, OPT_REPLACE, OPT_STRICT, OPT_FORCE };
 
 struct image_args {
 	pid_t pid;
@@ -40,6 +40,7 @@ static const struct option image_longopts[] = {
 	{ "no-freeze", no_argument, NULL, OPT_NO_FREEZE },
 	{ "replace", no_argument, NULL, OPT_REPLACE },
 	{ "strict", no_argument, NULL, OPT_STRICT },
+	{ "force", no_argument, NULL, OPT_FORCE },
 	{ "dry-run", no_argument, NULL, 'n' },
 	CLI_COMMON_LONGOPTS,
 };
@@ -54,7 +55,7 @@ static int parse(int argc, char **argv, struct cli *cli, struct image_args *a,
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":p:s:l:d:o:i:nJvqhV", image_longopts,
 				NULL)) != -1) {
-		char key = c >= 256 ? "aFRS"[c - 256] : (char)c;
+		char key = c >= 256 ? "aFRSf"[c - 256] : (char)c;
 
 		if (c != '?' && c != ':' && c != 'h' && c != 'V' &&
 		    !strchr(allowed, key))
@@ -79,6 +80,7 @@ static int parse(int argc, char **argv, struct cli *cli, struct image_args *a,
 		case OPT_NO_FREEZE: a->flags |= PGCLONE_NO_FREEZE; break;
 		case OPT_REPLACE: a->flags |= PGCLONE_REPLACE; break;
 		case OPT_STRICT: a->flags |= PGCLONE_STRICT; break;
+		case OPT_FORCE: a->flags |= PGCLONE_FORCE; break;
 		case 'n': a->flags |= PGCLONE_DRY_RUN; break;
 		default: ret = common_option(c, argv, image_longopts, cli); break;
 		}
@@ -247,9 +249,11 @@ int cmd_restore(int argc, char **argv, struct cli *cli)
 	char done[128];
 	int fd, ret, status;
 
-	ret = parse(argc, argv, cli, &a, "restore", "pidRSnJvq");
+	ret = parse(argc, argv, cli, &a, "restore", "pidRSfnJvq");
 	if (ret)
 		return ret;
+	if ((a.flags & PGCLONE_FORCE) && !(a.flags & PGCLONE_REPLACE))
+		return errx_usage("--force applies only with --replace");
 	if (!a.pid)
 		return errx_usage("--pid is required");
 	install_log(cli);

@@ -45,6 +45,9 @@ enum pgclone_flags {
 	PGCLONE_DRY_RUN = 1u << 3,	/* plan and validate, change nothing */
 	PGCLONE_STRICT = 1u << 4,	/* restore: refuse private copies of shared objects */
 	PGCLONE_DUMP_ALL = 1u << 5,	/* dump: every mapping that can be dumped */
+	/* with REPLACE: replace even what a thread keeps there (its stack
+	 * pointer, rseq area, TLS, robust-futex list), which kills it */
+	PGCLONE_FORCE = 1u << 6,
 };
 
 /* What kind of object a mapping is backed by (design.md semantics table). */

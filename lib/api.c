@@ -100,7 +100,8 @@ int pgclone_clone(pid_t src_pid, uint64_t src_addr, uint64_t len,
 		  const struct pgclone_opts *opts, struct pgclone_result *res)
 {
 	const unsigned int known_flags = PGCLONE_REPLACE | PGCLONE_MOVE |
-					 PGCLONE_NO_FREEZE | PGCLONE_DRY_RUN;
+					 PGCLONE_NO_FREEZE | PGCLONE_DRY_RUN |
+					 PGCLONE_FORCE;
 	/* STRICT and DUMP_ALL belong to the image calls */
 	struct pgc_request req = {
 		.src_pid = src_pid, .dst_pid = dst_pid,
@@ -219,8 +220,8 @@ int pgclone_restore(pid_t pid, int fd, const struct pgclone_image_opts *opts,
 	int err;
 
 	pgc_clear_error();
-	if (!image_opts_ok(opts, PGCLONE_REPLACE | PGCLONE_STRICT | PGCLONE_DRY_RUN,
-			   &req))
+	if (!image_opts_ok(opts, PGCLONE_REPLACE | PGCLONE_STRICT | PGCLONE_DRY_RUN |
+			   PGCLONE_FORCE, &req))
 		return pgc_ret(pgc_fail(-EINVAL, "invalid pgclone_image_opts for a restore"));
 	if (pid <= 0 || fd < 0 || !result_ok(res))
 		return pgc_ret(pgc_fail(-EINVAL, "invalid arguments"));

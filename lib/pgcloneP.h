@@ -273,6 +273,31 @@ int pgc_plan_check_dst(const struct pgc_plan *plan,
 		       const struct pgc_vma_list *dst_maps, bool replace);
 void pgc_plan_free(struct pgc_plan *plan);
 
+/* What a thread keeps in its process's memory (read in inject/threads.c). */
+enum pgc_thread_area_kind {
+	PGC_AREA_STACK,			/* its stack pointer */
+	PGC_AREA_RSEQ,			/* the area it registered with rseq(2) */
+	PGC_AREA_TLS,			/* its thread pointer (fs_base) */
+	PGC_AREA_ROBUST,		/* its set_robust_list(2) head */
+};
+struct pgc_thread_area {
+	pid_t tid;
+	enum pgc_thread_area_kind kind;
+	uint64_t addr, len;
+};
+struct pgc_thread_areas {
+	pid_t pid;
+	struct pgc_thread_area *a;
+	size_t n;
+};
+/*
+ * --replace over what a thread keeps in memory kills the thread: refuse
+ * (-EBUSY, naming each area and whose thread) a plan whose destination
+ * windows hold any of @areas, unless @force (then only warn).
+ */
+int pgc_plan_check_threads(const struct pgc_plan *plan,
+			   const struct pgc_thread_areas *areas, bool force);
+
 /* ---- request.c: one request's life, shared by engines and images ------- */
 struct pgc_request {
 	pid_t src_pid, dst_pid;

@@ -5,6 +5,7 @@
  * dry run and the JSON output need.  All input validation lives here so
  * that nothing is changed before a request is known to be sane.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -209,6 +210,72 @@ int pgc_plan_check_dst(const struct pgc_plan *plan,
 			return ret;
 	}
 	return 0;
+}
+
+static const char *const area_names[] = {
+	[PGC_AREA_STACK] = "stack pointer",
+	[PGC_AREA_RSEQ] = "rseq area",
+	[PGC_AREA_TLS] = "TLS (fs_base)",
+	[PGC_AREA_ROBUST] = "robust-futex list head",
+};
+
+/* The first destination window that holds @a, or NULL. */
+static const struct pgclone_range *window_holding(const struct pgc_plan *plan,
+						  const struct pgc_thread_area *a)
+{
+	for (size_t i = 0; i < plan->n; i++) {
+		const struct pgclone_range *r = &plan->r[i];
+
+		if (overlaps(r->dst, r->map.end - r->map.start, a->addr, a->len))
+			return r;
+	}
+	return NULL;
+}
+
+int pgc_plan_check_threads(const struct pgc_plan *plan,
+			   const struct pgc_thread_areas *areas, bool force)
+{
+	const struct pgclone_range *first = NULL;
+	char what[300] = "";
+	size_t used = 0, listed = 0, hits = 0;
+	uint64_t end;
+
+	for (size_t i = 0; i < areas->n; i++) {
+		const struct pgc_thread_area *a = &areas->a[i];
+		const struct pgclone_range *r = window_holding(plan, a);
+		char one[96];
+
+		if (!r)
+			continue;
+		if (!first)
+			first = r;
+		hits++;
+		snprintf(one, sizeof(one), "%sthread %d's %s at 0x%llx",
+			 listed ? ", " : "", (int)a->tid, area_names[a->kind],
+			 (unsigned long long)a->addr);
+		/* room for " and NNN more" stays free */
+		if (used + strlen(one) + 16 < sizeof(what)) {
+			memcpy(what + used, one, strlen(one) + 1);
+			used += strlen(one);
+			listed++;
+		}
+	}
+	if (!first)
+		return 0;
+	if (hits > listed)
+		snprintf(what + used, sizeof(what) - used, " and %zu more",
+			 hits - listed);
+	end = first->dst + first->map.end - first->map.start;
+	if (force) {
+		pr_warn("replacing 0x%llx-0x%llx in PID %d although it holds %s (--force)",
+			(unsigned long long)first->dst, (unsigned long long)end,
+			(int)areas->pid, what);
+		return 0;
+	}
+	return pgc_fail(-EBUSY,
+			"refusing to replace 0x%llx-0x%llx in PID %d: it holds %s; the thread would crash (--force to replace it anyway)",
+			(unsigned long long)first->dst, (unsigned long long)end,
+			(int)areas->pid, what);
 }
 
 void pgc_plan_free(struct pgc_plan *plan)

@@ -30,6 +30,10 @@
  *                          first 8 bytes of every page, forever    -> ok
  *   churn N                N threads, each creating and joining a
  *                          short-lived thread in a loop, forever   -> ok
+ *   areas main|I           what the main thread (or reader thread I,
+ *                          from "threads") keeps in memory: its tid,
+ *                          TLS (thread pointer), rseq area, robust
+ *                          list head and a stack address -> TID TLS RSEQ ROBUST SP
  *   undumpable             prctl(PR_SET_DUMPABLE, 0)               -> ok
  *   rseq                   where the kernel keeps this thread's rseq
  *                          area (it rewrites cpu_id whenever the
@@ -103,12 +107,38 @@ static int parse_prot(const char *s)
 	return prot;
 }
 
+/* What the kernel and libc keep of one thread in its memory. */
+struct thread_areas {
+	long tid;
+	unsigned long tls, rseq, robust, sp;
+};
+static struct thread_areas areas[64];
+static int nareas;
+
+static void note_areas(struct thread_areas *t)
+{
+	void *head = NULL;
+	size_t len = 0;
+	volatile char here = 0;
+
+	t->tid = syscall(SYS_gettid);
+	t->tls = (unsigned long)__builtin_thread_pointer();
+	t->rseq = __rseq_size ? t->tls + (unsigned long)__rseq_offset : 0;
+	if (!syscall(SYS_get_robust_list, 0, &head, &len))
+		t->robust = (unsigned long)head;
+	t->sp = (unsigned long)&here;	/* near enough: within its stack page */
+}
+
 static void *reader(void *arg)
 {
 	char c;
 	ssize_t n;
 
 	(void)arg;
+	pthread_mutex_lock(&lock);
+	if (nareas < (int)(sizeof(areas) / sizeof(areas[0])))
+		note_areas(&areas[nareas++]);
+	pthread_mutex_unlock(&lock);
 	n = read(wake_pipe[0], &c, 1);
 	pthread_mutex_lock(&lock);
 	if (n == 1)
@@ -394,6 +424,22 @@ static void command(char *line)
 							 __rseq_offset));
 		else
 			puts("none");
+	} else if (!strcmp(cmd, "areas")) {
+		struct thread_areas t = { 0 };
+
+		if (!strcmp(s1, "main")) {
+			note_areas(&t);
+		} else {
+			pthread_mutex_lock(&lock);
+			if ((int)a < nareas)
+				t = areas[a];
+			pthread_mutex_unlock(&lock);
+		}
+		if (t.tid)
+			printf("%ld 0x%lx 0x%lx 0x%lx 0x%lx\n", t.tid, t.tls, t.rseq,
+			       t.robust, t.sp);
+		else
+			puts("err no such thread");
 	} else if (!strcmp(cmd, "undumpable")) {
 		puts(prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) ? "err" : "ok");
 	} else if (!strcmp(cmd, "seccomp-kill-mmap")) {

@@ -304,7 +304,9 @@ static int prepare(struct session *s, const struct pgc_request *req)
 		if (err)
 			return err;
 	}
-	if (!same_process(req) && !(req->flags & PGCLONE_DRY_RUN)) {
+	/* a dry run of --replace reads the target's threads too */
+	if (!same_process(req) && (!(req->flags & PGCLONE_DRY_RUN) ||
+				   (req->flags & PGCLONE_REPLACE))) {
 		err = pgc_proc_seize(&s->dst, req->dst_pid);
 		if (!err)
 			err = pgc_pin_check(req->dst_pin, req->dst_pid);
@@ -319,13 +321,18 @@ static int prepare(struct session *s, const struct pgc_request *req)
 	s->plan.src_maps = src_maps;	/* the plan owns it from now on */
 	if (err)
 		return err;
-	if (same_process(req))
-		return pgc_plan_check_dst(&s->plan, &s->plan.src_maps,
-					  req->flags & PGCLONE_REPLACE);
-	err = pgc_maps_read(req->dst_pid, &s->dst_maps);
-	if (!err)
-		err = pgc_plan_check_dst(&s->plan, &s->dst_maps,
+	if (same_process(req)) {
+		err = pgc_plan_check_dst(&s->plan, &s->plan.src_maps,
 					 req->flags & PGCLONE_REPLACE);
+	} else {
+		err = pgc_maps_read(req->dst_pid, &s->dst_maps);
+		if (!err)
+			err = pgc_plan_check_dst(&s->plan, &s->dst_maps,
+						 req->flags & PGCLONE_REPLACE);
+	}
+	if (!err && (req->flags & PGCLONE_REPLACE))
+		err = pgc_replace_check_threads(same_process(req) ? &s->src : &s->dst,
+						&s->plan, req->flags & PGCLONE_FORCE);
 	return err;
 }
 

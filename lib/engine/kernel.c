@@ -148,6 +148,9 @@ int pgc_kernel_engine_clone(const struct pgc_request *req,
 			err = pgc_plan_check_dst(&plan, &dst_maps,
 						 req->flags & PGCLONE_REPLACE);
 			pgc_maps_free(&dst_maps);
+			if (!err && (req->flags & PGCLONE_REPLACE))
+				err = pgc_replace_check_pid(req->dst_pid, &plan,
+							    req->flags & PGCLONE_FORCE);
 		}
 	}
 	if (!err)

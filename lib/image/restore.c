@@ -329,6 +329,9 @@ static int run(struct restorer *rs)
 	if (!ret)
 		ret = pgc_plan_check_dst(&rs->plan, &rs->dst_maps,
 					 req->flags & PGCLONE_REPLACE);
+	if (!ret && (req->flags & PGCLONE_REPLACE))
+		ret = pgc_replace_check_threads(&rs->proc, &rs->plan,
+						req->flags & PGCLONE_FORCE);
 	if (!ret)
 		ret = pgc_step(req, "seized");
 	if (ret)
@@ -386,6 +389,9 @@ int pgc_image_restore(const struct pgc_request *req, int in,
 		ret = make_plan(&rs);
 	if (!ret && !(req->flags & PGCLONE_DRY_RUN))
 		ret = run(&rs);
+	else if (!ret && (req->flags & PGCLONE_REPLACE))	/* a dry run */
+		ret = pgc_replace_check_pid(req->dst_pid, &rs.plan,
+					    req->flags & PGCLONE_FORCE);
 	pgc_img_parser_stop(&rs.parser);
 	if (rs.built) {
 		int lost = ret && !rs.committed ? pgc_build_rollback(&rs.build) : 0;

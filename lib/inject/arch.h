@@ -23,6 +23,9 @@ int pgc_arch_set_regs(pid_t tid, const struct pgc_regs *regs);
 /* Is the task running the native ABI (not compat)? */
 bool pgc_arch_native(const struct pgc_regs *regs);
 uint64_t pgc_arch_ip(const struct pgc_regs *regs);
+uint64_t pgc_arch_sp(const struct pgc_regs *regs);
+/* The thread pointer (x86_64: fs_base), through which libc finds TLS. */
+uint64_t pgc_arch_tls(const struct pgc_regs *regs);
 void pgc_arch_set_ip(struct pgc_regs *regs, uint64_t ip);
 /* Point @regs at the syscall instruction at @ip, with number and args. */
 void pgc_arch_prepare_syscall(struct pgc_regs *regs, uint64_t ip, long nr,

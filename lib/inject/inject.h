@@ -87,6 +87,21 @@ int pgc_remote_syscall(struct pgc_remote *r, long *ret, long nr, uint64_t a0,
 /* Put registers and signal mask back.  Returns 0 or -ESRCH. */
 int pgc_remote_end(struct pgc_remote *r);
 
+/* threads.c: what each stopped thread of @p keeps in its memory. */
+int pgc_thread_areas_read(const struct pgc_proc *p,
+			  struct pgc_thread_areas *list) __must_check;
+void pgc_thread_areas_free(struct pgc_thread_areas *list);
+/*
+ * --replace: refuse to replace a range that holds a thread's stack
+ * pointer, rseq area, TLS or robust-futex list (pgc_plan_check_threads),
+ * reading the threads of @p, which pgclone holds stopped ...
+ */
+int pgc_replace_check_threads(const struct pgc_proc *p,
+			      const struct pgc_plan *plan, bool force) __must_check;
+/* ... or of @pid, stopped just for this (the kernel engine, dry runs). */
+int pgc_replace_check_pid(pid_t pid, const struct pgc_plan *plan,
+			  bool force) __must_check;
+
 /* Wait for a stop of @tid, retrying on EINTR; returns the wait status. */
 int pgc_wait_tid(pid_t tid, int *status);
 

@@ -36,6 +36,16 @@ bool pgc_arch_native(const struct pgc_regs *regs)
 	return regs->r.cs == USER_CS_64;
 }
 
+uint64_t pgc_arch_sp(const struct pgc_regs *regs)
+{
+	return regs->r.rsp;
+}
+
+uint64_t pgc_arch_tls(const struct pgc_regs *regs)
+{
+	return regs->r.fs_base;
+}
+
 uint64_t pgc_arch_ip(const struct pgc_regs *regs)
 {
 	return regs->r.rip;
