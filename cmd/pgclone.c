@@ -162,13 +162,20 @@ int common_option(int c, char **argv, const struct option *longopts,
 	case ':':
 		return errx_usage("option %s needs a value",
 				  option_name(longopts, optopt));
-	default:
+	default: {
+		const char *arg = argv[optind - 1];
+
+		/* "--replace=yes": getopt names the option in optopt */
+		if (optopt && !strncmp(arg, "--", 2) && strchr(arg, '='))
+			return errx_usage("option %s takes no value",
+					  option_name(longopts, optopt));
 		/* optopt: an unknown letter, perhaps inside a bundle like -pX */
 		if (optopt && optopt > 32 && optopt < 127)
 			return errx_usage("unknown option '-%c'; try '%s --help'",
 					  optopt, prog);
 		return errx_usage("unknown option '%s'; try '%s --help'",
-				  clip(argv[optind - 1]), prog);
+				  clip(arg), prog);
+	}
 	}
 }
 

@@ -294,8 +294,9 @@ int pgc_remote_syscall(struct pgc_remote *r, long *ret, long nr, uint64_t a0,
 	if (err)
 		goto dead;
 	*ret = pgc_arch_syscall_ret(&regs);
-	pr_debug("remote %d: syscall %ld(%#llx, %#llx, %#llx, %#llx, %#llx, %#llx) = %ld",
-		 (int)r->tid, nr, (unsigned long long)a0, (unsigned long long)a1,
+	pr_debug("remote %d: %s/%ld(%#llx, %#llx, %#llx, %#llx, %#llx, %#llx) = %ld",
+		 (int)r->tid, pgc_arch_syscall_name(nr) ? pgc_arch_syscall_name(nr) :
+		 "syscall", nr, (unsigned long long)a0, (unsigned long long)a1,
 		 (unsigned long long)a2, (unsigned long long)a3,
 		 (unsigned long long)a4, (unsigned long long)a5, *ret);
 	return 0;

@@ -135,6 +135,16 @@ static void test_self_and_kthread(void **state)
 	assert_int_equal(pgc_priv_check(4194303), -ESRCH);
 }
 
+/* ptrace refuses the caller itself; the reason says so, not an LSM */
+static void test_self_reason(void **state)
+{
+	char why[200];
+
+	pgc_ptrace_denied_reason(getpid(), why, sizeof(why));
+	assert_string_equal(why, "it is the calling process itself, and a process cannot ptrace itself");
+	(void)state;
+}
+
 static void test_pin(void **state)
 {
 	pid_t child = fork();
@@ -180,6 +190,7 @@ int main(void)
 		cmocka_unit_test(test_more_capable_target),
 		cmocka_unit_test(test_yama),
 		cmocka_unit_test(test_self_and_kthread),
+		cmocka_unit_test(test_self_reason),
 		cmocka_unit_test(test_pin),
 		cmocka_unit_test(test_raise_lower),
 	};

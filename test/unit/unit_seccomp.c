@@ -6,6 +6,7 @@
 
 #include "unit.h"
 #include "inject/inject.h"
+#include "inject/arch.h"
 
 #define LD_NR BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr))
 #define LD_ARCH BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch))
@@ -141,6 +142,34 @@ static void test_chain(void **state)
 	assert_false(pgc_seccomp_allows(&unreadable, &d));
 }
 
+/* A refusal says what the filters answer for that call, combined as the
+ * kernel combines them, and names the syscall. */
+static void test_verdict_named(void **state)
+{
+	struct sock_filter fa[] = { RET(SECCOMP_RET_ERRNO | EPERM) },
+			   fb[] = { RET(SECCOMP_RET_TRAP) };
+	struct sock_filter *progs[] = { fa, fb };
+	unsigned short lens[] = { 1, 1 };
+	struct pgc_filters f = { .prog = progs, .len = lens, .n = 2,
+				 .mode = SECCOMP_MODE_FILTER };
+	struct seccomp_data d = call(SYS_mmap, 0);
+	char buf[96];
+
+	/* TRAP outranks ERRNO */
+	assert_int_equal(pgc_seccomp_verdict(&f, &d), SECCOMP_RET_TRAP);
+	f.n = 1;
+	assert_int_equal(pgc_seccomp_verdict(&f, &d), SECCOMP_RET_ERRNO | EPERM);
+	assert_string_equal(pgc_seccomp_verdict_text(SECCOMP_RET_ERRNO | EPERM, buf, sizeof(buf)),
+			    "ERRNO 1 (Operation not permitted instead of the call)");
+	assert_string_equal(pgc_seccomp_verdict_text(SECCOMP_RET_KILL_PROCESS, buf, sizeof(buf)),
+			    "KILL_PROCESS (the process would be killed)");
+	assert_string_equal(pgc_arch_syscall_name(9), "mmap");
+	assert_string_equal(pgc_arch_syscall_name(25), "mremap");
+	assert_string_equal(pgc_arch_syscall_name(438), "pidfd_getfd");
+	assert_null(pgc_arch_syscall_name(100000));
+	(void)state;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -149,6 +178,7 @@ int main(void)
 		cmocka_unit_test(test_alu_and_scratch),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_chain),
+		cmocka_unit_test(test_verdict_named),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
