@@ -60,6 +60,7 @@ int option_once(const struct option *longopts, int c,
  * is added there, once. */
 struct dst_arg {
 	uint64_t addr;
+	bool automatic;		/* --dst auto: PGCLONE_DST_AUTO, addr 0 */
 	bool given;
 };
 /* @image_default: the command has a meaning for no --dst (restore) */

@@ -92,6 +92,10 @@ static int parse_args(int argc, char **argv, struct cli *cli,
 		return errx_usage("--dst is required");
 	if ((a->flags & PGCLONE_FORCE) && !(a->flags & PGCLONE_REPLACE))
 		return errx_usage("--force applies only with --replace");
+	if (a->dst.automatic && (a->flags & PGCLONE_REPLACE))
+		return errx_usage("--dst auto picks a free address: --replace does not apply");
+	if (a->dst.automatic)
+		a->flags |= PGCLONE_DST_AUTO;
 	if (!a->target)
 		a->target = a->pid;
 	return 0;
@@ -113,7 +117,8 @@ static void print_json(const struct clone_args *a, const struct pgclone_result *
 	json_u64(&j, "src_pid", (uint64_t)a->pid);
 	json_u64(&j, "dst_pid", (uint64_t)a->target);
 	json_hex(&j, "src", r->src);
-	json_hex(&j, "dst", r->dst);
+	json_hex(&j, "dst", r->dst);	/* --dst auto, dry run: 0x0 */
+	json_bool(&j, "dst_auto", a->flags & PGCLONE_DST_AUTO);
 	json_u64(&j, "len", r->len);
 	/* no --len: up to the end of the mapping, whatever the kernel merged */
 	json_bool(&j, "to_end_of_mapping", !a->len);
@@ -152,11 +157,16 @@ static void print_text(const struct clone_args *a, const struct pgclone_result *
 {
 	bool dry = a->flags & PGCLONE_DRY_RUN;
 
-	printf("%s 0x%llx-0x%llx of PID %d to 0x%llx in PID %d (%s engine)\n",
-	       dry ? "would clone" : "cloned", (unsigned long long)r->src,
-	       (unsigned long long)(r->src + r->len), (int)a->pid,
-	       (unsigned long long)r->dst, (int)a->target,
-	       pgclone_engine_name(r->engine));
+	if (dry && (a->flags & PGCLONE_DST_AUTO))	/* picked only when cloning */
+		printf("would clone 0x%llx-0x%llx of PID %d to an address PID %d picks (--dst auto) (%s engine)\n",
+		       (unsigned long long)r->src, (unsigned long long)(r->src + r->len),
+		       (int)a->pid, (int)a->target, pgclone_engine_name(r->engine));
+	else
+		printf("%s 0x%llx-0x%llx of PID %d to 0x%llx in PID %d (%s engine)\n",
+		       dry ? "would clone" : "cloned", (unsigned long long)r->src,
+		       (unsigned long long)(r->src + r->len), (int)a->pid,
+		       (unsigned long long)r->dst, (int)a->target,
+		       pgclone_engine_name(r->engine));
 	for (size_t i = 0; i < r->nr_ranges; i++) {
 		const struct pgclone_range *rg = &r->ranges[i];
 		char prot[5];

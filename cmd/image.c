@@ -128,8 +128,12 @@ static void report(const char *what, const struct image_args *a,
 		json_str(&j, "command", what);
 		json_u64(&j, "pid", (uint64_t)a->pid);
 		json_bool(&j, "dry_run", a->flags & PGCLONE_DRY_RUN);
-		if (strcmp(what, "dumped"))	/* a dump changes no process */
+		if (strcmp(what, "dumped")) {	/* a dump changes no process */
 			json_bool(&j, "committed", r->flags & PGCLONE_RESULT_COMMITTED);
+			/* where the first range lands (--dst auto, dry run: 0x0) */
+			json_hex(&j, "dst", r->dst);
+			json_bool(&j, "dst_auto", a->flags & PGCLONE_DST_AUTO);
+		}
 		print_ranges_json(&j, r->ranges, r->nr_ranges);
 		json_u64(&j, "pages_present", r->pages_present);
 		json_u64(&j, "pages_written", r->pages_copied);
@@ -254,6 +258,10 @@ int cmd_restore(int argc, char **argv, struct cli *cli)
 		return ret;
 	if ((a.flags & PGCLONE_FORCE) && !(a.flags & PGCLONE_REPLACE))
 		return errx_usage("--force applies only with --replace");
+	if (a.dst.automatic && (a.flags & PGCLONE_REPLACE))
+		return errx_usage("--dst auto picks a free address: --replace does not apply");
+	if (a.dst.automatic)
+		a.flags |= PGCLONE_DST_AUTO;
 	if (!a.pid)
 		return errx_usage("--pid is required");
 	install_log(cli);

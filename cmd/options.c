@@ -68,7 +68,15 @@ int option_once(const struct option *longopts, int c,
 int dst_option(const char *arg, bool image_default, struct dst_arg *d)
 {
 	uint64_t v;
-	int ret = parse_u64(arg, &v);
+	int ret;
+
+	if (!strcmp(arg, "auto")) {	/* the library picks (PGCLONE_DST_AUTO) */
+		d->addr = 0;
+		d->automatic = true;
+		d->given = true;
+		return 0;
+	}
+	ret = parse_u64(arg, &v);
 
 	/* one meaning everywhere: 0 is no address (nothing can be mapped there) */
 	if (!ret && !v)
@@ -80,6 +88,7 @@ int dst_option(const char *arg, bool image_default, struct dst_arg *d)
 		return errx_usage("--dst '%s': not an address (use decimal or 0x-hex, optional K/M/G/T)",
 				  clip(arg));
 	d->addr = v;
+	d->automatic = false;
 	d->given = true;
 	return 0;
 }

@@ -48,6 +48,13 @@ enum pgclone_flags {
 	/* with REPLACE: replace even what a thread keeps there (its stack
 	 * pointer, rseq area, TLS, robust-futex list), which kills it */
 	PGCLONE_FORCE = 1u << 6,
+	/*
+	 * The destination address is 0 and the library picks a free one in
+	 * the destination, at the same offset within a 2 MiB huge page as
+	 * the source (so THP can stay huge); pgclone_result.dst says where.
+	 * Restore keeps the ranges' relative layout.  Not with REPLACE.
+	 */
+	PGCLONE_DST_AUTO = 1u << 7,
 };
 
 /* What kind of object a mapping is backed by (design.md semantics table). */

@@ -101,7 +101,7 @@ int pgclone_clone(pid_t src_pid, uint64_t src_addr, uint64_t len,
 {
 	const unsigned int known_flags = PGCLONE_REPLACE | PGCLONE_MOVE |
 					 PGCLONE_NO_FREEZE | PGCLONE_DRY_RUN |
-					 PGCLONE_FORCE;
+					 PGCLONE_FORCE | PGCLONE_DST_AUTO;
 	/* STRICT and DUMP_ALL belong to the image calls */
 	struct pgc_request req = {
 		.src_pid = src_pid, .dst_pid = dst_pid,
@@ -137,6 +137,9 @@ int pgclone_clone(pid_t src_pid, uint64_t src_addr, uint64_t len,
 	if (src_pid <= 0 || dst_pid <= 0)
 		return pgc_ret(pgc_fail(-EINVAL, "invalid PID %d",
 					src_pid <= 0 ? (int)src_pid : (int)dst_pid));
+	if ((req.flags & PGCLONE_DST_AUTO) &&
+	    ((req.flags & PGCLONE_REPLACE) || dst_addr))
+		return pgc_ret(pgc_fail(-EINVAL, "PGCLONE_DST_AUTO takes a destination address of 0 and no PGCLONE_REPLACE"));
 	if ((req.flags & PGCLONE_MOVE) && (req.flags & PGCLONE_NO_FREEZE))
 		pr_info("--move freezes the source anyway: it must be stopped to unmap it");
 
@@ -221,10 +224,12 @@ int pgclone_restore(pid_t pid, int fd, const struct pgclone_image_opts *opts,
 
 	pgc_clear_error();
 	if (!image_opts_ok(opts, PGCLONE_REPLACE | PGCLONE_STRICT | PGCLONE_DRY_RUN |
-			   PGCLONE_FORCE, &req))
+			   PGCLONE_FORCE | PGCLONE_DST_AUTO, &req))
 		return pgc_ret(pgc_fail(-EINVAL, "invalid pgclone_image_opts for a restore"));
 	if (pid <= 0 || fd < 0 || !result_ok(res))
 		return pgc_ret(pgc_fail(-EINVAL, "invalid arguments"));
+	if ((req.flags & PGCLONE_DST_AUTO) && ((req.flags & PGCLONE_REPLACE) || req.dst))
+		return pgc_ret(pgc_fail(-EINVAL, "PGCLONE_DST_AUTO takes a destination address of 0 and no PGCLONE_REPLACE"));
 	pgclone_result_free(res);
 	err = req.flags & PGCLONE_DRY_RUN ? 0 : check_and_pin(&req, false, true);
 	if (!err)

@@ -260,6 +260,15 @@ int pgc_plan_build(struct pgc_plan *plan, pid_t src_pid,
 		   pid_t dst_pid, uint64_t dst) __must_check;
 /* Log (info) each source mapping the plan takes; @whole: no length given. */
 void pgc_plan_log(const struct pgc_plan *plan, bool whole);
+/*
+ * --dst auto: the same, but the destination is not known yet: every range
+ * lands at its offset from the source start until pgc_plan_set_dst()
+ * moves the whole plan, keeping the ranges' relative layout.
+ */
+int pgc_plan_build_auto(struct pgc_plan *plan, pid_t src_pid,
+			const struct pgc_vma_list *maps, uint64_t src,
+			uint64_t len, pid_t dst_pid) __must_check;
+int pgc_plan_set_dst(struct pgc_plan *plan, uint64_t dst) __must_check;
 /* Append [start, end) of mapping @v as a range landing at its offset from
  * plan->src past plan->dst.  Returns 0 or -ENOMEM. */
 int pgc_plan_push(struct pgc_plan *plan, const struct pgc_vma *v,

@@ -81,9 +81,9 @@ void pgc_plan_log(const struct pgc_plan *plan, bool whole)
 	}
 }
 
-int pgc_plan_build(struct pgc_plan *plan, pid_t src_pid,
-		   const struct pgc_vma_list *maps, uint64_t src, uint64_t len,
-		   pid_t dst_pid, uint64_t dst)
+static int plan_build(struct pgc_plan *plan, pid_t src_pid,
+		      const struct pgc_vma_list *maps, uint64_t src, uint64_t len,
+		      pid_t dst_pid, uint64_t dst, bool dst_auto)
 {
 	const struct pgc_vma *v;
 	uint64_t end, cur;
@@ -106,7 +106,7 @@ int pgc_plan_build(struct pgc_plan *plan, pid_t src_pid,
 		return pgc_fail(-EINVAL,
 				"destination address 0x%llx is not page aligned",
 				(unsigned long long)dst);
-	if (!dst)
+	if (!dst && !dst_auto)
 		return pgc_fail(-EINVAL, "destination address 0 is not allowed");
 
 	v = pgc_maps_find(maps, src);
@@ -132,7 +132,7 @@ int pgc_plan_build(struct pgc_plan *plan, pid_t src_pid,
 	plan->dst = dst;
 	end = src + len;
 
-	if (src_pid == dst_pid && overlaps(src, len, dst, len))
+	if (!dst_auto && src_pid == dst_pid && overlaps(src, len, dst, len))
 		return pgc_fail(-EINVAL,
 				"destination 0x%llx-0x%llx overlaps the source range",
 				(unsigned long long)dst,
@@ -165,6 +165,35 @@ int pgc_plan_build(struct pgc_plan *plan, pid_t src_pid,
 			return pgc_fail(ret, "out of memory");
 	}
 	pgc_plan_log(plan, whole);
+	return 0;
+}
+
+int pgc_plan_build(struct pgc_plan *plan, pid_t src_pid,
+		   const struct pgc_vma_list *maps, uint64_t src, uint64_t len,
+		   pid_t dst_pid, uint64_t dst)
+{
+	return plan_build(plan, src_pid, maps, src, len, dst_pid, dst, false);
+}
+
+int pgc_plan_build_auto(struct pgc_plan *plan, pid_t src_pid,
+			const struct pgc_vma_list *maps, uint64_t src,
+			uint64_t len, pid_t dst_pid)
+{
+	return plan_build(plan, src_pid, maps, src, len, dst_pid, 0, true);
+}
+
+int pgc_plan_set_dst(struct pgc_plan *plan, uint64_t dst)
+{
+	uint64_t delta = dst - plan->dst;
+
+	if (!dst || !PGC_PAGE_ALIGNED(dst) || dst + plan->len > PGC_TASK_SIZE ||
+	    dst + plan->len < dst)
+		return pgc_fail(-EIO, "PID %d offered 0x%llx for 0x%llx bytes",
+				(int)plan->dst_pid, (unsigned long long)dst,
+				(unsigned long long)plan->len);
+	for (size_t i = 0; i < plan->n; i++)
+		plan->r[i].dst += delta;
+	plan->dst = dst;
 	return 0;
 }
 

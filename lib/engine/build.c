@@ -258,21 +258,74 @@ static bool hits_destination(const struct pgc_plan *plan, uint64_t a,
  * huge page as the destination, so that what is built there can have huge
  * pages and keeps them when it is moved into place.
  */
-static int reserve_aligned(struct pgc_build *b, long *addr)
+static int reserve_like(struct pgc_build *b, uint64_t like, uint64_t len,
+			long *addr)
 {
-	uint64_t want = b->stage_len + PGC_HPAGE_SIZE, at;
+	uint64_t want = len + PGC_HPAGE_SIZE, at;
 	int err = rsys(b, addr, SYS_mmap, 0, want, PROT_NONE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, (uint64_t)-1, 0);
 
 	if (err || (*addr < 0 && *addr > -4096))
 		return err;
-	at = (uint64_t)*addr + ((b->plan->dst - (uint64_t)*addr) & (PGC_HPAGE_SIZE - 1));
+	at = (uint64_t)*addr + ((like - (uint64_t)*addr) & (PGC_HPAGE_SIZE - 1));
 	if (at > (uint64_t)*addr)
 		err = rmunmap(b, (uint64_t)*addr, at - (uint64_t)*addr);
-	if (!err && (uint64_t)*addr + want > at + b->stage_len)
-		err = rmunmap(b, at + b->stage_len, (uint64_t)*addr + want - (at + b->stage_len));
+	if (!err && (uint64_t)*addr + want > at + len)
+		err = rmunmap(b, at + len, (uint64_t)*addr + want - (at + len));
 	*addr = (long)at;
 	return err < 0 ? err : 0;
+}
+
+static int reserve_aligned(struct pgc_build *b, long *addr)
+{
+	return reserve_like(b, b->plan->dst, b->stage_len, addr);
+}
+
+int pgc_build_reserve_dst(struct pgc_remote *rem, struct pgc_plan *plan,
+			  uint64_t *span)
+{
+	struct pgc_build b = { .rem = rem, .plan = plan };
+	long addr;
+	int err;
+
+	*span = 0;
+	err = reserve_like(&b, plan->src, plan->len, &addr);
+	if (!err && addr < 0 && addr > -4096)
+		err = pgc_fail(-ENOMEM, "no room in PID %d for 0x%llx bytes",
+			       (int)plan->dst_pid, (unsigned long long)plan->len);
+	if (err)
+		return err;
+	err = pgc_plan_set_dst(plan, (uint64_t)addr);
+	if (err) {
+		rmunmap(&b, (uint64_t)addr, plan->len);
+		return err;
+	}
+	*span = plan->len;
+	pr_info("--dst auto: PID %d offered 0x%llx", (int)plan->dst_pid,
+		(unsigned long long)plan->dst);
+	return 0;
+}
+
+void pgc_build_unreserve_dst(struct pgc_remote *rem, const struct pgc_plan *plan,
+			     uint64_t span, bool committed)
+{
+	struct pgc_build b = { .rem = rem, .plan = plan };
+	uint64_t at = plan->dst;
+
+	if (!span)
+		return;
+	if (!committed) {
+		rmunmap(&b, plan->dst, span);
+		return;
+	}
+	/* the ranges replaced their part of it; what lies between them goes */
+	for (size_t i = 0; i < plan->n; i++) {
+		if (plan->r[i].dst > at)
+			rmunmap(&b, at, plan->r[i].dst - at);
+		at = plan->r[i].dst + (plan->r[i].map.end - plan->r[i].map.start);
+	}
+	if (plan->dst + span > at)
+		rmunmap(&b, at, plan->dst + span - at);
 }
 
 /*

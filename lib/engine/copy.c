@@ -281,6 +281,7 @@ struct session {
 	struct pgc_build build;
 	bool built, rem_on, src_rem_on;
 	bool committed;			/* moved into place: never rolled back */
+	uint64_t dst_span;		/* --dst auto: bytes reserved at plan.dst */
 	const char *not_done;		/* the step after the commit that runs */
 };
 
@@ -316,10 +317,14 @@ static int prepare(struct session *s, const struct pgc_request *req)
 	err = pgc_maps_read(req->src_pid, &src_maps);
 	if (err)
 		return err;
-	err = pgc_plan_build(&s->plan, req->src_pid, &src_maps, req->src,
-			     req->len, req->dst_pid, req->dst);
+	if (req->flags & PGCLONE_DST_AUTO)	/* placed by run(), frozen */
+		err = pgc_plan_build_auto(&s->plan, req->src_pid, &src_maps,
+					  req->src, req->len, req->dst_pid);
+	else
+		err = pgc_plan_build(&s->plan, req->src_pid, &src_maps, req->src,
+				     req->len, req->dst_pid, req->dst);
 	s->plan.src_maps = src_maps;	/* the plan owns it from now on */
-	if (err)
+	if (err || (req->flags & PGCLONE_DST_AUTO))
 		return err;
 	if (same_process(req)) {
 		err = pgc_plan_check_dst(&s->plan, &s->plan.src_maps,
@@ -383,6 +388,12 @@ static int run(struct session *s, const struct pgc_request *req)
 	 * destination range is untouched, so even a SIGKILL of pgclone, which
 	 * nothing can roll back, leaves it as it was (SECURITY.md).
 	 */
+	/* --dst auto: the target's kernel picks, while it is frozen */
+	if (req->flags & PGCLONE_DST_AUTO) {
+		err = pgc_build_reserve_dst(&s->rem, &s->plan, &s->dst_span);
+		if (err)
+			return err;
+	}
 	err = pgc_build_stage(&s->build, &s->rem, &s->plan, NULL, NULL, SCRATCH_LEN);
 	if (err)
 		return err;
@@ -444,6 +455,9 @@ static int end_session(struct session *s, int err)
 		else if (!err || s->committed)
 			pgc_build_commit(&s->build);
 	}
+	if (s->rem_on)
+		pgc_build_unreserve_dst(&s->rem, &s->plan, s->dst_span,
+					s->committed);
 	if (s->src_rem_on)
 		pgc_remote_end(&s->src_rem);
 	if (s->rem_on)

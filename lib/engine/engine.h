@@ -50,6 +50,18 @@ int pgc_build_stage(struct pgc_build *b, struct pgc_remote *rem,
 		    void *ctx, size_t scratch_len) __must_check;
 int pgc_build_place(struct pgc_build *b, const struct pgc_vma_list *dst_maps,
 		    bool replace) __must_check;
+/*
+ * --dst auto, while the target is frozen: a PROT_NONE reservation of the
+ * plan's span that the target's kernel places, at the source's offset
+ * within a huge page; the plan is moved there (pgc_plan_set_dst) and
+ * *span set.  pgc_build_place()'s mremap replaces it range by range.
+ * pgc_build_unreserve_dst() then unmaps what is left of it: all of it on
+ * failure, only the gaps between ranges after the commit.
+ */
+int pgc_build_reserve_dst(struct pgc_remote *rem, struct pgc_plan *plan,
+			  uint64_t *span) __must_check;
+void pgc_build_unreserve_dst(struct pgc_remote *rem, const struct pgc_plan *plan,
+			     uint64_t span, bool committed);
 /* Hand a descriptor of ours to the target; returns its fd number there. */
 int pgc_fd_give(struct pgc_remote *rem, int fd, const char *what) __must_check;
 /* Names, advice and final protection, as the source has them. */

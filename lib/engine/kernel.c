@@ -139,10 +139,13 @@ int pgc_kernel_engine_clone(const struct pgc_request *req,
 	err = pgc_maps_read(req->src_pid, &src_maps);
 	if (err)
 		goto close;
-	err = pgc_plan_build(&plan, req->src_pid, &src_maps, req->src, req->len,
+	err = req->flags & PGCLONE_DST_AUTO ?	/* dst 0: the kernel picks */
+	      pgc_plan_build_auto(&plan, req->src_pid, &src_maps, req->src,
+				  req->len, req->dst_pid) :
+	      pgc_plan_build(&plan, req->src_pid, &src_maps, req->src, req->len,
 			     req->dst_pid, req->dst);
 	plan.src_maps = src_maps;
-	if (!err) {
+	if (!err && !(req->flags & PGCLONE_DST_AUTO)) {
 		err = pgc_maps_read(req->dst_pid, &dst_maps);
 		if (!err) {
 			err = pgc_plan_check_dst(&plan, &dst_maps,
@@ -172,6 +175,8 @@ int pgc_kernel_engine_clone(const struct pgc_request *req,
 	ret = syscall(nr, spidfd, plan.src, plan.len, dpidfd, plan.dst, flags);
 	if (ret < 0)
 		err = kernel_error(errno, &plan);
+	else if ((req->flags & PGCLONE_DST_AUTO) && pgc_plan_set_dst(&plan, (uint64_t)ret))
+		err = -EIO;	/* an address no user range can have */
 	else if ((uint64_t)ret != plan.dst)
 		err = pgc_fail(-EIO, "process_vm_mmap mapped at 0x%lx, not 0x%llx",
 			       ret, (unsigned long long)plan.dst);

@@ -49,6 +49,7 @@ struct restorer {
 	struct pgc_build build;
 	bool rem_on, built;
 	bool committed;			/* moved into place: never rolled back */
+	uint64_t dst_span;		/* --dst auto: bytes reserved at plan.dst */
 };
 
 static bool same_object(int fd, const Pgclone__FileIdentity *f)
@@ -326,7 +327,8 @@ static int run(struct restorer *rs)
 	if (ret)
 		return ret;
 	ret = pgc_maps_read(req->dst_pid, &rs->dst_maps);
-	if (!ret)
+	/* --dst auto: where the reservation lands is free by definition */
+	if (!ret && !(req->flags & PGCLONE_DST_AUTO))
 		ret = pgc_plan_check_dst(&rs->plan, &rs->dst_maps,
 					 req->flags & PGCLONE_REPLACE);
 	if (!ret && (req->flags & PGCLONE_REPLACE))
@@ -343,6 +345,9 @@ static int run(struct restorer *rs)
 	ret = check_objects(rs);
 	if (!ret)
 		ret = pgc_ready(req);
+	/* --dst auto: the target's kernel picks, while it is frozen */
+	if (!ret && (req->flags & PGCLONE_DST_AUTO))
+		ret = pgc_build_reserve_dst(&rs->rem, &rs->plan, &rs->dst_span);
 	if (ret)
 		return ret;
 	ret = pgc_build_stage(&rs->build, &rs->rem, &rs->plan, give_object, rs,
@@ -392,6 +397,11 @@ int pgc_image_restore(const struct pgc_request *req, int in,
 	else if (!ret && (req->flags & PGCLONE_REPLACE))	/* a dry run */
 		ret = pgc_replace_check_pid(req->dst_pid, &rs.plan,
 					    req->flags & PGCLONE_FORCE);
+	if (!ret && (req->flags & PGCLONE_DRY_RUN) && (req->flags & PGCLONE_DST_AUTO))
+		for (size_t i = 0; i < rs.plan.n; i++)	/* not chosen: offsets */
+			rs.plan.r[i].dst -= rs.plan.dst;
+	if (!ret && (req->flags & PGCLONE_DRY_RUN) && (req->flags & PGCLONE_DST_AUTO))
+		rs.plan.dst = 0;
 	pgc_img_parser_stop(&rs.parser);
 	if (rs.built) {
 		int lost = ret && !rs.committed ? pgc_build_rollback(&rs.build) : 0;
@@ -401,8 +411,10 @@ int pgc_image_restore(const struct pgc_request *req, int in,
 		else if (!ret || rs.committed)
 			pgc_build_commit(&rs.build);
 	}
-	if (rs.rem_on)
+	if (rs.rem_on) {
+		pgc_build_unreserve_dst(&rs.rem, &rs.plan, rs.dst_span, rs.committed);
 		pgc_remote_end(&rs.rem);
+	}
 	pgc_proc_release(&rs.proc);
 	pgc_maps_free(&rs.dst_maps);
 	ret = pgc_request_finish(res, &rs.plan, rs.committed, true, ret,
