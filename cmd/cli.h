@@ -106,6 +106,13 @@ enum priv_need {
 int priv_refuse_setid(void);
 int priv_limit(enum priv_need need);
 
+/* input.c: open an image to read; the wait for a FIFO's writer ends on a
+ * cancelling signal or after @timeout_ms (0: none); 0 or the exit code,
+ * said */
+int open_input(const char *path, unsigned int timeout_ms, int *fd);
+/* --timeout SECONDS (decimals allowed) */
+int timeout_option(const char *arg, unsigned int *ms);
+
 /* sandbox.c: seccomp filters (libseccomp) */
 int sandbox_image_parse(void);
 int sandbox_process_work(long pvm_nr);
@@ -119,6 +126,10 @@ long pvm_syscall_nr(void);
 
 /* progress.c: SIGINT/SIGTERM/SIGHUP cancel, a progress line on a TTY */
 void cancel_on_signals(void);
+/* The signal that asked to cancel, or 0. */
+int cancel_signal(void);
+/* For commands that hold nothing: a signal prints one line and exits 1. */
+void exit_on_signals(void);
 int progress_cb(void *ctx, uint64_t done, uint64_t total);
 void progress_done(void);
 

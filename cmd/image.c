@@ -17,7 +17,7 @@
 #include "cli.h"
 #include "strutils.h"
 
-enum { OPT_ALL = 256, OPT_NO_FREEZE, OPT_REPLACE, OPT_STRICT, OPT_FORCE };
+enum { OPT_ALL = 256, OPT_NO_FREEZE, OPT_REPLACE, OPT_STRICT, OPT_FORCE, OPT_TIMEOUT };
 
 struct image_args {
 	pid_t pid;
@@ -27,6 +27,7 @@ struct image_args {
 	bool all;
 	const char *path;
 	unsigned int flags;
+	unsigned int timeout_ms;	/* --timeout: longest wait for input */
 };
 
 static const struct option image_longopts[] = {
@@ -41,6 +42,7 @@ static const struct option image_longopts[] = {
 	{ "replace", no_argument, NULL, OPT_REPLACE },
 	{ "strict", no_argument, NULL, OPT_STRICT },
 	{ "force", no_argument, NULL, OPT_FORCE },
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "dry-run", no_argument, NULL, 'n' },
 	CLI_COMMON_LONGOPTS,
 };
@@ -55,7 +57,7 @@ static int parse(int argc, char **argv, struct cli *cli, struct image_args *a,
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":p:s:l:d:o:i:nJvqhV", image_longopts,
 				NULL)) != -1) {
-		char key = c >= 256 ? "aFRSf"[c - 256] : (char)c;
+		char key = c >= 256 ? "aFRSfT"[c - 256] : (char)c;
 
 		if (c != '?' && c != ':' && c != 'h' && c != 'V' &&
 		    !strchr(allowed, key))
@@ -81,6 +83,7 @@ static int parse(int argc, char **argv, struct cli *cli, struct image_args *a,
 		case OPT_REPLACE: a->flags |= PGCLONE_REPLACE; break;
 		case OPT_STRICT: a->flags |= PGCLONE_STRICT; break;
 		case OPT_FORCE: a->flags |= PGCLONE_FORCE; break;
+		case OPT_TIMEOUT: ret = timeout_option(optarg, &a->timeout_ms); break;
 		case 'n': a->flags |= PGCLONE_DRY_RUN; break;
 		default: ret = common_option(c, argv, image_longopts, cli); break;
 		}
@@ -221,31 +224,6 @@ int cmd_dump(int argc, char **argv, struct cli *cli)
 	return EXIT_DONE;
 }
 
-static int open_input(const char *path)
-{
-	struct stat st;
-	int fd;
-
-	if (!path)
-		return errx_usage("an image is required (a file, or - for standard input)"), -1;
-	if (!strcmp(path, "-") && stdin_closed)
-		return errx_usage("standard input is closed: nothing to read an image from"), -1;
-	if (!strcmp(path, "-"))
-		return STDIN_FILENO;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		errx_usage("cannot open %s: %s", path, strerror(errno));
-		return -1;
-	}
-	/* an image is a stream of bytes: a file, a pipe, a socket, a tty */
-	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-		close(fd);
-		errx_usage("%s is a directory, not an image", path);
-		return -1;
-	}
-	return fd;
-}
-
 int cmd_restore(int argc, char **argv, struct cli *cli)
 {
 	struct image_args a = { 0 };
@@ -253,7 +231,7 @@ int cmd_restore(int argc, char **argv, struct cli *cli)
 	char done[128];
 	int fd, ret, status;
 
-	ret = parse(argc, argv, cli, &a, "restore", "pidRSfnJvq");
+	ret = parse(argc, argv, cli, &a, "restore", "pidRSfTnJvq");
 	if (ret)
 		return ret;
 	if ((a.flags & PGCLONE_FORCE) && !(a.flags & PGCLONE_REPLACE))
@@ -272,13 +250,14 @@ int cmd_restore(int argc, char **argv, struct cli *cli)
 		return ret;
 	if (priv_limit(PRIV_PROCESS))
 		return EXIT_FAILED;
-	fd = open_input(a.path);
-	if (fd < 0)
-		return EXIT_USAGE;
+	cancel_on_signals();	/* from here on: the wait for input too */
+	ret = open_input(a.path, a.timeout_ms, &fd);
+	if (ret)
+		return ret;
 	PGCLONE_OPTS_OF(pgclone_image_opts, opts, .flags = a.flags, .dst = a.dst.addr,
 			.progress = progress_cb, .progress_ctx = cli,
-			.ready = sandbox_ready, .confine = sandbox_image_child);
-	cancel_on_signals();
+			.ready = sandbox_ready, .confine = sandbox_image_child,
+			.input_timeout_ms = a.timeout_ms);
 	ret = pgclone_restore(a.pid, fd, &opts, &res);
 	progress_done();
 	if (fd != STDIN_FILENO)
@@ -380,9 +359,11 @@ static int info_cmd(int argc, char **argv, struct cli *cli, bool verify)
 	/* parsing untrusted bytes: no capability, and the narrowest filter */
 	if (priv_limit(PRIV_NONE))
 		return EXIT_FAILED;
-	fd = open_input(a.path);
-	if (fd < 0)
-		return EXIT_USAGE;
+	/* nothing to undo here: a signal ends show and verify with one line */
+	exit_on_signals();
+	ret = open_input(a.path, 0, &fd);
+	if (ret)
+		return ret;
 	tzset();	/* read the time zone now: the sandbox forbids opening it */
 	if (sandbox_image_parse())
 		return EXIT_FAILED;

@@ -33,6 +33,34 @@ void cancel_on_signals(void)
 	sigaction(SIGHUP, &sa, NULL);
 }
 
+int cancel_signal(void)
+{
+	return cancel_requested;
+}
+
+static void exit_now(int sig)
+{
+	static const char msg[] = ": interrupted\n";
+
+	(void)sig;
+	/* write(2) and _exit(2) only: async-signal-safe */
+	(void)!write(STDERR_FILENO, prog, strlen(prog));
+	(void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
+	_exit(EXIT_FAILED);
+}
+
+void exit_on_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = exit_now;
+	sigfillset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
 int progress_cb(void *ctx, uint64_t done, uint64_t total)
 {
 	const struct cli *cli = ctx;

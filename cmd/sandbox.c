@@ -39,6 +39,7 @@ static const char *const image_parse_calls[] = {
 	"clock_gettime", "gettimeofday", "getpid", "gettid",
 	"ioctl",		/* isatty() on stdout: TCGETS */
 	"rt_sigprocmask", "sigaltstack", "futex",
+	"poll", "ppoll",	/* restore --timeout: a bounded wait for input */
 };
 
 static const char *const process_calls[] = {

@@ -233,9 +233,12 @@ struct pgclone_image_opts {
 	void *progress_ctx;
 	pgclone_ready_fn ready;		/* optional: inspected, nothing changed yet */
 	pgclone_confine_fn confine;	/* restore, optional: confine the image parser */
+	unsigned int input_timeout_ms;	/* restore: fail with -ETIMEDOUT when no
+					 * byte of the image arrives for this
+					 * long (each wait; 0: wait forever) */
 	size_t :0;
 };
-#define pgclone_image_opts__last_field confine
+#define pgclone_image_opts__last_field input_timeout_ms
 
 /*
  * Write [addr, addr + len) of @pid (or, with PGCLONE_DUMP_ALL, every

@@ -177,6 +177,7 @@ static bool image_opts_ok(const struct pgclone_image_opts *opts,
 	req->progress_ctx = opts->progress_ctx;
 	req->ready = OPTS_GET(opts, ready, NULL);
 	req->confine = OPTS_GET(opts, confine, NULL);
+	req->input_timeout_ms = OPTS_GET(opts, input_timeout_ms, 0);
 	return !(opts->flags & ~allowed);
 }
 
@@ -213,7 +214,7 @@ int pgclone_dump(pid_t pid, uint64_t addr, uint64_t len, int fd,
 
 static const int restore_errors[] = {
 	-EINVAL, -ESRCH, -EPERM, -EBUSY, -EOPNOTSUPP, -EEXIST, -EACCES,
-	-EPROTO, -ENOMEM, -EINTR, -EIO, -ENOTRECOVERABLE,
+	-EPROTO, -ENOMEM, -EINTR, -ETIMEDOUT, -EIO, -ENOTRECOVERABLE,
 };
 
 int pgclone_restore(pid_t pid, int fd, const struct pgclone_image_opts *opts,

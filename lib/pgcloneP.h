@@ -316,6 +316,7 @@ struct pgc_request {
 	void *progress_ctx;
 	pgclone_ready_fn ready;
 	pgclone_confine_fn confine;	/* restore: the image parser's confinement */
+	unsigned int input_timeout_ms;	/* restore: longest wait for image bytes */
 	int src_pin, dst_pin;		/* pidfds taken at the permission check, or -1 */
 };
 

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <stdlib.h>
@@ -107,12 +108,45 @@ void pgc_img_tune_fd(int fd)
 	fcntl(fd, F_SETPIPE_SZ, (int)max);
 }
 
+/*
+ * How long a read of the image may wait for its next byte; 0 is for ever.
+ * Process-wide, because only restore's parser child sets it, and that
+ * child is a process of its own that reads nothing else (parser.c).
+ */
+static unsigned int input_timeout_ms;
+
+void pgc_img_set_input_timeout(unsigned int ms)
+{
+	input_timeout_ms = ms;
+}
+
+/* Wait until @fd has something to read (or its end), at most the timeout. */
+static int wait_input(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	int n;
+
+	if (!input_timeout_ms)
+		return 0;
+	while ((n = poll(&p, 1, (int)input_timeout_ms)) < 0 && errno == EINTR)
+		;
+	if (n == 0)
+		return pgc_fail(-ETIMEDOUT, "no image data arrived for %g seconds",
+				input_timeout_ms / 1000.0);
+	return 0;		/* readable, or poll failed: read() says why */
+}
+
 int pgc_img_read_full(int fd, void *buf, size_t len)
 {
 	char *p = buf;
 
 	while (len) {
-		ssize_t n = read(fd, p, len);
+		ssize_t n;
+		int err = wait_input(fd);
+
+		if (err)
+			return err;
+		n = read(fd, p, len);
 
 		if (n < 0 && errno == EINTR)
 			continue;

@@ -75,7 +75,10 @@ int pgc_img_check_manifest(const struct pgc_img_header *h,
 			   const Pgclone__Manifest *m, uint64_t *nr_data);
 /* Give a pipe a bigger buffer: an image moves megabytes at a time. */
 void pgc_img_tune_fd(int fd);
-/* Read exactly @len bytes (EOF early is -EPROTO: truncated image). */
+/* Bound each wait of pgc_img_read_full() (restore's parser child). */
+void pgc_img_set_input_timeout(unsigned int ms);
+/* Read exactly @len bytes (EOF early is -EPROTO: truncated image;
+ * nothing for the input timeout: -ETIMEDOUT). */
 int pgc_img_read_full(int fd, void *buf, size_t len);
 int pgc_img_write_full(int fd, const void *buf, size_t len);
 /* Read the trailer and compare it with the CRCs computed while reading. */
@@ -110,6 +113,7 @@ void pgc_img_flat_free(struct pgc_img_flat *f);
 struct pgc_img_parser {
 	pid_t pid;
 	int data, verdict;
+	const struct pgc_request *req;	/* asked whether to stop while waiting */
 };
 
 int pgc_img_parser_start(struct pgc_img_parser *p, int in,

@@ -22,6 +22,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -268,6 +269,7 @@ parser_child(pid_t parent, int in, int data, int verdict,
 		ret = pgc_fail(ret, "cannot close the image parser's descriptors");
 	if (!ret && req->confine && req->confine(req->progress_ctx))
 		ret = pgc_fail(-EPERM, "cannot confine the image parser");
+	pgc_img_set_input_timeout(req->input_timeout_ms);
 	if (!ret)
 		ret = pgc_img_read_head(in, &img);
 	if (!ret) {
@@ -283,8 +285,34 @@ parser_child(pid_t parent, int in, int data, int verdict,
 /* ---- the library's side --------------------------------------------- */
 
 static const int child_errors[] = {
-	-EPROTO, -EIO, -ENOMEM, -EINVAL, -EOPNOTSUPP, -EPERM,
+	-EPROTO, -EIO, -ENOMEM, -EINVAL, -EOPNOTSUPP, -EPERM, -ETIMEDOUT,
 };
+
+/* How often a wait for the parser asks the caller whether to stop. */
+#define CANCEL_POLL_MS 200
+
+/*
+ * Wait until @fd (a pipe from the child) has something to read.  The
+ * caller's progress callback is asked before the first wait and then
+ * every CANCEL_POLL_MS: the library installs no signal handler, and a
+ * signal that arrives just before a blocking read() would otherwise be
+ * seen by nobody while the image's writer stalls.  The child itself is
+ * never asked; stop() kills it.
+ */
+static int wait_for_child(struct pgc_img_parser *p, int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	for (;;) {
+		int n;
+
+		if (p->req && pgc_cancelled(p->req, 0, 0))
+			return pgc_fail(-EINTR, "interrupted while waiting for the image");
+		n = poll(&pfd, 1, CANCEL_POLL_MS);
+		if (n > 0 || (n < 0 && errno != EINTR))
+			return 0;	/* readable, or read() says why not */
+	}
+}
 
 /* A message from the child is shown to the user: printable bytes only. */
 static void printable(char *s)
@@ -317,7 +345,12 @@ static int verdict(struct pgc_img_parser *p)
 	int status = 0;
 
 	while (got < sizeof(v)) {
-		ssize_t n = read(p->verdict, (char *)&v + got, sizeof(v) - got);
+		ssize_t n;
+		int err = wait_for_child(p, p->verdict);
+
+		if (err)
+			return err;
+		n = read(p->verdict, (char *)&v + got, sizeof(v) - got);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -347,8 +380,12 @@ int pgc_img_parser_read(struct pgc_img_parser *p, void *buf, size_t len)
 	char *c = buf;
 
 	while (len) {
-		ssize_t n = read(p->data, c, len);
+		ssize_t n;
+		int err = wait_for_child(p, p->data);
 
+		if (err)
+			return err;
+		n = read(p->data, c, len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
@@ -584,6 +621,7 @@ int pgc_img_parser_start(struct pgc_img_parser *p, int in,
 	memset(img, 0, sizeof(*img));
 	p->pid = 0;
 	p->data = p->verdict = -1;
+	p->req = req;
 	if (pipe2(data, O_CLOEXEC))
 		return pgc_fail(-errno, "cannot start the image parser: %s", strerror(errno));
 	if (pipe2(verdict_pipe, O_CLOEXEC)) {
