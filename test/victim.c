@@ -273,6 +273,16 @@ static void command(char *line)
 	} else if (!strcmp(cmd, "anon")) {
 		answer_addr(map_filled(a, MAP_PRIVATE | MAP_ANONYMOUS, -1,
 				       n >= 3 ? (unsigned)b : 1));
+	} else if (!strcmp(cmd, "heap")) {
+		/* grow [heap] by @a bytes: there is one even where malloc
+		 * does not use brk (an ASan build) */
+		void *p = sbrk((intptr_t)a);
+
+		if (p == (void *)-1)
+			p = NULL;
+		if (p)
+			fill(p, a, n >= 3 ? (unsigned)b : 1);
+		answer_addr(p);
 	} else if (!strcmp(cmd, "reserve")) {
 		void *p = mmap(NULL, a, PROT_READ | PROT_WRITE,
 			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
