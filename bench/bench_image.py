@@ -21,7 +21,8 @@ sys.path.insert(0, os.path.join(root, "test", "integration"))
 os.environ.setdefault("PGCLONE", os.path.join(root, "build", "cmd", "pgclone"))
 os.environ.setdefault("VICTIM", os.path.join(root, "build", "test", "integration",
                                              "pgclone-victim"))
-from harness import PGCLONE, Victim  # noqa: E402
+from harness import PGCLONE, VICTIM, Victim  # noqa: E402
+from needs import need_built  # noqa: E402
 
 PAGE = 4096
 IMG = "/dev/shm/pgclone-bench.img"
@@ -85,6 +86,7 @@ def main():
     ap.add_argument("--size", default="1G")
     ap.add_argument("--runs", type=int, default=3)
     a = ap.parse_args()
+    need_built(PGCLONE, VICTIM)
     size = int(a.size[:-1]) << {"K": 10, "M": 20, "G": 30}[a.size[-1]]
     print(f"# {time.strftime('%Y-%m-%d')} {os.uname().nodename} {os.uname().release} "
           f"{os.cpu_count()} CPUs; {size >> 20} MiB; best of {a.runs}")

@@ -6,6 +6,8 @@
 #   kernel/bench.sh [MIB]       (default 1024; the guest gets 4 GiB)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/tools/need.sh"
+need_kernel build guest || exit 1
 mib=${1:-1024}
 kernel=$(bash "$top/kernel/build.sh")
 initrd=$(PGCLONE_KERNEL_TREE=${kernel%/arch/x86/boot/bzImage} bash "$top/kernel/mkinitramfs.sh")

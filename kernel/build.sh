@@ -8,6 +8,8 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 tarball=${PGCLONE_KERNEL_TARBALL:-/usr/src/linux-source-6.12.tar.xz}
 out=$top/build/kernel
 frag=$top/kernel/config.fragment
+. "$top/tools/need.sh"
+need_kernel build || exit 1
 [[ -f $tarball ]] || { echo "kernel/build.sh: $tarball missing (apt-get install linux-source-6.12)" >&2; exit 1; }
 
 patches=$(ls "$top"/kernel/patches/*.patch 2>/dev/null | grep -v 0000-cover-letter || true)

@@ -3,6 +3,8 @@
 # judge the serial log.  Ends with "N passed, N failed" from the guest.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/tools/need.sh"
+need_kernel build guest || { echo "0 passed, 1 failed"; exit 1; }
 kernel=$(bash "$top/kernel/build.sh") || { echo "0 passed, 1 failed"; exit 1; }
 initrd=$(PGCLONE_GUEST_PYTHON=1 PGCLONE_KERNEL_TREE=${kernel%/arch/x86/boot/bzImage} bash "$top/kernel/mkinitramfs.sh") ||
 	{ echo "0 passed, 1 failed"; exit 1; }
