@@ -7,8 +7,9 @@
 #      (checked to reach every compile and link command and the binaries)
 #   3. the same suite built with ASan + UBSan
 #   4. every libFuzzer target for a bounded time (PGCLONE_FUZZ_SECONDS)
-#   5. the kernel series: build, boot under QEMU, in-guest tests
-# Set PGCLONE_SKIP_KERNEL=1 to skip stage 5 during development only.
+#   5. the Debian packages: build, lintian, install, use (tools/deb.sh)
+#   6. the kernel series: build, boot under QEMU, in-guest tests
+# Set PGCLONE_SKIP_KERNEL=1 to skip stage 6 during development only.
 # Each stage prints PASS or FAIL with its time in seconds.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -71,6 +72,7 @@ stage "unit + integration under ASan+UBSan" env \
 if [[ -x test/fuzz/run.sh ]]; then
 	stage "fuzzers (${PGCLONE_FUZZ_SECONDS:-30}s each)" test/fuzz/run.sh "${PGCLONE_FUZZ_SECONDS:-30}"
 fi
+stage "Debian packages: build, lintian, install, use" tools/deb.sh
 if [[ -n $with_kernel ]]; then
 	stage "kernel: process_vm_mmap in a QEMU guest" bash kernel/run-tests.sh
 fi
