@@ -18,6 +18,18 @@ MIB = 1 << 20
 HEADER = 64
 
 
+def in_open(pid):
+    """Is PID blocked in open(2) of a FIFO (openat: 257 on x86_64)?"""
+    try:
+        with open(f"/proc/{pid}/wchan") as f:
+            wchan = f.read()
+        with open(f"/proc/{pid}/syscall") as f:
+            nr = f.read().split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return "partner" in wchan or "fifo" in wchan or nr == "257"
+
+
 class Writer:
     """Opens FIFO for writing (in a thread: that blocks until a reader
     comes), writes the first @count bytes of @data, then holds the FIFO
@@ -168,7 +180,8 @@ class Interrupt(VictimTest):
                 b, dst, snap = self.target()
                 self.writer(count)
                 p = self.start("restore", "--pid", b.pid, "-i", self.fifo, "--dst", hex(dst))
-                time.sleep(0.5)
+                self.wait_for(lambda: children_of(p.pid), "the parser child")
+                time.sleep(0.3)
                 kids = children_of(p.pid)
                 self.assertEqual(len(kids), 1, "no parser child")
                 p.send_signal(signal.SIGINT)
@@ -186,7 +199,8 @@ class Interrupt(VictimTest):
         for argv in cases:
             with self.subTest(cmd=argv[0]):
                 p = self.start(*argv)
-                time.sleep(0.5)
+                self.wait_for(lambda: in_open(p.pid), "pgclone waiting in open(2)")
+                time.sleep(0.2)
                 p.send_signal(signal.SIGINT)
                 code, err = self.ended(p, "SIGINT")
                 self.one_line(code, err, 1, r"^pgclone: interrupted")
