@@ -28,9 +28,9 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"Usage:\n"
-		" %1$s [clone] --pid PID --src ADDR --dst ADDR [options]\n"
+		" %1$s [clone] --pid PID --src ADDR|NAME --dst ADDR [options]\n"
 		" %1$s maps --pid PID [--json]\n"
-		" %1$s dump --pid PID (--src ADDR [--len LEN] | --all) -o FILE|- [--no-freeze]\n"
+		" %1$s dump --pid PID (--src ADDR|NAME [--len LEN] | --all) -o FILE|- [--no-freeze]\n"
 		" %1$s restore --pid PID -i FILE|- [--dst ADDR] [--replace [--force]] [--strict] [--timeout SECONDS] [--dry-run]\n"
 		" %1$s show FILE|- [--json]\n"
 		" %1$s verify FILE|-\n"
