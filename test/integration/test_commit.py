@@ -119,7 +119,8 @@ class AfterCommit(VictimTest):
         want = a.sum(addr, 2 * MIB)
         with tempfile.TemporaryDirectory() as d:
             img = os.path.join(d, "img")
-            run("dump", "--pid", a.pid, "--src", hex(addr), "-o", img, check=0)
+            run("dump", "--pid", a.pid, "--src", hex(addr), "--len", hex(2 * MIB), "-o", img,
+                check=0)
             dst = self.free_addr(b)
             r = run("restore", "--pid", b.pid, "-i", img, "--dst", hex(dst), "--json",
                     env={"PGCLONE_FAULT_FAIL": "committed"})

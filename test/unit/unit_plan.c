@@ -128,6 +128,43 @@ static void test_destination(void **state)
 	pgc_maps_free(&dst);
 }
 
+static void test_thread_areas(void **state)
+{
+	struct fixture *f = *state;
+	struct pgc_thread_area a[] = {
+		{ 7, PGC_AREA_STACK, 0x4ffff8, 1 },	/* just below */
+		{ 8, PGC_AREA_RSEQ, 0x501fe0, 32 },	/* inside */
+		{ 9, PGC_AREA_ROBUST, 0x4ffff0, 0x20 },	/* reaches in */
+	};
+	struct pgc_thread_areas areas = { .pid = 2, .a = a, .n = 1 };
+
+	assert_int_equal(build(f, 0x100000, 0x4000, 2, 0x500000), 0);
+	assert_int_equal(pgc_plan_check_threads(&f->plan, &areas, false), 0);
+	areas.n = 3;
+	assert_int_equal(pgc_plan_check_threads(&f->plan, &areas, false), -EBUSY);
+	assert_non_null(strstr(pgclone_last_error(),
+			       "refusing to replace 0x500000-0x504000 in PID 2: it holds thread 8's rseq area at 0x501fe0, thread 9's robust-futex list head at 0x4ffff0"));
+	assert_null(strstr(pgclone_last_error(), "thread 7"));
+	pgc_clear_error();
+	assert_int_equal(pgc_plan_check_threads(&f->plan, &areas, true), 0);
+	assert_false(pgc_has_error());
+}
+
+static void test_dst_auto(void **state)
+{
+	struct fixture *f = *state;
+
+	free(f->plan.r);
+	free(f->plan.src_vma);
+	assert_int_equal(pgc_plan_build_auto(&f->plan, 1, &f->maps, 0x102000, 0x5000, 1), 0);
+	assert_int_equal(f->plan.dst, 0);
+	assert_int_equal(f->plan.r[1].dst, 0x2000);
+	assert_int_equal(pgc_plan_set_dst(&f->plan, 0x7f0000003000), 0);
+	assert_int_equal(f->plan.r[0].dst, 0x7f0000003000);
+	assert_int_equal(f->plan.r[2].dst, 0x7f0000007000);
+	assert_int_equal(pgc_plan_set_dst(&f->plan, 0x7ffffffff000), -EIO);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -135,6 +172,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_span, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_destination, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_thread_areas, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dst_auto, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
