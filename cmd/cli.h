@@ -98,6 +98,15 @@ void install_log(struct cli *cli);
 int check_pid_exists(pid_t pid, const char *opt);
 void format_prot(uint32_t prot, bool shared, char out[5]);
 
+/*
+ * output.c: standard output reaches its reader, or the exit status says
+ * it did not (util-linux's close_stdout()).
+ */
+void output_init(void);
+/* The clone or restore is committed: an output failure now is EXIT_INCOMPLETE. */
+void output_committed(void);
+/* @status, or the status of a failed write to standard output. */
+int output_exit(int status);
 /* priv.c: least privilege (libcap) */
 enum priv_need {
 	PRIV_NONE,	/* parse an image: no capability at all */

@@ -10,6 +10,7 @@
 
 #include "json.h"
 #include "cli.h"
+#include "escape.h"
 #include "strutils.h"
 
 enum { OPT_REPLACE = 256, OPT_MOVE, OPT_NO_FREEZE, OPT_FORCE };
@@ -172,14 +173,16 @@ static void print_text(const struct clone_args *a, const struct pgclone_result *
 		char prot[5];
 
 		format_prot(rg->map.prot, rg->map.shared, prot);
-		printf("  0x%llx-0x%llx %s %-12s -> 0x%llx  %llu pages, %llu present%s%s\n",
+		printf("  0x%llx-0x%llx %s %-12s -> 0x%llx  %llu pages, %llu present%s",
 		       (unsigned long long)rg->map.start,
 		       (unsigned long long)rg->map.end, prot,
 		       pgclone_kind_name(rg->map.kind),
 		       (unsigned long long)rg->dst,
 		       (unsigned long long)rg->pages,
 		       (unsigned long long)rg->pages_present,
-		       rg->map.name[0] ? "  " : "", rg->map.name);
+		       rg->map.name[0] ? "  " : "");
+		fputs_escaped(rg->map.name, stdout);
+		putchar('\n');
 	}
 	if (!a->len && (dry || cli->verbose))
 		printf("  (no --len: up to the end of the mapping that holds --src, as the kernel keeps it)\n");
@@ -228,6 +231,8 @@ int cmd_clone(int argc, char **argv, struct cli *cli)
 	if (ret && ret != -ENOTRECOVERABLE)
 		return report_lib_error(ret, "clone");
 	status = ret ? report_lib_error(ret, "clone") : EXIT_DONE;
+	if (res.flags & PGCLONE_RESULT_COMMITTED)
+		output_committed();
 	if (cli->json)
 		print_json(&a, &res, ret ? pgclone_last_error() : NULL);
 	else if (!cli->quiet)

@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <pgclone.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -15,6 +16,8 @@
 
 #include "json.h"
 #include "cli.h"
+#include "escape.h"
+#include "outfile.h"
 #include "strutils.h"
 
 enum { OPT_ALL = 256, OPT_NO_FREEZE, OPT_REPLACE, OPT_STRICT, OPT_FORCE, OPT_TIMEOUT };
@@ -157,12 +160,14 @@ static void report(const char *what, const struct image_args *a,
 		char prot[5];
 
 		format_prot(rg->map.prot, rg->map.shared, prot);
-		fprintf(out, "  0x%llx-0x%llx %s %-12s -> 0x%llx%s%s\n",
+		fprintf(out, "  0x%llx-0x%llx %s %-12s -> 0x%llx%s",
 			(unsigned long long)rg->map.start,
 			(unsigned long long)rg->map.end, prot,
 			pgclone_kind_name(rg->map.kind),
 			(unsigned long long)rg->dst,
-			rg->map.name[0] ? "  " : "", rg->map.name);
+			rg->map.name[0] ? "  " : "");
+		fputs_escaped(rg->map.name, out);
+		fputc('\n', out);
 	}
 }
 
@@ -170,8 +175,10 @@ int cmd_dump(int argc, char **argv, struct cli *cli)
 {
 	struct image_args a = { 0 };
 	struct pgclone_result res = { .sz = sizeof(res) };
+	struct outfile out;
+	char done[96];
 	bool to_stdout;
-	int fd, ret;
+	int ret;
 
 	ret = parse(argc, argv, cli, &a, "dump", "psloaFJvq");
 	if (ret)
@@ -183,8 +190,6 @@ int cmd_dump(int argc, char **argv, struct cli *cli)
 	if (!a.path)
 		return errx_usage("-o FILE (or -o - for standard output) is required");
 	to_stdout = !strcmp(a.path, "-");
-	if (to_stdout && isatty(STDOUT_FILENO))
-		return errx_usage("refusing to write an image to a terminal");
 	install_log(cli);
 	ret = check_pid_exists(a.pid, "--pid");
 	if (!ret)
@@ -199,29 +204,31 @@ int cmd_dump(int argc, char **argv, struct cli *cli)
 		if (ret)
 			return ret;
 	}
-	fd = to_stdout ? STDOUT_FILENO :
-			 open(a.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return errx_usage("cannot create %s: %s", a.path, strerror(errno));
+	/* before a temporary file exists: a signal then removes it */
+	cancel_on_signals();
+	ret = outfile_open(&out, a.path);
+	if (ret)
+		return ret;
 	if (a.all)
 		a.flags |= PGCLONE_DUMP_ALL;
 	PGCLONE_OPTS_OF(pgclone_image_opts, opts, .flags = a.flags,
 			.progress = progress_cb, .progress_ctx = cli,
 			.ready = sandbox_ready_dump);
-	cancel_on_signals();
-	ret = pgclone_dump(a.pid, a.src.addr, a.len, fd, &opts, &res);
+	ret = pgclone_dump(a.pid, a.src.addr, a.len, out.fd, &opts, &res);
 	progress_done();
-	if (!to_stdout) {
-		if (close(fd) && !ret)
-			ret = -EIO;
-		if (ret)
-			unlink(a.path);	/* never leave half an image behind */
-	}
-	if (ret)
+	if (ret) {
+		outfile_abort(&out);	/* removes only the temporary file it made */
 		return report_lib_error(ret, "dump");
+	}
+	ret = outfile_commit(&out);
+	if (ret)
+		return ret;
+	output_committed();	/* the image is in place: a lost report is not a lost dump */
 	report("dumped", &a, &res, cli, to_stdout ? stderr : stdout);
+	snprintf(done, sizeof(done), "dumped %zu range(s) of PID %d", res.nr_ranges,
+		 (int)a.pid);
 	pgclone_result_free(&res);
-	return EXIT_DONE;
+	return check_report_written(to_stdout ? stderr : stdout, EXIT_DONE, done);
 }
 
 int cmd_restore(int argc, char **argv, struct cli *cli)
@@ -266,6 +273,8 @@ int cmd_restore(int argc, char **argv, struct cli *cli)
 	if (ret && ret != -ENOTRECOVERABLE)
 		return report_lib_error(ret, "restore");
 	status = ret ? report_lib_error(ret, "restore") : EXIT_DONE;
+	if (res.flags & PGCLONE_RESULT_COMMITTED)
+		output_committed();
 	report(a.flags & PGCLONE_DRY_RUN ? "would restore" : "restored", &a, &res,
 	       cli, stdout);
 	if (res.flags & PGCLONE_RESULT_COMMITTED)
@@ -287,9 +296,16 @@ static void show_text(const struct pgclone_image_info *in)
 	       in->page_size);
 	printf("features: compat 0x%x incompat 0x%x ro_compat 0x%x\n", in->compat,
 	       in->incompat, in->ro_compat);
-	printf("source: PID %d (%s), %s, kernel %s, pgclone %s, %s, %s\n",
-	       (int)in->src_pid, in->comm, in->arch, in->kernel, in->tool_version,
-	       when, in->frozen ? "frozen" : "not frozen");
+	/* every string of an image is the image author's: escaped */
+	printf("source: PID %d (", (int)in->src_pid);
+	fputs_escaped(in->comm, stdout);
+	fputs("), ", stdout);
+	fputs_escaped(in->arch, stdout);
+	fputs(", kernel ", stdout);
+	fputs_escaped(in->kernel, stdout);
+	fputs(", pgclone ", stdout);
+	fputs_escaped(in->tool_version, stdout);
+	printf(", %s, %s\n", when, in->frozen ? "frozen" : "not frozen");
 	printf("layout: manifest %llu bytes at 64, data %llu bytes at %llu\n",
 	       (unsigned long long)in->manifest_len, (unsigned long long)in->data_len,
 	       (unsigned long long)in->data_off);
@@ -303,12 +319,14 @@ static void show_text(const struct pgclone_image_info *in)
 		char prot[5];
 
 		format_prot(r->map.prot, r->map.shared, prot);
-		printf("%-16llx %-16llx %-4s %-12s %8llu %8llu%s%s\n",
+		printf("%-16llx %-16llx %-4s %-12s %8llu %8llu%s",
 		       (unsigned long long)r->map.start, (unsigned long long)r->map.end,
 		       prot, pgclone_kind_name(r->map.kind),
 		       (unsigned long long)r->pages,
 		       (unsigned long long)r->pages_copied,
-		       r->map.name[0] ? " " : "", r->map.name);
+		       r->map.name[0] ? " " : "");
+		fputs_escaped(r->map.name, stdout);
+		putchar('\n');
 	}
 }
 
@@ -375,9 +393,11 @@ static int info_cmd(int argc, char **argv, struct cli *cli, bool verify)
 	if (verify && cli->json)
 		printf("{\"ok\":true,\"ranges\":%zu,\"pages_data\":%llu}\n", info.nr_ranges,
 		       (unsigned long long)info.pages_data);
-	else if (verify && !cli->quiet)
-		printf("%s: ok: %zu range(s), %llu data pages, every checksum matches\n",
-		       a.path, info.nr_ranges, (unsigned long long)info.pages_data);
+	else if (verify && !cli->quiet) {
+		fputs_escaped(a.path, stdout);
+		printf(": ok: %zu range(s), %llu data pages, every checksum matches\n",
+		       info.nr_ranges, (unsigned long long)info.pages_data);
+	}
 	else if (!verify && cli->json)
 		show_json(&info);
 	else if (!verify)

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "escape.h"
 
 #define SLICE_MS 200
 
@@ -58,8 +59,12 @@ static void ticks(bool on)
 		sigaction(SIGALRM, &sa, NULL);
 }
 
-/* open(2) @path, ending the wait for a FIFO's writer on a signal or timeout. */
-static int open_waiting(const char *path, unsigned int timeout_ms, int *fdp)
+/*
+ * open(2) @path, ending the wait for a FIFO's writer on a signal or timeout;
+ * messages name it as @shown (escaped: pgclone(1), ESCAPING).
+ */
+static int open_waiting(const char *path, const char *shown,
+			unsigned int timeout_ms, int *fdp)
 {
 	double until = now() + timeout_ms / 1000.0;
 	int fd, ret = 0;
@@ -68,20 +73,20 @@ static int open_waiting(const char *path, unsigned int timeout_ms, int *fdp)
 	while ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 && errno == EINTR) {
 		if (cancel_signal()) {
 			fprintf(stderr, "%s: interrupted while waiting for a writer to open %s\n",
-				prog, path);
+				prog, shown);
 			ret = EXIT_FAILED;
 			break;
 		}
 		if (timeout_ms && now() >= until) {
 			fprintf(stderr, "%s: no writer opened %s for %g seconds (--timeout)\n",
-				prog, path, timeout_ms / 1000.0);
+				prog, shown, timeout_ms / 1000.0);
 			ret = EXIT_FAILED;
 			break;
 		}
 	}
 	ticks(false);
 	if (!ret && fd < 0)
-		ret = errx_usage("cannot open %s: %s", path, strerror(errno));
+		ret = errx_usage("cannot open %s: %s", shown, strerror(errno));
 	*fdp = fd;
 	return ret;
 }
@@ -89,6 +94,7 @@ static int open_waiting(const char *path, unsigned int timeout_ms, int *fdp)
 int open_input(const char *path, unsigned int timeout_ms, int *fdp)
 {
 	struct stat st;
+	char *shown;
 	int fd, ret;
 
 	if (!path)
@@ -99,14 +105,16 @@ int open_input(const char *path, unsigned int timeout_ms, int *fdp)
 		*fdp = STDIN_FILENO;
 		return 0;
 	}
-	ret = open_waiting(path, timeout_ms, &fd);
+	shown = text_escape(path);
+	ret = open_waiting(path, shown ? shown : "the image", timeout_ms, &fd);
+	/* an image is a stream of bytes: a file, a pipe, a socket, a tty */
+	if (!ret && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		close(fd);
+		ret = errx_usage("%s is a directory, not an image", shown ? shown : "the input");
+	}
+	free(shown);
 	if (ret)
 		return ret;
-	/* an image is a stream of bytes: a file, a pipe, a socket, a tty */
-	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-		close(fd);
-		return errx_usage("%s is a directory, not an image", path);
-	}
 	*fdp = fd;
 	return 0;
 }

@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * json.c - write the one JSON object --json promises, with strings escaped
- * so that any mapping name (spaces, quotes, control bytes) stays valid.
+ * so that any mapping name (quotes, control bytes, invalid UTF-8) stays
+ * valid JSON.
  */
+#include <string.h>
+
+#include "escape.h"
 #include "json.h"
 
 void json_init(struct json *j, FILE *f)
@@ -12,16 +16,32 @@ void json_init(struct json *j, FILE *f)
 	j->need_comma[0] = false;
 }
 
+/*
+ * Always valid JSON (RFC 8259), whatever the bytes: '"' and '\\' escaped,
+ * control characters (C0, DEL and the C1 U+0080-U+009F) as \u00XX, and each
+ * byte that is not part of valid UTF-8 as \u00XX of its value (0x80-0xff,
+ * read as Latin-1), as pgclone(1) documents under ESCAPING.  The one loss:
+ * a stray byte 0xHH and a real character U+00HH parse alike.
+ */
 static void put_string(FILE *f, const char *s)
 {
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = strlen(s);
+
 	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
+	while (n) {
+		size_t len = utf8_seq_len(p, n);
+
+		if (len == 1 && (*p == '"' || *p == '\\'))
 			fprintf(f, "\\%c", *p);
-		else if (*p < 0x20 || *p == 0x7f)
+		else if (!len)
 			fprintf(f, "\\u%04x", *p);
+		else if (escape_needed(p, len))
+			fprintf(f, "\\u%04x", len == 1 ? *p : p[1]);
 		else
-			fputc(*p, f);
+			fwrite(p, 1, len, f);
+		p += len ? len : 1;
+		n -= len ? len : 1;
 	}
 	fputc('"', f);
 }
@@ -93,8 +113,8 @@ void json_double(struct json *j, const char *k, double val)
 	fprintf(j->f, "%.3f", val);
 }
 
+/* No flush here: output_exit() flushes and checks stdout once, at the end. */
 void json_end(struct json *j)
 {
 	fputc('\n', j->f);
-	fflush(j->f);
 }

@@ -23,6 +23,6 @@ void json_u64(struct json *j, const char *key, uint64_t val);
 void json_hex(struct json *j, const char *key, uint64_t val);	/* "0x..." */
 void json_bool(struct json *j, const char *key, bool val);
 void json_double(struct json *j, const char *key, double val);
-void json_end(struct json *j);			/* newline, flush */
+void json_end(struct json *j);			/* newline */
 
 #endif

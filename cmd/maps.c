@@ -10,6 +10,7 @@
 
 #include "json.h"
 #include "cli.h"
+#include "escape.h"
 #include "strutils.h"
 
 static void print_json(const struct pgclone_mapping *m, size_t n, pid_t pid)
@@ -55,8 +56,10 @@ static void print_table(const struct pgclone_mapping *m, size_t n)
 		printf("%-16llx %-16llx %-4s %-12s %s",
 		       (unsigned long long)m[i].start, (unsigned long long)m[i].end,
 		       prot, pgclone_kind_name(m[i].kind), ok ? "yes" : "no");
-		if (m[i].name[0] || !ok)
-			printf("%*s%s", ok ? 6 : 7, "", m[i].name);
+		if (m[i].name[0] || !ok) {
+			printf("%*s", ok ? 6 : 7, "");
+			fputs_escaped(m[i].name, stdout);	/* any user may name a file */
+		}
 		if (!ok)
 			printf("%s(%s)", m[i].name[0] ? " " : "",
 			       pgclone_refusal_name(m[i].refusal));

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "escape.h"
 #include "strutils.h"
 
 const char *prog = "pgclone";
@@ -59,7 +60,8 @@ static void usage(FILE *out)
 		"\n"
 		"Image options (dump, restore):\n"
 		"     --all              dump every mapping that can be dumped\n"
-		" -o, --output FILE      write the image to FILE, or - for stdout\n"
+		" -o, --output FILE      write the image to FILE (put in place when complete),\n"
+		"                        or - for stdout\n"
 		" -i, --input FILE       read the image from FILE, or - for stdin\n"
 		" -d, --dst ADDR|auto    restore: where the first range goes (default: the\n"
 		"                        image's own addresses; auto: a free address)\n"
@@ -105,7 +107,10 @@ int report_lib_error(int err, const char *what)
 {
 	const char *why = pgclone_last_error();
 
-	fprintf(stderr, "%s: %s\n", prog, why[0] ? why : strerror(-err));
+	/* the library's text may embed a mapped file's or an image's names */
+	fprintf(stderr, "%s: ", prog);
+	fputs_escaped(why[0] ? why : strerror(-err), stderr);
+	fputc('\n', stderr);
 	(void)what;
 	switch (err) {
 	case -ENOTRECOVERABLE:
@@ -133,8 +138,10 @@ int check_report_written(FILE *out, int status, const char *done)
 		return status;	/* its error line is out already */
 	/* errno is gone when an earlier flush (json_end) met the error */
 	if (!done) {
-		fprintf(stderr, "%s: cannot write the report%s%s\n", prog,
-			err ? ": " : "", err ? strerror(err) : "");
+		/* EPIPE: the reader chose to stop reading (output.c) */
+		if (err != EPIPE)
+			fprintf(stderr, "%s: cannot write the report%s%s\n", prog,
+				err ? ": " : "", err ? strerror(err) : "");
 		return EXIT_FAILED;
 	}
 	fprintf(stderr, "%s: %s (that stays), but its report could not be written%s%s\n",
@@ -233,7 +240,9 @@ static void log_to_stderr(void *ctx, enum pgclone_log_level level,
 	/* errors reach the user once, from pgclone_last_error() */
 	if (level == PGCLONE_LOG_ERROR)
 		return;
-	fprintf(stderr, "%s: %s: %s\n", prog, names[level], msg);
+	fprintf(stderr, "%s: %s: ", prog, names[level]);
+	fputs_escaped(msg, stderr);
+	fputc('\n', stderr);
 }
 
 void install_log(struct cli *cli)
@@ -249,7 +258,7 @@ void install_log(struct cli *cli)
 	pgclone_set_log(lvl > PGCLONE_LOG_ERROR ? log_to_stderr : NULL, cli, lvl);
 }
 
-int main(int argc, char **argv)
+static int run(int argc, char **argv)
 {
 	struct cli cli = { 0 };
 
@@ -297,4 +306,10 @@ int main(int argc, char **argv)
 		return errx_usage("nothing to do: --pid, --src and --dst are required; try '%s --help'",
 				  prog);
 	return cmd_clone(argc, argv, &cli);
+}
+
+int main(int argc, char **argv)
+{
+	output_init();
+	return output_exit(run(argc, argv));
 }

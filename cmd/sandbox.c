@@ -22,6 +22,7 @@
  * no mounts, no module, key or BPF calls.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +48,7 @@ static const char *const process_calls[] = {
 	"openat", "open", "close", "read", "readv", "pread64", "write", "writev",
 	"pwrite64", "lseek", "fstat", "newfstatat", "statx", "fstatfs", "statfs",
 	"getdents64", "readlink", "readlinkat", "fcntl", "dup", "dup2", "dup3",
-	"unlink", "unlinkat",	/* a failed dump removes its partial image */
+	"unlink", "unlinkat",	/* a failed dump removes its temporary file */
 	"pipe2", "ioctl", "ftruncate", "memfd_create", "fadvise64", "access",
 	"faccessat", "faccessat2", "splice", "sendfile", "copy_file_range",
 	"poll", "ppoll", "pselect6", "select",
@@ -71,6 +72,11 @@ static const char *const process_calls[] = {
 	"getuid", "geteuid", "getgid", "getegid", "getresuid", "getresgid",
 	"getgroups",
 	/* process_vm_mmap(2), whose number the kernel publishes */
+};
+
+/* A dump puts its complete image in place (cmd/outfile.c). */
+static const char *const dump_calls[] = {
+	"fsync", "fdatasync", "rename", "renameat", "renameat2",
 };
 
 /*
@@ -194,12 +200,14 @@ int sandbox_image_child(void *ctx)
  * A dump has opened everything it reads of the source by now (the kernel
  * checks access at open): it reads the process with no capability at all.
  */
+static int process_filter(long pvm_nr, bool dump);
+
 int sandbox_ready_dump(void *ctx)
 {
 	(void)ctx;
 	if (priv_limit(PRIV_NONE))
 		return -1;
-	return sandbox_process_work(0) ? -1 : 0;
+	return process_filter(0, true) ? -1 : 0;
 }
 
 int sandbox_ready(void *ctx)
@@ -210,9 +218,15 @@ int sandbox_ready(void *ctx)
 
 int sandbox_process_work(long pvm_nr)
 {
+	return process_filter(pvm_nr, false);
+}
+
+static int process_filter(long pvm_nr, bool dump)
+{
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
 
 	if (!ctx || add_calls(ctx, process_calls, sizeof(process_calls) / sizeof(process_calls[0])) ||
+	    (dump && add_calls(ctx, dump_calls, sizeof(dump_calls) / sizeof(dump_calls[0]))) ||
 	    add_calls(ctx, sanitizer_calls, sizeof(sanitizer_calls) / sizeof(sanitizer_calls[0])) ||
 	    (pvm_nr > 0 && seccomp_rule_add(ctx, SCMP_ACT_ALLOW, (int)pvm_nr, 0))) {
 		fprintf(stderr, "%s: cannot build the sandbox\n", prog);

@@ -62,11 +62,30 @@ static void test_utf8_passes_through(void **state)
 	free(out);
 }
 
+static void hostile(struct json *j)
+{
+	json_open(j, NULL);
+	/* ESC, a stray 0xff, a truncated sequence, an overlong '/', a C1 CSI,
+	 * a surrogate, and a valid 4-byte character */
+	json_str(j, "k", "\x1b[31m\xff\xe2\x9c /\xc0\xaf \xc2\x9b \xed\xa0\x80 \xf0\x9f\x98\x80");
+	json_close(j);
+}
+
+static void test_invalid_utf8_becomes_escapes(void **state)
+{
+	char *out = render(hostile);
+
+	assert_string_equal(out, "{\"k\":\"\\u001b[31m\\u00ff\\u00e2\\u009c /\\u00c0\\u00af "
+				 "\\u009b \\u00ed\\u00a0\\u0080 \xf0\x9f\x98\x80\"}");
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_document),
 		cmocka_unit_test(test_utf8_passes_through),
+		cmocka_unit_test(test_invalid_utf8_becomes_escapes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

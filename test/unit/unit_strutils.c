@@ -3,6 +3,7 @@
 #include <errno.h>
 
 #include "unit.h"
+#include "escape.h"
 #include "strutils.h"
 
 static void test_numbers(void **state)
@@ -79,11 +80,44 @@ static void test_pids(void **state)
 	assert_int_equal(parse_pid("99999999999999999999999", &p), -EINVAL);
 }
 
+/* pgclone(1), ESCAPING: the one text scheme for names */
+static void test_text_escape(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} t[] = {
+		{ "", "" },
+		{ "/usr/lib/libc.so.6", "/usr/lib/libc.so.6" },
+		{ "caf\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x98\x80", "caf\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x98\x80" },
+		{ "a\x1b[31mb", "a\\x1b[31mb" },
+		{ "row\nforged", "row\\x0aforged" },
+		{ "\t\r\x7f\x01", "\\x09\\x0d\\x7f\\x01" },
+		{ "back\\slash", "back\\\\slash" },
+		{ "\xff\xfe", "\\xff\\xfe" },
+		{ "\xc2\x9b" "1m", "\\xc2\\x9b" "1m" },	/* C1 CSI */
+		{ "\xc2\xa0", "\xc2\xa0" },		/* U+00A0 is printable */
+		{ "\xc0\xaf", "\\xc0\\xaf" },	/* overlong '/' */
+		{ "\xed\xa0\x80", "\\xed\\xa0\\x80" },	/* a surrogate */
+		{ "\xf4\x90\x80\x80", "\\xf4\\x90\\x80\\x80" },	/* past U+10FFFF */
+		{ "\xe2\x9c", "\\xe2\\x9c" },	/* cut short */
+		{ "\xe2\x9c" "A", "\\xe2\\x9c" "A" },
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		char *e = text_escape(t[i].in);
+
+		assert_non_null(e);
+		assert_string_equal(e, t[i].out);
+		free(e);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_numbers),
 		cmocka_unit_test(test_pids),
+		cmocka_unit_test(test_text_escape),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
