@@ -128,13 +128,20 @@ bool pgc_pagemap_populated(uint64_t e);
 struct pgc_run {
 	uint64_t off;
 	uint64_t len;
+	unsigned int flags;		/* PGC_RUN_* */
 };
+
+/* The walk could not tell the zero page from data: compare before writing. */
+#define PGC_RUN_MAYBE_ZERO (1u << 0)
+/* Mapped by huge PMDs in the source. */
+#define PGC_RUN_HUGE (1u << 1)
 
 struct pgc_runs {
 	struct pgc_run *r;
 	size_t n, cap;
 	uint64_t pages_present;		/* present or swapped */
 	uint64_t pages_to_copy;
+	uint64_t pages_zero;		/* the zero page: nothing to copy */
 };
 
 /*
@@ -148,6 +155,47 @@ int pgc_pagemap_scan(int fd, uint64_t start, uint64_t len,
 int pgc_runs_add_entries(struct pgc_runs *runs, const uint64_t *e, size_t n,
 			 uint64_t first_off, enum pgclone_kind kind);
 void pgc_runs_free(struct pgc_runs *runs);
+
+/* ---- proc/pagewalk.c: what each page of a range holds ---------------- */
+#define PGC_PG_PRESENT (1u << 0)
+#define PGC_PG_SWAPPED (1u << 1)
+#define PGC_PG_FILE (1u << 2)		/* not the process's own anonymous page */
+#define PGC_PG_ZERO (1u << 3)		/* the shared zero page, or the huge one */
+#define PGC_PG_HUGE (1u << 4)		/* mapped by a huge PMD (PAGEMAP_SCAN only) */
+
+enum pgc_walk_how {
+	PGC_WALK_SCAN,		/* ioctl(PAGEMAP_SCAN), Linux 6.7+ */
+	PGC_WALK_PFN,		/* pagemap; the zero pages known by their pfn */
+	PGC_WALK_PAGEMAP,	/* pagemap alone: zero pages look like data */
+};
+
+struct pgc_walk {
+	int fd;				/* /proc/PID/pagemap */
+	enum pgc_walk_how how;
+	uint64_t zero_pfn, huge_zero_pfn;	/* PGC_WALK_PFN; 0: none seen */
+};
+
+/* A run [start, end) of populated pages sharing categories @cats. */
+typedef int (*pgc_walk_fn)(void *ctx, uint64_t start, uint64_t end,
+			   unsigned int cats);
+
+/* Open @pid's pagemap and choose the best way the kernel and we allow. */
+int pgc_walk_open(struct pgc_walk *w, pid_t pid) __must_check;
+/* The same on an open pagemap @fd, trying no better way than @best. */
+void pgc_walk_init(struct pgc_walk *w, int fd, enum pgc_walk_how best);
+/* Call @fn for every run of populated pages in [start, end), in order. */
+int pgc_walk_range(struct pgc_walk *w, uint64_t start, uint64_t end,
+		   pgc_walk_fn fn, void *ctx) __must_check;
+void pgc_walk_close(struct pgc_walk *w);
+/* Categories of a PAGEMAP_SCAN region, of a pagemap entry (for tests). */
+unsigned int pgc_walk_cats_of_scan(uint64_t categories);
+unsigned int pgc_walk_cats_of_entry(const struct pgc_walk *w, uint64_t e);
+/*
+ * Add the run [off, off + len) of a @kind range's pages, of categories
+ * @cats, to the pages a clone must copy.
+ */
+int pgc_runs_add_cats(struct pgc_runs *runs, uint64_t off, uint64_t len,
+		      unsigned int cats, enum pgclone_kind kind, bool zero_known);
 
 /* ---- proc/status.c ---------------------------------------------------- */
 struct pgc_status {

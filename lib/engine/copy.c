@@ -9,6 +9,11 @@
  * not read the source (credentials, namespaces, its seccomp filter), pgclone
  * copies through a bounded buffer; source pages without PROT_READ are read
  * through /proc/PID/mem, which may read them.
+ *
+ * What holds data comes from the page walk (proc/pagewalk.c): the zero
+ * page is not data and leaves the destination page untouched; where the
+ * walk cannot tell it from data, the pages pass through pgclone's buffer
+ * and pages of zeroes are not written.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -37,6 +42,7 @@ struct copier {
 	int memfd;			/* /proc/SRC/mem, opened on demand */
 	char *bounce;
 	uint64_t done, total;
+	uint64_t zero_skipped;		/* pages of zeroes not written */
 	struct iovec liov[IOV_BATCH], riov[IOV_BATCH];
 	size_t niov;
 	uint64_t batch_bytes;
@@ -111,11 +117,56 @@ static int flush_inject(struct copier *c)
 	return 0;
 }
 
+static bool page_is_zero(const char *p)
+{
+	const uint64_t *w = (const uint64_t *)(const void *)p;
+
+	for (size_t i = 0; i < PGC_PAGE_SIZE / sizeof(*w); i++)
+		if (w[i])
+			return false;
+	return true;
+}
+
+/*
+ * Write @n bytes from the bounce buffer to @dst, leaving out the pages
+ * that hold only zeroes when @skip_zero: the destination page stays
+ * untouched and still reads as zeroes.
+ */
+static int write_out(struct copier *c, uint64_t dst, size_t n, bool skip_zero)
+{
+	pid_t dpid = c->b->plan->dst_pid;
+	size_t from = 0;
+	int err;
+
+	while (from < n) {
+		size_t to = from;
+
+		if (skip_zero) {
+			while (from < n && page_is_zero(c->bounce + from)) {
+				from += PGC_PAGE_SIZE;
+				c->zero_skipped++;
+			}
+			to = from;
+			while (to < n && !page_is_zero(c->bounce + to))
+				to += PGC_PAGE_SIZE;
+		} else {
+			to = n;
+		}
+		if (to == from)
+			break;
+		err = pgc_target_write(dpid, dst + from, c->bounce + from, to - from);
+		if (err)
+			return io_error(dpid, err, "write", dst + from);
+		from = to;
+	}
+	return 0;
+}
+
 /* Copy through pgclone's own buffer: read the source, write the target. */
 static int copy_bounce(struct copier *c, uint64_t src, uint64_t dst,
-		       uint64_t len, enum xfer_mode mode)
+		       uint64_t len, enum xfer_mode mode, bool skip_zero)
 {
-	pid_t spid = c->req->src_pid, dpid = c->b->plan->dst_pid;
+	pid_t spid = c->req->src_pid;
 
 	if (!c->bounce) {
 		c->bounce = malloc(BOUNCE_BYTES);
@@ -134,6 +185,7 @@ static int copy_bounce(struct copier *c, uint64_t src, uint64_t dst,
 		size_t n = len > BOUNCE_BYTES ? BOUNCE_BYTES : len;
 		struct iovec l = { c->bounce, n }, r = { (void *)src, n };
 		ssize_t got;
+		int err;
 
 		if (mode == XFER_PROCMEM)
 			got = pread(c->memfd, c->bounce, n, (off_t)src);
@@ -141,9 +193,9 @@ static int copy_bounce(struct copier *c, uint64_t src, uint64_t dst,
 			got = pgc_vm_readv(spid, &l, 1, &r, 1);
 		if (got != (ssize_t)n)
 			return io_error(spid, got < 0 ? -errno : -EIO, "read", src);
-		got = pgc_target_write(dpid, dst, c->bounce, n);
-		if (got)
-			return io_error(dpid, (int)got, "write", dst);
+		err = write_out(c, dst, n, skip_zero);
+		if (err)
+			return err;
 		src += n;
 		dst += n;
 		len -= n;
@@ -170,7 +222,7 @@ static int flush(struct copier *c)
 	for (size_t i = 0; !err && i < c->niov; i++)
 		err = copy_bounce(c, (uint64_t)c->riov[i].iov_base,
 				  (uint64_t)c->liov[i].iov_base,
-				  c->riov[i].iov_len, XFER_BOUNCE);
+				  c->riov[i].iov_len, XFER_BOUNCE, false);
 	if (err)
 		return err;
 done:
@@ -209,54 +261,100 @@ static int queue(struct copier *c, uint64_t src, uint64_t dst, uint64_t len)
 	return 0;
 }
 
-/* Copy range @r's runs into where it is being built, @at. */
-static int copy_range(struct copier *c, struct pgclone_range *r, uint64_t at,
-		      const struct pgc_runs *runs)
+/*
+ * Copy one run through pgclone's buffer (pages without PROT_READ, pages
+ * that may be the zero page), a batch at a time for progress and cancel.
+ */
+static int copy_run_aside(struct copier *c, uint64_t src, uint64_t dst,
+			  uint64_t len, enum xfer_mode mode, bool skip_zero)
 {
-	int err = 0;
+	int err = flush(c);
 
-	for (size_t i = 0; !err && i < runs->n; i++) {
-		uint64_t src = r->map.start + runs->r[i].off;
-		uint64_t dst = at + runs->r[i].off;
+	while (!err && len) {
+		uint64_t n = len > BATCH_BYTES ? BATCH_BYTES : len;
 
-		if (r->map.prot & PROT_READ) {
-			err = queue(c, src, dst, runs->r[i].len);
-		} else {
-			err = flush(c);
-			if (!err)
-				err = copy_bounce(c, src, dst, runs->r[i].len,
-						  XFER_PROCMEM);
-			c->done += runs->r[i].len;
-		}
+		err = copy_bounce(c, src, dst, n, mode, skip_zero);
+		c->done += n;
+		if (!err && pgc_cancelled(c->req, c->done, c->total))
+			err = pgc_fail(-EINTR, "interrupted");
+		src += n;
+		dst += n;
+		len -= n;
 	}
-	if (!err)
-		err = flush(c);
-	r->pages_copied = runs->pages_to_copy;
 	return err;
 }
 
+static int copy_run(struct copier *c, const struct pgclone_range *r,
+		    uint64_t at, const struct pgc_run *run)
+{
+	uint64_t src = r->map.start + run->off;
+	uint64_t dst = at + run->off;
+	bool maybe_zero = run->flags & PGC_RUN_MAYBE_ZERO;
+
+	if (!(r->map.prot & PROT_READ))
+		return copy_run_aside(c, src, dst, run->len, XFER_PROCMEM,
+				      maybe_zero);
+	if (maybe_zero)
+		return copy_run_aside(c, src, dst, run->len, XFER_BOUNCE, true);
+	return queue(c, src, dst, run->len);
+}
+
+/* Copy range @i's runs into where it is being built. */
+static int copy_range(struct copier *c, size_t i, const struct pgc_runs *runs)
+{
+	struct pgclone_range *r = &c->b->plan->r[i];
+	int err = 0;
+
+	c->zero_skipped = 0;
+	for (size_t k = 0; !err && k < runs->n; k++)
+		err = copy_run(c, r, c->b->at[i], &runs->r[k]);
+	if (!err)
+		err = flush(c);
+	r->pages_copied = runs->pages_to_copy - c->zero_skipped;
+	return err;
+}
+
+struct runs_ctx {
+	struct pgc_runs *runs;
+	const struct pgclone_range *r;
+	bool zero_known;
+};
+
+static int add_walked(void *ctx, uint64_t start, uint64_t end, unsigned int cats)
+{
+	struct runs_ctx *rc = ctx;
+
+	return pgc_runs_add_cats(rc->runs, start - rc->r->map.start, end - start,
+				 cats, rc->r->map.kind, rc->zero_known);
+}
+
+/*
+ * What the source holds: runs of pages to copy.  The zero page is left
+ * out, so the destination stays untouched where the source was only read
+ * (design.md, "Page states both engines keep").
+ */
 static int scan_source(const struct pgc_plan *plan, struct pgc_runs *runs)
 {
-	char path[64];
-	int fd, err = 0;
+	struct pgc_walk w;
+	int err = pgc_walk_open(&w, plan->src_pid);
 
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)plan->src_pid);
-	fd = pgc_proc_open(path, O_RDONLY);
-	if (fd < 0)
-		return pgc_fail(errno == ENOENT ? -ESRCH : -EPERM,
-				"cannot open %s", path);
+	if (err)
+		return err;
 	for (size_t i = 0; !err && i < plan->n; i++) {
 		struct pgclone_range *r = &plan->r[i];
+		struct runs_ctx rc = { &runs[i], r, w.how != PGC_WALK_PAGEMAP };
 
-		err = pgc_pagemap_scan(fd, r->map.start, r->map.end - r->map.start,
-				       r->map.kind, &runs[i]);
+		err = pgc_walk_range(&w, r->map.start, r->map.end, add_walked, &rc);
+		if (err)
+			err = pgc_fail(err, "cannot read the page states of PID %d",
+				       (int)plan->src_pid);
 		r->pages_present = runs[i].pages_present;
 		if (r->map.kind == PGCLONE_KIND_ANON_SHARED ||
 		    r->map.kind == PGCLONE_KIND_FILE_SHARED)
 			r->pages_shared = runs[i].pages_present;
 	}
-	close(fd);
-	return err ? pgc_fail(err, "cannot read %s", path) : 0;
+	pgc_walk_close(&w);
+	return err;
 }
 
 static int unmap_source(struct pgc_remote *rem, const struct pgc_plan *plan)
@@ -406,7 +504,7 @@ static int run(struct session *s, const struct pgc_request *req)
 	c.src_in_dst = source_pid_in_target(req->src_pid, req->dst_pid);
 	c.inject_ok = c.src_in_dst > 0;
 	for (size_t i = 0; !err && i < s->plan.n; i++)
-		err = copy_range(&c, &s->plan.r[i], s->build.at[i], &s->runs[i]);
+		err = copy_range(&c, i, &s->runs[i]);
 	free(c.bounce);
 	if (c.memfd >= 0)
 		close(c.memfd);

@@ -32,11 +32,12 @@ bool pgc_pagemap_needs_copy(uint64_t e, enum pgclone_kind kind)
 	}
 }
 
-static int runs_push(struct pgc_runs *runs, uint64_t off, uint64_t len)
+static int runs_push(struct pgc_runs *runs, uint64_t off, uint64_t len,
+		     unsigned int flags)
 {
 	struct pgc_run *last = runs->n ? &runs->r[runs->n - 1] : NULL;
 
-	if (last && last->off + last->len == off) {
+	if (last && last->off + last->len == off && last->flags == flags) {
 		last->len += len;
 		return 0;
 	}
@@ -51,6 +52,7 @@ static int runs_push(struct pgc_runs *runs, uint64_t off, uint64_t len)
 	}
 	runs->r[runs->n].off = off;
 	runs->r[runs->n].len = len;
+	runs->r[runs->n].flags = flags;
 	runs->n++;
 	return 0;
 }
@@ -67,11 +69,51 @@ int pgc_runs_add_entries(struct pgc_runs *runs, const uint64_t *e, size_t n,
 		if (!pgc_pagemap_needs_copy(e[i], kind))
 			continue;
 		runs->pages_to_copy++;
-		ret = runs_push(runs, off, PGC_PAGE_SIZE);
+		ret = runs_push(runs, off, PGC_PAGE_SIZE, 0);
 		if (ret)
 			return ret;
 	}
 	return 0;
+}
+
+int pgc_runs_add_cats(struct pgc_runs *runs, uint64_t off, uint64_t len,
+		      unsigned int cats, enum pgclone_kind kind, bool zero_known)
+{
+	uint64_t pages = len >> PGC_PAGE_SHIFT;
+	unsigned int flags = 0;
+
+	runs->pages_present += pages;
+	switch (kind) {
+	case PGCLONE_KIND_ANON_PRIVATE:
+		/* read, never written: the destination reads zeroes untouched */
+		if (cats & PGC_PG_ZERO) {
+			runs->pages_zero += pages;
+			return 0;
+		}
+		/*
+		 * A private anonymous mapping holds no page cache: a "file"
+		 * page there is the huge zero page as pagemap shows it to a
+		 * walk that does not know its pfn.  Compare it, as everything
+		 * when the zero page cannot be told from data at all.
+		 */
+		if (!zero_known || (cats & PGC_PG_FILE))
+			flags |= PGC_RUN_MAYBE_ZERO;
+		break;
+	case PGCLONE_KIND_FILE_PRIVATE:
+		/*
+		 * Page cache comes with the file.  A page of zeroes here is
+		 * data, never skipped: the file may hold other bytes there.
+		 */
+		if (cats & PGC_PG_FILE)
+			return 0;
+		break;
+	default:
+		return 0;	/* shared objects are mapped, never copied */
+	}
+	if (cats & PGC_PG_HUGE)
+		flags |= PGC_RUN_HUGE;
+	runs->pages_to_copy += pages;
+	return runs_push(runs, off, len, flags);
 }
 
 int pgc_pagemap_scan(int fd, uint64_t start, uint64_t len,
