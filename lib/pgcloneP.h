@@ -196,6 +196,12 @@ unsigned int pgc_walk_cats_of_entry(const struct pgc_walk *w, uint64_t e);
  */
 int pgc_runs_add_cats(struct pgc_runs *runs, uint64_t off, uint64_t len,
 		      unsigned int cats, enum pgclone_kind kind, bool zero_known);
+/*
+ * For a walk that cannot see huge PMDs: mark as huge every run piece that
+ * covers a whole huge-page-aligned block (a full block costs no more as a
+ * huge page).  @base: the address the runs' offsets start from.
+ */
+int pgc_runs_mark_full_blocks(struct pgc_runs *runs, uint64_t base) __must_check;
 
 /* ---- proc/status.c ---------------------------------------------------- */
 struct pgc_status {

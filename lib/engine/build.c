@@ -502,6 +502,20 @@ static int set_advice(struct pgc_build *b, const struct pgclone_range *r,
 	return 0;
 }
 
+int pgc_build_advise(struct pgc_build *b, size_t i, int madv)
+{
+	const struct pgclone_range *r = &b->plan->r[i];
+	long ret;
+	int err = rsys(b, &ret, SYS_madvise, b->at[i], r->map.end - r->map.start,
+		       (uint64_t)madv, 0, 0, 0);
+
+	if (!err && ret)
+		pr_warn("madvise(%d) of 0x%llx in PID %d failed: %s", madv,
+			(unsigned long long)r->dst, (int)b->plan->dst_pid,
+			strerror((int)-ret));
+	return err;
+}
+
 int pgc_build_finish(struct pgc_build *b)
 {
 	for (size_t i = 0; i < b->plan->n; i++) {

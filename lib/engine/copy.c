@@ -13,7 +13,8 @@
  * What holds data comes from the page walk (proc/pagewalk.c): the zero
  * page is not data and leaves the destination page untouched; where the
  * walk cannot tell it from data, the pages pass through pgclone's buffer
- * and pages of zeroes are not written.
+ * and pages of zeroes are not written.  The source's huge pages come out
+ * huge when the destination is aligned like the source (copy_range()).
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -299,15 +300,41 @@ static int copy_run(struct copier *c, const struct pgclone_range *r,
 	return queue(c, src, dst, run->len);
 }
 
-/* Copy range @i's runs into where it is being built. */
+/* Do huge pages of the source land on huge page boundaries here too? */
+static bool aligned_alike(const struct pgclone_range *r)
+{
+	return !((r->map.start ^ r->dst) & (PGC_HPAGE_SIZE - 1));
+}
+
+/*
+ * Copy range @i's runs into where it is being built.  The source's huge
+ * page advice is applied on the way, so that the copy's own faults decide
+ * the page size: MADV_NOHUGEPAGE first; MADV_HUGEPAGE only once the pages
+ * that were small in the source are in, so that its huge pages come out
+ * huge (the build is aligned like the destination, and the final mremap
+ * moves whole PMDs) and its small ones do not grow into huge ones.
+ */
 static int copy_range(struct copier *c, size_t i, const struct pgc_runs *runs)
 {
 	struct pgclone_range *r = &c->b->plan->r[i];
+	uint64_t at = c->b->at[i];
+	bool huge = (r->map.advice & PGCLONE_ADV_HUGEPAGE) && aligned_alike(r);
 	int err = 0;
 
 	c->zero_skipped = 0;
+	if (r->map.advice & PGCLONE_ADV_NOHUGEPAGE)
+		err = pgc_build_advise(c->b, i, MADV_NOHUGEPAGE);
 	for (size_t k = 0; !err && k < runs->n; k++)
-		err = copy_run(c, r, c->b->at[i], &runs->r[k]);
+		if (!huge || !(runs->r[k].flags & PGC_RUN_HUGE))
+			err = copy_run(c, r, at, &runs->r[k]);
+	if (!err && huge) {
+		err = flush(c);
+		if (!err)
+			err = pgc_build_advise(c->b, i, MADV_HUGEPAGE);
+		for (size_t k = 0; !err && k < runs->n; k++)
+			if (runs->r[k].flags & PGC_RUN_HUGE)
+				err = copy_run(c, r, at, &runs->r[k]);
+	}
 	if (!err)
 		err = flush(c);
 	r->pages_copied = runs->pages_to_copy - c->zero_skipped;
@@ -345,6 +372,10 @@ static int scan_source(const struct pgc_plan *plan, struct pgc_runs *runs)
 		struct runs_ctx rc = { &runs[i], r, w.how != PGC_WALK_PAGEMAP };
 
 		err = pgc_walk_range(&w, r->map.start, r->map.end, add_walked, &rc);
+		/* no PAGE_IS_HUGE: take whole blocks as the huge pages */
+		if (!err && w.how != PGC_WALK_SCAN &&
+		    (r->map.advice & PGCLONE_ADV_HUGEPAGE))
+			err = pgc_runs_mark_full_blocks(&runs[i], r->map.start);
 		if (err)
 			err = pgc_fail(err, "cannot read the page states of PID %d",
 				       (int)plan->src_pid);

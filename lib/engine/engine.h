@@ -64,6 +64,12 @@ void pgc_build_unreserve_dst(struct pgc_remote *rem, const struct pgc_plan *plan
 			     uint64_t span, bool committed);
 /* Hand a descriptor of ours to the target; returns its fd number there. */
 int pgc_fd_give(struct pgc_remote *rem, int fd, const char *what) __must_check;
+/*
+ * madvise(@madv) range @i where it is being built: the source's huge page
+ * advice must hold while the copy faults pages in, not only afterwards.
+ * A refusal is a warning (the clone is still right, only not huge).
+ */
+int pgc_build_advise(struct pgc_build *b, size_t i, int madv) __must_check;
 /* Names, advice and final protection, as the source has them. */
 int pgc_build_finish(struct pgc_build *b) __must_check;
 /* Drop the scratch area (before the result becomes final). */

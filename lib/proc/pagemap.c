@@ -116,6 +116,38 @@ int pgc_runs_add_cats(struct pgc_runs *runs, uint64_t off, uint64_t len,
 	return runs_push(runs, off, len, flags);
 }
 
+int pgc_runs_mark_full_blocks(struct pgc_runs *runs, uint64_t base)
+{
+	struct pgc_runs out = { 0 };
+	int err = 0;
+
+	for (size_t i = 0; !err && i < runs->n; i++) {
+		uint64_t off = runs->r[i].off, end = off + runs->r[i].len;
+
+		while (!err && off < end) {
+			uint64_t blk = (base + off) & ~(PGC_HPAGE_SIZE - 1);
+			uint64_t next = blk + PGC_HPAGE_SIZE - base;
+			unsigned int flags = runs->r[i].flags;
+
+			if (next > end)
+				next = end;
+			if (base + off == blk && next - off == PGC_HPAGE_SIZE)
+				flags |= PGC_RUN_HUGE;
+			err = runs_push(&out, off, next - off, flags);
+			off = next;
+		}
+	}
+	if (err) {
+		pgc_runs_free(&out);
+		return err;
+	}
+	free(runs->r);
+	runs->r = out.r;
+	runs->n = out.n;
+	runs->cap = out.cap;
+	return 0;
+}
+
 int pgc_pagemap_scan(int fd, uint64_t start, uint64_t len,
 		     enum pgclone_kind kind, struct pgc_runs *runs)
 {

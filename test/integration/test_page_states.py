@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Page states the copy engine keeps (design.md, "Page states both engines
-keep"): the zero page stays untouched.
+keep"): the zero page stays untouched, huge pages stay huge.
 
 What the source holds is read from the kernel (PAGEMAP_SCAN, or pfns where
 the kernel lacks it) before each assertion: a 6.12 kernel maps the shared
@@ -8,13 +8,12 @@ zero page on a read fault, the 6.18 host gives each read fault a page of
 its own, and the test asserts what follows in either case."""
 import array
 import fcntl
-import os
 import re
 import struct
 import unittest
 from collections import Counter
 
-from harness import ENGINE, PAGE, VictimTest, copy_engine_only, run
+from harness import PAGE, VictimTest, copy_engine_only, run
 
 MIB = 1 << 20
 HUGE = 2 * MIB
@@ -143,6 +142,56 @@ class ZeroPages(VictimTest):
     @copy_engine_only("zero-page detection of the copy engine's page walk")
     def test_huge_zero_page_untouched_pfn(self):
         self.huge_read("the zero page's pfn")
+
+
+THP_ENABLED = "/sys/kernel/mm/transparent_hugepage/enabled"
+
+
+class HugePages(VictimTest):
+    def setUp(self):
+        super().setUp()
+        # MADV_HUGEPAGE needs "madvise" or "always"; put back what was there
+        with open(THP_ENABLED) as f:
+            was = re.search(r"\[(\w+)\]", f.read())[1]
+        if was == "never":
+            with open(THP_ENABLED, "w") as f:
+                f.write("madvise")
+            self.addCleanup(lambda: open(THP_ENABLED, "w").write(was))
+
+    def clone_thp(self, misalign, walk="PAGEMAP_SCAN"):
+        a, b = self.victim(), self.victim()
+        length = 64 * MIB
+        addr = a.addr(f"thp {length:#x}")                # 2 MiB aligned, filled
+        src_huge = smaps_field(a, addr, "AnonHugePages")
+        self.assertGreater(src_huge, 0, "the source got no huge pages to keep")
+        dst = self.free_addr(a, b) + misalign
+        run("--pid", a.pid, "--src", hex(addr), "--len", hex(length),
+            "--target", b.pid, "--dst", hex(dst), check=0,
+            env={"PGCLONE_FAULT_PAGEWALK": WALKS[walk]})
+        dst_huge = smaps_field(b, dst, "AnonHugePages")
+        print(f"\n{walk}: source AnonHugePages {src_huge} kB, destination "
+              f"{'misaligned ' if misalign else ''}{dst_huge} kB")
+        self.assertEqual(b.sum(dst, length), a.sum(addr, length))
+        self.assertEqual(b.read(dst, length), a.read(addr, length))
+        self.assertIn("hg", b.smaps_flags(dst))
+        return src_huge, dst_huge
+
+    def test_huge_pages_kept_when_aligned_alike(self):
+        # a fresh 64 MiB: the kernel has huge pages to give unless memory
+        # is fragmented, which would show in the source first
+        src_huge, dst_huge = self.clone_thp(0)
+        self.assertEqual(dst_huge, src_huge)
+
+    @copy_engine_only("the copy engine's page walk")
+    def test_huge_pages_kept_by_pagemap_walk(self):
+        # no PAGE_IS_HUGE: every whole block the source populates is one
+        src_huge, dst_huge = self.clone_thp(0, "pagemap, compared")
+        self.assertEqual(dst_huge, src_huge)
+
+    def test_misaligned_destination_works(self):
+        # no huge page of the source fits one of the destination: small
+        # pages (or what "always" gives), the same bytes
+        self.clone_thp(PAGE)
 
 
 if __name__ == "__main__":

@@ -171,6 +171,31 @@ static void test_runs_add_cats(void **state)
 	pgc_runs_free(&r);
 }
 
+static void test_mark_full_blocks(void **state)
+{
+	const uint64_t H = 2ULL << 20, base = 0x7f0000100000;	/* 1 MiB into a block */
+	struct pgc_runs r = { 0 };
+
+	/* one run from base to 3 blocks on: half, whole, whole, then a bit */
+	assert_int_equal(pgc_runs_add_cats(&r, 0, H / 2 + 2 * H + 4096, PGC_PG_PRESENT,
+					   PGCLONE_KIND_ANON_PRIVATE, true), 0);
+	/* a short run inside the next block stays small */
+	assert_int_equal(pgc_runs_add_cats(&r, H / 2 + 3 * H, 8192, PGC_PG_PRESENT,
+					   PGCLONE_KIND_ANON_PRIVATE, false), 0);
+	assert_int_equal(pgc_runs_mark_full_blocks(&r, base), 0);
+	assert_int_equal(r.n, 4);
+	assert_int_equal(r.r[0].off, 0);
+	assert_int_equal(r.r[0].len, H / 2);
+	assert_int_equal(r.r[0].flags, 0);
+	assert_int_equal(r.r[1].off, H / 2);
+	assert_int_equal(r.r[1].len, 2 * H);
+	assert_int_equal(r.r[1].flags, PGC_RUN_HUGE);
+	assert_int_equal(r.r[2].len, 4096);
+	assert_int_equal(r.r[2].flags, 0);
+	assert_int_equal(r.r[3].flags, PGC_RUN_MAYBE_ZERO);
+	pgc_runs_free(&r);
+}
+
 #define WALK_PAGES 2048
 struct walked {
 	unsigned char cats[WALK_PAGES];
@@ -264,6 +289,7 @@ int main(void)
 		cmocka_unit_test(test_cats_of_scan),
 		cmocka_unit_test(test_cats_of_entry),
 		cmocka_unit_test(test_runs_add_cats),
+		cmocka_unit_test(test_mark_full_blocks),
 		cmocka_unit_test(test_walk_ways_agree),
 	};
 
