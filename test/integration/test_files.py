@@ -85,9 +85,14 @@ class DumpFiles(VictimTest):
 
     def test_fifo_is_written_directly_and_kept(self):
         os.mkfifo(self.p("fifo"))
-        reader = subprocess.Popen(["cat", self.p("fifo")], stdout=subprocess.PIPE)
-        r = run("dump", "--pid", self.v.pid, "--src", hex(self.addr), "-o", self.p("fifo"))
-        img = reader.communicate()[0]
+        # the reader drains into a file: a pipe nobody reads would stall it
+        with open(self.p("copy"), "wb") as copy:
+            reader = subprocess.Popen(["cat", self.p("fifo")], stdout=copy)
+            r = run("dump", "--pid", self.v.pid, "--src", hex(self.addr),
+                    "-o", self.p("fifo"))
+            reader.wait(timeout=60)
+        with open(self.p("copy"), "rb") as f:
+            img = f.read()
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(img[:8], b"PGCLONE\0")
         self.assertTrue(stat.S_ISFIFO(os.lstat(self.p("fifo")).st_mode))
