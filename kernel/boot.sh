@@ -6,6 +6,8 @@
 # any kind (panic, BUG, WARNING, bad page, lockdep).
 #   kernel/boot.sh BZIMAGE INITRAMFS [LOG]
 set -uo pipefail
+. "$(cd "$(dirname "$0")/.." && pwd)/tools/need.sh"
+need_kernel guest || exit 1
 kernel=$1 initrd=$2
 log=${3:-$(dirname "$initrd")/serial.log}
 timeout_s=${PGCLONE_BOOT_TIMEOUT:-1200}

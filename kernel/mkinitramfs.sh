@@ -3,6 +3,8 @@
 # static builds of pgclone and the test victim, plus any extra files given
 # as arguments (copied to /bin).  Prints the path of the cpio.gz.
 set -euo pipefail
+. "$(cd "$(dirname "$0")/.." && pwd)/tools/need.sh"
+need_kernel guest
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=$top/build/initramfs
 static=$top/build/static
