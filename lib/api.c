@@ -87,12 +87,20 @@ static void unpin(struct pgc_request *req)
 	req->src_pin = req->dst_pin = -1;
 }
 
-static enum pgclone_engine pick_engine(enum pgclone_engine want)
+static enum pgclone_engine pick_engine(enum pgclone_engine want,
+				       pid_t src_pid, pid_t dst_pid)
 {
-	if (want == PGCLONE_ENGINE_AUTO)
-		return pgc_kernel_syscall_nr() > 0 ? PGCLONE_ENGINE_KERNEL :
+	if (want != PGCLONE_ENGINE_AUTO)
+		return want;
+	if (pgc_kernel_syscall_nr() <= 0)
+		return PGCLONE_ENGINE_COPY;
+	/*
+	 * The kernel engine must refuse a destination that could not reach
+	 * the source its shared and file mappings (kernel.c); the copy engine
+	 * asks the destination whether it could open each of them instead.
+	 */
+	return pgc_priv_may_reach(dst_pid, src_pid) ? PGCLONE_ENGINE_KERNEL :
 						     PGCLONE_ENGINE_COPY;
-	return want;
 }
 
 int pgclone_clone(pid_t src_pid, uint64_t src_addr, uint64_t len,
@@ -143,7 +151,7 @@ int pgclone_clone(pid_t src_pid, uint64_t src_addr, uint64_t len,
 	if ((req.flags & PGCLONE_MOVE) && (req.flags & PGCLONE_NO_FREEZE))
 		pr_info("--move freezes the source anyway: it must be stopped to unmap it");
 
-	engine = pick_engine(engine);
+	engine = pick_engine(engine, src_pid, dst_pid);
 	if (engine == PGCLONE_ENGINE_KERNEL && pgc_kernel_syscall_nr() < 0)
 		return pgc_ret(pgc_fail(-ENOSYS,
 					"this kernel has no process_vm_mmap(2) (nothing in /sys/kernel/mm/process_vm_mmap)"));

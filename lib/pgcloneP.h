@@ -268,6 +268,14 @@ enum pgc_verdict pgc_ptrace_decide(const struct pgc_ptrace_view *v, pid_t pid,
 				   char *why, size_t n);
 /* 0, or -EPERM (the reason as the last error), -ESRCH, -EINVAL (kthread). */
 int pgc_priv_check(pid_t pid) __must_check;
+/*
+ * Could @tracer itself ptrace @tracee, by the same rules (its own ids,
+ * permitted capabilities, Yama)?  The kernel engine asks it for the
+ * destination and the source: process_vm_mmap(2) hands the destination
+ * the source's files and shared memory without asking it, and a process
+ * that may ptrace the source could take them anyway.
+ */
+bool pgc_priv_may_reach(pid_t tracer, pid_t tracee);
 /* Turn the kernel's EPERM for @pid into a failure that says why. */
 int pgc_priv_explain(pid_t pid);
 /* Make the permitted ones of @caps effective until pgc_priv_lower(). */

@@ -47,10 +47,8 @@ static int read_yama_scope(void)
 }
 
 /* Is @pid our descendant?  Yama's scope 1 lets a process trace those. */
-static bool is_descendant(pid_t pid)
+static bool descends_from(pid_t pid, pid_t self)
 {
-	pid_t self = getpid();
-
 	for (int depth = 0; pid > 1 && depth < 4096; depth++) {
 		struct pgc_status st;
 
@@ -61,6 +59,11 @@ static bool is_descendant(pid_t pid)
 		pid = st.ppid;
 	}
 	return false;
+}
+
+static bool is_descendant(pid_t pid)
+{
+	return descends_from(pid, getpid());
 }
 
 /*
@@ -158,6 +161,24 @@ static int gather(pid_t pid, struct pgc_ptrace_view *v)
 	v->yama = read_yama_scope();
 	v->descendant = v->yama == 1 && is_descendant(pid);
 	return 0;
+}
+
+bool pgc_priv_may_reach(pid_t tracer, pid_t tracee)
+{
+	struct pgc_ptrace_view v;
+	char why[400];
+
+	if (tracer == tracee)
+		return true;
+	memset(&v, 0, sizeof(v));
+	if (pgc_status_read(tracer, 0, &v.self) ||
+	    pgc_status_read(tracee, 0, &v.target))
+		return false;
+	read_dumpable(tracee, &v.target, &v);
+	v.yama = read_yama_scope();
+	v.descendant = v.yama == 1 && descends_from(tracee, tracer);
+	/* Yama's PR_SET_PTRACER exceptions cannot be seen: count them out */
+	return pgc_ptrace_decide(&v, tracee, why, sizeof(why)) == PGC_ALLOWED;
 }
 
 int pgc_priv_check(pid_t pid)

@@ -405,7 +405,8 @@ static void test_python_suite(const char *engine)
 			_exit(127);
 		dup2(1, 2);
 		execle("/usr/bin/python3", "python3", "-m", "unittest", "-v", "test_semantics",
-		       "test_safety", "test_image", "test_badinput", (char *)NULL, env);
+		       "test_safety", "test_image", "test_badinput", "test_objects",
+		       (char *)NULL, env);
 		_exit(127);
 	}
 	waitpid(pid, &status, 0);

@@ -81,6 +81,34 @@ static int kernel_error(int err, const struct pgc_plan *plan)
 	}
 }
 
+/*
+ * process_vm_mmap(2) gives the destination the source's files and shared
+ * memory without asking whether the destination could open them itself;
+ * the copy engine asks the frozen destination (engine/access.c), this
+ * engine has nobody to ask.  A destination that may ptrace the source
+ * could take them anyway; any other is refused them here, and --engine
+ * auto uses the copy engine for it (api.c).
+ */
+static int objects_reachable(const struct pgc_request *req,
+			     const struct pgc_plan *plan)
+{
+	if (pgc_priv_may_reach(req->dst_pid, req->src_pid))
+		return 0;
+	for (size_t i = 0; i < plan->n; i++) {
+		const struct pgclone_range *r = &plan->r[i];
+
+		if (r->map.kind == PGCLONE_KIND_ANON_PRIVATE)
+			continue;
+		return pgc_fail(-EPERM, "PID %d may not ptrace PID %d, and process_vm_mmap(2) cannot ask it whether it could open %s of 0x%llx-0x%llx itself: not giving it the mapping (--engine copy asks it)",
+				(int)req->dst_pid, (int)req->src_pid,
+				r->map.name && r->map.name[0] ? r->map.name :
+				pgclone_kind_name(r->map.kind),
+				(unsigned long long)r->map.start,
+				(unsigned long long)r->map.end);
+	}
+	return 0;
+}
+
 static int count_pages(struct pgc_plan *plan)
 {
 	char path[64];
@@ -156,6 +184,8 @@ int pgc_kernel_engine_clone(const struct pgc_request *req,
 							    req->flags & PGCLONE_FORCE);
 		}
 	}
+	if (!err)
+		err = objects_reachable(req, &plan);
 	if (!err)
 		err = count_pages(&plan);
 	if (err || (req->flags & PGCLONE_DRY_RUN))

@@ -7,7 +7,7 @@ import os
 import shutil
 import tempfile
 
-from harness import PAGE, Snapshot, VictimTest, copy_engine_only, run
+from harness import ENGINE, PAGE, Snapshot, VictimTest, run
 from test_image import make_image
 
 FILE_SHARED, PROT_RW = 3, 3
@@ -145,7 +145,6 @@ class Objects(VictimTest):
         self.assertNotIn("mw", b.smaps_flags(dst), "VM_MAYWRITE kept")
         self.assertTrue(b.cmd(f"prot {dst:#x} {2 * PAGE:#x} rw-").startswith("err"))
 
-    @copy_engine_only("the copy engine passes the object by descriptor")
     def test_clone_as_root_does_not_hand_out_a_root_only_file(self):
         a = self.victim()
         addr = a.addr(f"file {self.secret} {2 * PAGE:#x} shared")
@@ -154,14 +153,28 @@ class Objects(VictimTest):
         snap = Snapshot(b)
         r = run("--pid", a.pid, "--src", hex(addr), "--len", hex(2 * PAGE), "--target", b.pid,
                 "--dst", hex(dst))
-        self.one_line(r, 1, rf"PID {b.pid} could not open {self.secret} .* itself "
-                            r"\(Permission denied\): not giving it the mapping")
+        if ENGINE == "kernel":
+            # process_vm_mmap(2) cannot ask nobody whether it could open
+            # the file: nobody may not ptrace root's process, so no object
+            self.one_line(r, 1, rf"PID {b.pid} may not ptrace PID {a.pid}, and "
+                                rf"process_vm_mmap\(2\) cannot ask it whether it could "
+                                rf"open {self.secret} .* not giving it the mapping")
+        else:
+            self.one_line(r, 1, rf"PID {b.pid} could not open {self.secret} .* itself "
+                                r"\(Permission denied\): not giving it the mapping")
         snap.assert_unchanged(self)
         self.assert_not_given(b, self.secret, dst)
-        # a file it may open: shared, as before
+        # a file it may open: shared, as before, by the copy engine, which
+        # asks it; the kernel engine refuses every object to it
         addr = a.addr(f"file {self.public} {2 * PAGE:#x} shared")
         r = run("--pid", a.pid, "--src", hex(addr), "--len", hex(2 * PAGE), "--target", b.pid,
                 "--dst", hex(dst))
+        if ENGINE == "kernel":
+            self.assertEqual(r.returncode, 1, r.stderr)
+            snap.assert_unchanged(self)
+            # --engine auto takes the copy engine for it, which asks nobody
+            r = run("--pid", a.pid, "--src", hex(addr), "--len", hex(2 * PAGE),
+                    "--target", b.pid, "--dst", hex(dst), "--engine", "auto")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(b.vma_at(dst)["perms"], "rw-s")
         self.assertEqual(b.vma_at(dst)["name"], self.public)
