@@ -74,6 +74,29 @@ static int io_error(pid_t pid, int err, const char *what, uint64_t addr)
 			(unsigned long long)addr, (int)pid);
 }
 
+/*
+ * A frozen source stays in a ptrace (or group) stop until pgclone lets it
+ * go; a SIGKILL wakes it at once.  Killed, it exits with its memory still
+ * readable for a moment, so the copy may have worked by chance: its death
+ * must fail the clone and roll it back all the same, as it does when a
+ * read notices it (io_error).  Without a freeze (no thread held) there is
+ * nothing to ask.
+ */
+static int source_still_frozen(const struct pgc_proc *src)
+{
+	struct pgc_status st;
+
+	if (!src->n)
+		return 0;
+	for (size_t i = 0; i < src->n; i++)
+		if (!src->t[i].exited &&
+		    !pgc_status_read(src->pid, src->t[i].tid, &st) &&
+		    (st.state == 't' || st.state == 'T'))
+			return 0;
+	return pgc_fail(-ESRCH, "PID %d exited while pgclone was working on it",
+			(int)src->pid);
+}
+
 /* The pid the target must name to reach the source, or 0 if it can't. */
 static pid_t source_pid_in_target(pid_t src, pid_t dst)
 {
@@ -551,6 +574,8 @@ static int run(struct session *s, const struct pgc_request *req)
 		err = pgc_build_drop_scratch(&s->build);
 	if (!err)
 		err = pgc_step(req, "finished");
+	if (!err)
+		err = source_still_frozen(&s->src);
 	if (!err)
 		err = pgc_build_place(&s->build, dmaps, req->flags & PGCLONE_REPLACE);
 	if (err)
