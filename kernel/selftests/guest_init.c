@@ -128,6 +128,7 @@ static int run(char *err, size_t errlen, const char *env, ...)
 	va_list ap;
 	pid_t pid;
 	ssize_t got;
+	size_t used;
 
 	va_start(ap, env);
 	while (n < 31 && (argv[n] = va_arg(ap, char *)))
@@ -147,8 +148,16 @@ static int run(char *err, size_t errlen, const char *env, ...)
 		_exit(127);
 	}
 	close(p[1]);
-	got = read(p[0], err, errlen - 1);
-	err[got > 0 ? got : 0] = '\0';
+	/* pgclone may write a line in several pieces: read to the end */
+	used = 0;
+	while ((got = read(p[0], err + used, errlen - 1 - used)) > 0 ||
+	       (got < 0 && errno == EINTR)) {
+		if (got > 0)
+			used += (size_t)got;
+		if (used == errlen - 1)
+			break;
+	}
+	err[used] = '\0';
 	while (read(p[0], &status, sizeof(status)) > 0)
 		;
 	close(p[0]);
