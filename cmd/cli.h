@@ -103,6 +103,8 @@ void format_prot(uint32_t prot, bool shared, char out[5]);
  * it did not (util-linux's close_stdout()).
  */
 void output_init(void);
+/* Hold a closed standard descriptor with /dev/null; was it closed? */
+bool hold_closed_fd(int fd);
 /* The clone or restore is committed: an output failure now is EXIT_INCOMPLETE. */
 void output_committed(void);
 /* @status, or the status of a failed write to standard output. */

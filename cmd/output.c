@@ -29,23 +29,25 @@
 static bool committed, checked;
 
 /*
- * A closed stdout or stderr (`>&-`) would be the number of the next file
- * pgclone opens -- its image, whose bytes a message would then overwrite.
- * Hold the number with /dev/null opened read-only instead: nothing is
- * written there by mistake, and every write to it fails (EBADF), which
- * output_exit() reports like any other lost output.
+ * A closed standard descriptor (`<&-`, `>&-`) would be the number of the
+ * next file pgclone opens: its image, which "-i -" would then read or a
+ * message overwrite.  Hold the number with /dev/null opened read-only
+ * instead: nothing is written there by mistake, and every write to it
+ * fails (EBADF), which output_exit() reports like any other lost output.
+ * Returns whether @fd was closed.
  */
-static void hold_closed_fd(int fd)
+bool hold_closed_fd(int fd)
 {
 	int nfd;
 
 	if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
-		return;
+		return false;
 	nfd = open("/dev/null", O_RDONLY);
 	if (nfd >= 0 && nfd != fd) {
 		dup2(nfd, fd);
 		close(nfd);
 	}
+	return true;
 }
 
 /* 0, or the errno of a failed write of standard output (-1: unknown). */

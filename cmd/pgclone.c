@@ -7,7 +7,6 @@
  * 3 (done, but a step after the commit failed).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <pgclone.h>
 #include <signal.h>
@@ -262,18 +261,6 @@ static int run(int argc, char **argv)
 {
 	struct cli cli = { 0 };
 
-	/*
-	 * Started with standard input closed (<&-): remember it for "-i -",
-	 * and hold fd 0 with /dev/null so that no file opened later is
-	 * mistaken for standard input.
-	 */
-	if (fcntl(STDIN_FILENO, F_GETFD) < 0 && errno == EBADF) {
-		int fd = open("/dev/null", O_RDONLY);
-
-		stdin_closed = true;
-		if (fd > STDIN_FILENO)
-			close(fd);
-	}
 	if (priv_refuse_setid())
 		return EXIT_FAILED;
 
@@ -310,6 +297,8 @@ static int run(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	/* started with standard input closed (<&-): "-i -" says so */
+	stdin_closed = hold_closed_fd(STDIN_FILENO);
 	output_init();
 	return output_exit(run(argc, argv));
 }

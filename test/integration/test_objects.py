@@ -30,19 +30,19 @@ class Objects(VictimTest):
     def setUp(self):
         super().setUp()
         # a root-only file: 0600 in a 0700 directory
-        self.root_dir = tempfile.mkdtemp(prefix="pgclone-objects-")
-        os.chmod(self.root_dir, 0o700)
-        self.secret = os.path.join(self.root_dir, "secret")
-        with open(self.secret, "wb") as f:
-            f.write(b"S" * 2 * PAGE)
-        os.chmod(self.secret, 0o600)
+        self.root_dir, self.secret = self.two_page_file("secret", b"S", 0o700, 0o600)
         # and one nobody may open for writing: 0666 in a 0755 directory
-        self.open_dir = tempfile.mkdtemp(prefix="pgclone-objects-open-")
-        os.chmod(self.open_dir, 0o755)
-        self.public = os.path.join(self.open_dir, "public")
-        with open(self.public, "wb") as f:
-            f.write(b"P" * 2 * PAGE)
-        os.chmod(self.public, 0o666)
+        self.open_dir, self.public = self.two_page_file("public", b"P", 0o755, 0o666)
+
+    @staticmethod
+    def two_page_file(name, byte, dir_mode, file_mode):
+        d = tempfile.mkdtemp(prefix=f"pgclone-objects-{name}-")
+        os.chmod(d, dir_mode)
+        path = os.path.join(d, name)
+        with open(path, "wb") as f:
+            f.write(byte * 2 * PAGE)
+        os.chmod(path, file_mode)
+        return d, path
 
     def tearDown(self):
         super().tearDown()
