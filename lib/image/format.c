@@ -201,6 +201,10 @@ int pgc_img_check_manifest(const struct pgc_img_header *h,
 	if (!m->source || !m->source->has_page_size ||
 	    m->source->page_size != h->page_size)
 		return pgc_fail(-EPROTO, "image manifest has no source or a different page size");
+	/* restore's parser passes it on in a fixed field (image.h) */
+	if (m->source->arch && (!m->source->arch[0] ||
+				strlen(m->source->arch) >= PGC_IMG_MAX_ARCH))
+		return pgc_fail(-EPROTO, "image manifest names an empty or overlong architecture");
 	if (!m->n_ranges || m->n_ranges > PGC_IMG_MAX_RANGES ||
 	    m->n_extents > PGC_IMG_MAX_EXTENTS)
 		return pgc_fail(-EPROTO, "image manifest has %zu ranges and %zu extents: out of bounds",

@@ -38,6 +38,7 @@
 #define PGC_IMG_MAX_MANIFEST (64u << 20)
 #define PGC_IMG_MAX_RANGES 1000000u
 #define PGC_IMG_MAX_EXTENTS (1u << 24)
+#define PGC_IMG_MAX_ARCH 72		/* bytes of the source's arch, with its NUL */
 
 struct pgc_img_header {
 	uint16_t major, minor;
@@ -106,7 +107,7 @@ struct pgc_img_flat {
 	Pgclone__FileIdentity *files;
 	Pgclone__Extent *ext, **eptr;
 	uint8_t *plan;			/* head and records; strings point into it */
-	char arch[72];
+	char arch[PGC_IMG_MAX_ARCH];
 };
 void pgc_img_flat_free(struct pgc_img_flat *f);
 

@@ -47,7 +47,7 @@ struct wire_head {
 	struct pgc_img_header h;
 	uint64_t nr_ranges, nr_extents;
 	uint64_t plan_len;		/* bytes of records that follow */
-	char arch[72];
+	char arch[PGC_IMG_MAX_ARCH];
 };
 
 #define WIRE_SRC_START	1u
