@@ -30,7 +30,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <pgclone.h>
+
 #include "cli.h"
+#include "uapi/process_vm_mmap.h"
 
 static const char *const image_parse_calls[] = {
 	"read", "readv", "pread64", "lseek", "write", "writev",
@@ -94,19 +97,18 @@ static const char *const sanitizer_calls[] = {
 	"exit",
 };
 
-/* The number the kernel publishes, or 0 when it has no process_vm_mmap. */
+/*
+ * process_vm_mmap's number when the library will call it, else 0.  Asking
+ * the library also makes it look (in /proc/kallsyms) before the filter
+ * is loaded, and remember the answer.
+ */
 long pvm_syscall_nr(void)
 {
-	char buf[32] = "";
-	long nr = 0;
-	FILE *f = fopen("/sys/kernel/mm/process_vm_mmap/syscall_nr", "re");
-
-	if (f) {
-		if (fgets(buf, sizeof(buf), f))
-			nr = strtol(buf, NULL, 10);
-		fclose(f);
-	}
-	return nr > 0 && nr < 4096 ? nr : 0;
+#ifdef __NR_process_vm_mmap
+	if (pgclone_engine_probe(PGCLONE_ENGINE_KERNEL) == 0)
+		return __NR_process_vm_mmap;
+#endif
+	return 0;
 }
 
 static int add_calls(scmp_filter_ctx ctx, const char *const *names, size_t n)

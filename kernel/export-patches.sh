@@ -2,7 +2,7 @@
 # Regenerate kernel/patches/ from a git tree of linux-source-6.12 whose
 # last N commits are the series, with kernel/cover-letter.txt as the
 # cover letter (first line: subject; the rest: body), then run
-# checkpatch --strict on every patch.
+# checkpatch --strict on every patch (any error, warning or check fails).
 #   kernel/export-patches.sh KERNEL_GIT_TREE N
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,6 +25,6 @@ for p in "$top"/kernel/patches/0*.patch; do
 	warnings=$(grep -c '^WARNING' <<<"$out" || true)
 	checks=$(grep -c '^CHECK' <<<"$out" || true)
 	printf '%-70s errors %d, warnings %d, checks %d\n' "$(basename "$p")" "$errors" "$warnings" "$checks"
-	[[ $errors == 0 ]] || status=1
+	[[ $errors == 0 && $warnings == 0 && $checks == 0 ]] || status=1
 done
 exit $status

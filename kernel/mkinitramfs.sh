@@ -15,8 +15,8 @@ cmake -S "$top" -B "$static" -DPGCLONE_STATIC_CLI=ON -DPGCLONE_FAULT_POINTS=ON \
 cmake --build "$static" -j"$(nproc)" --target pgclone_cli pgclone-victim >/dev/null
 cp "$static/cmd/pgclone" "$static/test/integration/pgclone-victim" "$out/root/bin/"
 gcc -static -O2 -Wall -Wextra -Werror -Wno-unused-parameter \
-	-o "$out/root/init" "$top/kernel/selftests/guest_init.c"
-gcc -static -O2 -Wall -Wextra -Werror -o "$out/root/bin/pvm_bench" "$top/bench/pvm_bench.c"
+	-I"$top/include" -o "$out/root/init" "$top/kernel/selftests/guest_init.c"
+gcc -static -O2 -Wall -Wextra -Werror -I"$top/include" -o "$out/root/bin/pvm_bench" "$top/bench/pvm_bench.c"
 # The series' own kselftests, from the patched tree kernel/build.sh made
 if [[ -n ${PGCLONE_KERNEL_TREE:-} ]]; then
 	st=$PGCLONE_KERNEL_TREE/tools/testing/selftests
@@ -52,7 +52,7 @@ if [[ ${PGCLONE_GUEST_PYTHON:-0} == 1 ]]; then
 		--exclude=ensurepip --exclude=lib2to3 --exclude=pydoc_data --exclude='config-*' \
 		--exclude=__pycache__ --exclude=site-packages --exclude=dist-packages .) |
 		tar xf - -C "$out/root$pylib"
-	for t in strace setpriv setcap script rm true sh; do
+	for t in strace setpriv setcap script rm true sh cat dd; do
 		add_binary "$t"
 	done
 	ln -sf "$(readlink -f "$(type -P sh)")" "$out/root/bin/sh"	# subprocess's shell

@@ -18,7 +18,18 @@ from harness import (PAGE, PGCLONE, VICTIM, Snapshot, Victim, VictimTest, run, s
 from test_image import broken_images, crafted_images
 
 MIB = 1 << 20
-KERNEL_ENGINE = os.path.exists("/sys/kernel/mm/process_vm_mmap/syscall_nr")
+
+
+def _kernel_has(symbol):
+    """Whether the running kernel's symbol table has SYMBOL."""
+    try:
+        with open("/proc/kallsyms") as f:
+            return any(line.split()[2:3] == [symbol] for line in f)
+    except OSError:
+        return False
+
+
+KERNEL_ENGINE = _kernel_has("__x64_sys_process_vm_mmap")
 
 
 def read(path):
