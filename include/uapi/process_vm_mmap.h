@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * process_vm_mmap(2), as kernel/patches/ adds it: the syscall number and
  * the flags of include/uapi/linux/mman.h, for builds against kernel
