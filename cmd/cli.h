@@ -129,11 +129,12 @@ int sandbox_image_parse(void);
 int sandbox_process_work(long pvm_nr);
 /* opts.ready: the library has inspected both processes; filter the rest */
 int sandbox_ready(void *ctx);
+/* the same for work that never calls process_vm_mmap(2) (--engine copy, restore) */
+int sandbox_ready_copy(void *ctx);
 /* opts.ready of a dump: the same, and every capability dropped first */
 int sandbox_ready_dump(void *ctx);
 /* opts.confine: restore's image parser, a child; nothing but the image */
 int sandbox_image_child(void *ctx);
-long pvm_syscall_nr(void);
 
 /* progress.c: SIGINT/SIGTERM/SIGHUP cancel, a progress line on a TTY */
 void cancel_on_signals(void);

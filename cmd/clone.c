@@ -222,7 +222,8 @@ int cmd_clone(int argc, char **argv, struct cli *cli)
 
 	PGCLONE_OPTS(opts, .engine = a.engine, .flags = a.flags,
 		     .progress = progress_cb, .progress_ctx = cli,
-		     .ready = sandbox_ready);
+		     .ready = a.engine == PGCLONE_ENGINE_COPY ? sandbox_ready_copy :
+								  sandbox_ready);
 	cancel_on_signals();
 	ret = pgclone_clone(a.pid, a.src.addr, a.len, a.target, a.dst.addr, &opts,
 			    &res);

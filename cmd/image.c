@@ -263,7 +263,7 @@ int cmd_restore(int argc, char **argv, struct cli *cli)
 		return ret;
 	PGCLONE_OPTS_OF(pgclone_image_opts, opts, .flags = a.flags, .dst = a.dst.addr,
 			.progress = progress_cb, .progress_ctx = cli,
-			.ready = sandbox_ready, .confine = sandbox_image_child,
+			.ready = sandbox_ready_copy, .confine = sandbox_image_child,
 			.input_timeout_ms = a.timeout_ms);
 	ret = pgclone_restore(a.pid, fd, &opts, &res);
 	progress_done();

@@ -102,7 +102,7 @@ static const char *const sanitizer_calls[] = {
  * the library also makes it look (in /proc/kallsyms) before the filter
  * is loaded, and remember the answer.
  */
-long pvm_syscall_nr(void)
+static long pvm_syscall_nr(void)
 {
 #ifdef __NR_process_vm_mmap
 	if (pgclone_engine_probe(PGCLONE_ENGINE_KERNEL) == 0)
@@ -216,6 +216,13 @@ int sandbox_ready(void *ctx)
 {
 	(void)ctx;
 	return sandbox_process_work(pvm_syscall_nr()) ? -1 : 0;
+}
+
+/* No need to ask the library (a scan of /proc/kallsyms) for a number never called. */
+int sandbox_ready_copy(void *ctx)
+{
+	(void)ctx;
+	return sandbox_process_work(0) ? -1 : 0;
 }
 
 int sandbox_process_work(long pvm_nr)

@@ -154,7 +154,7 @@ int pgclone_clone(pid_t src_pid, uint64_t src_addr, uint64_t len,
 	engine = pick_engine(engine, src_pid, dst_pid);
 	if (engine == PGCLONE_ENGINE_KERNEL && pgc_kernel_syscall_nr() < 0)
 		return pgc_ret(pgc_fail(-ENOSYS,
-					"this kernel has no process_vm_mmap(2) (nothing in /sys/kernel/mm/process_vm_mmap)"));
+					"this kernel has no process_vm_mmap(2) (its entry point is not in /proc/kallsyms)"));
 	pgclone_result_free(res);
 	err = req.flags & PGCLONE_DRY_RUN ? 0 : check_and_pin(&req, true, true);
 	if (!err && engine == PGCLONE_ENGINE_KERNEL) {

@@ -221,10 +221,14 @@ static void hex(char *out, unsigned long v)
 /* Whether the kernel has process_vm_mmap: its entry point is in kallsyms. */
 static int have_kernel_engine(void)
 {
+	static int found = -1;	/* asked several times, looked up once */
 	char line[512];
-	int found = 0;
-	FILE *f = fopen("/proc/kallsyms", "r");
+	FILE *f;
 
+	if (found >= 0)
+		return found;
+	found = 0;
+	f = fopen("/proc/kallsyms", "r");
 	while (f && !found && fgets(line, sizeof(line), f))
 		found = strstr(line, " " PVM_MMAP_ENTRY "\n") != NULL;
 	if (f)
