@@ -69,7 +69,7 @@ static void usage(FILE *out)
 		"\n"
 		"Common options:\n"
 		" -J, --json             print one JSON object\n"
-		" -v, --verbose          say more (twice: debug)\n"
+		" -v, --verbose          say more, and the time of each phase (twice: debug)\n"
 		" -q, --quiet            print nothing on success\n"
 		" -h, --help             display this help\n"
 		" -V, --version          display version\n"

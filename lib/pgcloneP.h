@@ -58,6 +58,16 @@ static inline bool pgc_err_in(int err, const int *set, size_t n)
 	return false;
 }
 
+/* ---- phase.c: the wall time of each phase of a request, logged -------- */
+struct pgc_phases {
+	uint64_t start, lap;		/* CLOCK_MONOTONIC, ns */
+};
+void pgc_phases_start(struct pgc_phases *p);
+/* Log (info) the time since the last phase ended as phase @name. */
+void pgc_phase_end(struct pgc_phases *p, const char *name);
+/* Log (info) and return the time since pgc_phases_start(). */
+uint64_t pgc_phases_elapsed(const struct pgc_phases *p);
+
 /* ---- fault.c: test-only fault points ------------------------------- */
 #ifdef PGCLONE_FAULT_POINTS
 int pgc_fault_point(const char *point) __must_check;

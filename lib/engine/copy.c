@@ -23,7 +23,6 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "engine.h"
@@ -48,14 +47,6 @@ struct copier {
 	size_t niov;
 	uint64_t batch_bytes;
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 /*
  * Why a read or write of @pid failed (@err from the syscall): it died, or
@@ -435,6 +426,7 @@ struct session {
 	bool committed;			/* moved into place: never rolled back */
 	uint64_t dst_span;		/* --dst auto: bytes reserved at plan.dst */
 	const char *not_done;		/* the step after the commit that runs */
+	struct pgc_phases ph;		/* -v: where the time goes */
 };
 
 static bool same_process(const struct pgc_request *req)
@@ -466,6 +458,7 @@ static int prepare(struct session *s, const struct pgc_request *req)
 		if (err)
 			return err;
 	}
+	pgc_phase_end(&s->ph, "seize");
 	err = pgc_maps_read(req->src_pid, &src_maps);
 	if (err)
 		return err;
@@ -476,8 +469,12 @@ static int prepare(struct session *s, const struct pgc_request *req)
 		err = pgc_plan_build(&s->plan, req->src_pid, &src_maps, req->src,
 				     req->len, req->dst_pid, req->dst);
 	s->plan.src_maps = src_maps;	/* the plan owns it from now on */
-	if (err || (req->flags & PGCLONE_DST_AUTO))
+	if (err)
 		return err;
+	if (req->flags & PGCLONE_DST_AUTO) {
+		pgc_phase_end(&s->ph, "plan");
+		return 0;
+	}
 	if (same_process(req)) {
 		err = pgc_plan_check_dst(&s->plan, &s->plan.src_maps,
 					 req->flags & PGCLONE_REPLACE);
@@ -490,16 +487,23 @@ static int prepare(struct session *s, const struct pgc_request *req)
 	if (!err && (req->flags & PGCLONE_REPLACE))
 		err = pgc_replace_check_threads(same_process(req) ? &s->src : &s->dst,
 						&s->plan, req->flags & PGCLONE_FORCE);
+	if (!err)
+		pgc_phase_end(&s->ph, "plan");
 	return err;
 }
 
 /* What the source holds, from its pagemap: runs to copy, counters. */
 static int count_source(struct session *s)
 {
+	int err;
+
 	s->runs = calloc(s->plan.n, sizeof(*s->runs));
 	if (!s->runs)
 		return -ENOMEM;
-	return scan_source(&s->plan, s->runs);
+	err = scan_source(&s->plan, s->runs);
+	if (!err)
+		pgc_phase_end(&s->ph, "scan");
+	return err;
 }
 
 static int run(struct session *s, const struct pgc_request *req)
@@ -553,6 +557,7 @@ static int run(struct session *s, const struct pgc_request *req)
 	err = pgc_step(req, "mapped");
 	if (err)
 		return err;
+	pgc_phase_end(&s->ph, "map");
 
 	c.b = &s->build;
 	c.src_in_dst = source_pid_in_target(req->src_pid, req->dst_pid);
@@ -566,6 +571,7 @@ static int run(struct session *s, const struct pgc_request *req)
 		return err;
 	if (pgc_cancelled(req, c.done, c.total))
 		return pgc_fail(-EINTR, "interrupted");
+	pgc_phase_end(&s->ph, "copy");
 
 	err = pgc_step(req, "copied");
 	if (!err)
@@ -586,6 +592,7 @@ static int run(struct session *s, const struct pgc_request *req)
 	 * "done, but ..." (-ENOTRECOVERABLE), never as "nothing changed".
 	 */
 	s->committed = true;
+	pgc_phase_end(&s->ph, "place");
 	s->not_done = "a step after the commit failed";
 	err = pgc_fault_point("committed");
 	if (err || !(req->flags & PGCLONE_MOVE))
@@ -594,9 +601,10 @@ static int run(struct session *s, const struct pgc_request *req)
 	err = pgc_fault_point("move");
 	if (err)
 		return err;
-	if (same_process(req))
-		return unmap_source(&s->rem, &s->plan);
-	return unmap_source(&s->src_rem, &s->plan);
+	err = unmap_source(same_process(req) ? &s->rem : &s->src_rem, &s->plan);
+	if (!err)
+		pgc_phase_end(&s->ph, "move");
+	return err;
 }
 
 static int end_session(struct session *s, int err)
@@ -629,18 +637,21 @@ int pgc_copy_engine_clone(const struct pgc_request *req,
 			  struct pgclone_result *res)
 {
 	struct session s;
-	uint64_t t0 = now_ns();
+	uint64_t elapsed;
 	int err;
 
 	memset(&s, 0, sizeof(s));
+	pgc_phases_start(&s.ph);
 	err = prepare(&s, req);
 	if (!err)
 		err = req->flags & PGCLONE_DRY_RUN ? count_source(&s) : run(&s, req);
 	err = end_session(&s, err);
+	pgc_phase_end(&s.ph, "detach");
 	err = pgc_request_finish(res, &s.plan, s.committed, false, err, s.not_done);
+	elapsed = pgc_phases_elapsed(&s.ph);
 	if (!err || s.committed) {
 		res->engine = PGCLONE_ENGINE_COPY;
-		res->elapsed_ns = now_ns() - t0;
+		res->elapsed_ns = elapsed;
 	}
 	pgc_plan_free(&s.plan);
 	return err;

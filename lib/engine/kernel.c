@@ -20,7 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "engine.h"
@@ -177,12 +176,13 @@ int pgc_kernel_engine_clone(const struct pgc_request *req,
 	long nr = pgc_kernel_syscall_nr(), ret;
 	struct pgc_vma_list src_maps, dst_maps;
 	struct pgc_plan plan;
-	struct timespec t0, t1;
+	struct pgc_phases ph;
+	uint64_t elapsed;
 	unsigned int flags = 0;
 	bool committed = false;
 	int spidfd = -1, dpidfd = -1, err;
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pgc_phases_start(&ph);
 	/*
 	 * Pin both processes first: a PID reused after this names another
 	 * pidfd, so what is planned from /proc below is what gets cloned.
@@ -225,8 +225,12 @@ int pgc_kernel_engine_clone(const struct pgc_request *req,
 	}
 	if (!err)
 		err = objects_reachable(req, &plan);
-	if (!err)
+	if (!err) {
+		pgc_phase_end(&ph, "plan");
 		err = count_pages(&plan);
+	}
+	if (!err)
+		pgc_phase_end(&ph, "scan");
 	if (err || (req->flags & PGCLONE_DRY_RUN))
 		goto out;
 	if (pgc_cancelled(req, 0, plan.len)) {
@@ -251,17 +255,18 @@ int pgc_kernel_engine_clone(const struct pgc_request *req,
 			       ret, (unsigned long long)plan.dst);
 	else	/* the commit point: see pgc_request_finish() */
 		committed = true;
+	if (!err)
+		pgc_phase_end(&ph, "map");
 	if (committed)
 		err = pgc_fault_point("committed");
 	pgc_cancelled(req, plan.len, plan.len);
 out:
 	err = pgc_request_finish(res, &plan, committed, false, err,
 				 "a step after the commit failed");
+	elapsed = pgc_phases_elapsed(&ph);
 	if (!err || committed) {
 		res->engine = PGCLONE_ENGINE_KERNEL;
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		res->elapsed_ns = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000ULL +
-				  (uint64_t)(t1.tv_nsec - t0.tv_nsec);
+		res->elapsed_ns = elapsed;
 	}
 	pgc_plan_free(&plan);
 close:

@@ -441,10 +441,11 @@ int pgc_image_dump(const struct pgc_request *req, bool all, int out,
 	struct pgc_plan plan = { 0 };
 	uint32_t *crcs = NULL;
 	uint64_t nr_data = 0;
-	struct timespec t0, t1;
+	struct pgc_phases ph;
+	uint64_t elapsed;
 	int ret;
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pgc_phases_start(&ph);
 	pgc_img_tune_fd(out);
 	d.zero_pfn = zero_page_pfn();
 	if (frozen) {
@@ -454,6 +455,7 @@ int pgc_image_dump(const struct pgc_request *req, bool all, int out,
 		if (ret)
 			return ret;
 	}
+	pgc_phase_end(&ph, "seize");
 	ret = pgc_step(req, "seized");
 	if (!ret)
 		ret = open_source(&d);
@@ -469,8 +471,12 @@ int pgc_image_dump(const struct pgc_request *req, bool all, int out,
 					   req->len, 0, req->src);
 		plan.src_maps = maps;
 	}
-	if (!ret)
+	if (!ret) {
+		pgc_phase_end(&ph, "plan");
 		ret = build_manifest(&d, &plan, frozen);
+	}
+	if (!ret)
+		pgc_phase_end(&ph, "scan");
 	for (size_t i = 0; !ret && i < d.n_ext; i++)
 		nr_data += d.ext[i].kind == PGCLONE__EXTENT_KIND__DATA;
 	if (!ret) {
@@ -481,16 +487,19 @@ int pgc_image_dump(const struct pgc_request *req, bool all, int out,
 		ret = write_data(&d, req, crcs);
 	if (!ret)
 		ret = write_trailer(&d, crcs, nr_data);
+	if (!ret)
+		pgc_phase_end(&ph, "write");
 	pgc_proc_release(&proc);
+	pgc_phase_end(&ph, "detach");
 	if (!ret) {
 		ret = pgc_result_fill(res, &plan);
 		res->engine = PGCLONE_ENGINE_COPY;
 		res->bytes_copied = d.data_len;
 		res->pages_copied = d.data_len / PGC_PAGE_SIZE;
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		res->elapsed_ns = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000ULL +
-				  (uint64_t)(t1.tv_nsec - t0.tv_nsec);
 	}
+	elapsed = pgc_phases_elapsed(&ph);
+	if (!ret)
+		res->elapsed_ns = elapsed;
 	free(crcs);
 	close_source(&d);
 	free(d.ext);

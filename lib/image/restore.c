@@ -28,7 +28,6 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/utsname.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "../engine/engine.h"
@@ -50,6 +49,7 @@ struct restorer {
 	bool rem_on, built;
 	bool committed;			/* moved into place: never rolled back */
 	uint64_t dst_span;		/* --dst auto: bytes reserved at plan.dst */
+	struct pgc_phases ph;		/* -v: where the time goes */
 };
 
 static bool same_object(int fd, const Pgclone__FileIdentity *f)
@@ -338,6 +338,7 @@ static int run(struct restorer *rs)
 		ret = pgc_step(req, "seized");
 	if (ret)
 		return ret;
+	pgc_phase_end(&rs->ph, "seize");
 	ret = pgc_remote_begin(&rs->rem, &rs->proc);
 	if (ret)
 		return ret;
@@ -357,13 +358,17 @@ static int run(struct restorer *rs)
 	rs->built = true;
 
 	ret = pgc_step(req, "mapped");
-	if (!ret)
-		ret = stream_data(rs);
+	if (ret)
+		return ret;
+	pgc_phase_end(&rs->ph, "map");
+	ret = stream_data(rs);
 	/* every checksum and the trailer, as the parser found them */
 	if (!ret)
 		ret = pgc_img_parser_finish(&rs->parser);
-	if (!ret)
-		ret = pgc_build_finish(&rs->build);
+	if (ret)
+		return ret;
+	pgc_phase_end(&rs->ph, "copy");
+	ret = pgc_build_finish(&rs->build);
 	if (!ret)
 		ret = pgc_build_drop_scratch(&rs->build);
 	if (!ret)
@@ -375,6 +380,7 @@ static int run(struct restorer *rs)
 		return ret;
 	/* the commit point: from here on nothing is rolled back */
 	rs->committed = true;
+	pgc_phase_end(&rs->ph, "place");
 	return pgc_fault_point("committed");
 }
 
@@ -382,16 +388,18 @@ int pgc_image_restore(const struct pgc_request *req, int in,
 		      struct pgclone_result *res)
 {
 	struct restorer rs = { .req = req };
-	struct timespec t0, t1;
+	uint64_t elapsed;
 	int ret;
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pgc_phases_start(&rs.ph);
 	pgc_img_tune_fd(in);
 	ret = pgc_img_parser_start(&rs.parser, in, req, &rs.img);
 	if (!ret)
 		ret = check_machine(&rs.img);
 	if (!ret)
 		ret = make_plan(&rs);
+	if (!ret)
+		pgc_phase_end(&rs.ph, "parse");
 	if (!ret && !(req->flags & PGCLONE_DRY_RUN))
 		ret = run(&rs);
 	else if (!ret && (req->flags & PGCLONE_REPLACE))	/* a dry run */
@@ -417,13 +425,13 @@ int pgc_image_restore(const struct pgc_request *req, int in,
 	}
 	pgc_proc_release(&rs.proc);
 	pgc_maps_free(&rs.dst_maps);
+	pgc_phase_end(&rs.ph, "detach");
 	ret = pgc_request_finish(res, &rs.plan, rs.committed, true, ret,
 				 "a step after the commit failed");
+	elapsed = pgc_phases_elapsed(&rs.ph);
 	if (!ret || rs.committed) {
 		res->engine = PGCLONE_ENGINE_COPY;
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		res->elapsed_ns = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000ULL +
-				  (uint64_t)(t1.tv_nsec - t0.tv_nsec);
+		res->elapsed_ns = elapsed;
 	}
 	for (size_t i = 0; rs.obj_fd && i < rs.plan.n; i++)
 		if (rs.obj_fd[i] >= 0)
