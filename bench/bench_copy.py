@@ -11,29 +11,13 @@ one run, best of --runs, with the ratio to the bare copy.
 Usage: bench/bench_copy.py [--size 1G] [--runs 3] [--no-gdb]
 """
 import argparse
-import os
 import subprocess
-import sys
 import tempfile
 import time
 
-root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(root, "test", "integration"))
-os.environ.setdefault("PGCLONE", os.path.join(root, "build", "cmd", "pgclone"))
-os.environ.setdefault("VICTIM", os.path.join(root, "build", "test", "integration",
-                                             "pgclone-victim"))
-from harness import PGCLONE, VICTIM, Victim  # noqa: E402
-from needs import need_built, need_command  # noqa: E402
-
-PVCOPY = os.path.join(root, "build", "bench", "pvcopy")
-PAGE = 4096
-DST = 0x500000000000
-
-
-def timed(argv):
-    t = time.perf_counter()
-    subprocess.run([str(x) for x in argv], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    return time.perf_counter() - t
+from benchlib import (DST, PAGE, PGCLONE, PVCOPY, VICTIM, Victim, clone_time,
+                      header, parse_size, timed, warm)
+from needs import need_built, need_command
 
 
 def make_source(kind, size):
@@ -46,26 +30,6 @@ def make_source(kind, size):
     else:   # 1% of the pages touched
         addr = v.addr(f"sparse {size:#x} {100 * PAGE:#x}")
     return v, addr
-
-
-def warm(size):
-    """Touch and free 2x size first: on a virtual machine the first touch
-    of guest memory costs host page faults, which would otherwise land on
-    whichever method happens to run first."""
-    v = Victim()
-    v.addr(f"anon {2 * size:#x}")
-    v.kill()
-
-
-def run_pgclone(src, addr, size):
-    dst = Victim()
-    try:
-        t = timed([PGCLONE, "-q", "--engine", "copy", "--pid", src.pid, "--src",
-                   hex(addr), "--len", hex(size), "--target", dst.pid, "--dst", hex(DST)])
-        assert dst.sum(DST, size) == src.sum(addr, size)
-        return t
-    finally:
-        dst.kill()
 
 
 def run_bare(src, addr, size):
@@ -108,9 +72,8 @@ def main():
     need_built(PGCLONE, VICTIM, PVCOPY)
     if not a.no_gdb:
         need_command("gdb", "gdb", " (or run with --no-gdb)")
-    size = int(a.size[:-1]) << {"K": 10, "M": 20, "G": 30}[a.size[-1]]
-    print(f"# {time.strftime('%Y-%m-%d')} {os.uname().nodename} {os.uname().release} "
-          f"{os.cpu_count()} CPUs; {size >> 20} MiB; best of {a.runs}")
+    size = parse_size(a.size)
+    header(f"{size >> 20} MiB; best of {a.runs}")
     print("| range | pgclone copy | bare readv+writev | gdb | pgclone / bare bandwidth |")
     print("|---|---|---|---|---|")
     for kind, label in (("4k", "touched, 4 KiB pages"), ("thp", "touched, THP"),
@@ -120,7 +83,7 @@ def main():
             pg, bare = [], []
             for _ in range(a.runs):     # interleaved, each after a warm-up
                 warm(size)
-                pg.append(run_pgclone(src, addr, size))
+                pg.append(clone_time(src, addr, size))
                 warm(size)
                 bare.append(run_bare(src, addr, size))
             pg, bare = min(pg), min(bare)

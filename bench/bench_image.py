@@ -12,34 +12,12 @@ Usage: bench/bench_image.py [--size 1G] [--runs 3]
 """
 import argparse
 import os
-import subprocess
-import sys
-import time
 
-root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(root, "test", "integration"))
-os.environ.setdefault("PGCLONE", os.path.join(root, "build", "cmd", "pgclone"))
-os.environ.setdefault("VICTIM", os.path.join(root, "build", "test", "integration",
-                                             "pgclone-victim"))
-from harness import PGCLONE, VICTIM, Victim  # noqa: E402
-from needs import need_built  # noqa: E402
+from benchlib import DST, PAGE, PGCLONE, VICTIM, Victim, header, parse_size, sh, warm
+from needs import need_built
 
-PAGE = 4096
 IMG = "/dev/shm/pgclone-bench.img"
 COPY = "/dev/shm/pgclone-bench.copy"
-DST = 0x500000000000
-
-
-def sh(cmd):
-    t = time.perf_counter()
-    subprocess.run(cmd, shell=True, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - t
-
-
-def warm(size):
-    v = Victim()
-    v.addr(f"anon {2 * size:#x}")
-    v.kill()
 
 
 def clean():
@@ -81,25 +59,30 @@ def measure(src, addr, size, runs):
     return nbytes, {k: min(v) for k, v in res.items()}
 
 
+def measure_kind(kind, size, runs):
+    """measure() on a new victim's @size bytes, every page touched
+    ("anon") or one in a hundred ("sparse")."""
+    src = Victim()
+    try:
+        addr = (src.addr(f"anon {size:#x} 3") if kind == "anon" else
+                src.addr(f"sparse {size:#x} {100 * PAGE:#x}"))
+        return measure(src, addr, size, runs)
+    finally:
+        src.kill()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--size", default="1G")
     ap.add_argument("--runs", type=int, default=3)
     a = ap.parse_args()
     need_built(PGCLONE, VICTIM)
-    size = int(a.size[:-1]) << {"K": 10, "M": 20, "G": 30}[a.size[-1]]
-    print(f"# {time.strftime('%Y-%m-%d')} {os.uname().nodename} {os.uname().release} "
-          f"{os.cpu_count()} CPUs; {size >> 20} MiB; best of {a.runs}")
+    size = parse_size(a.size)
+    header(f"{size >> 20} MiB; best of {a.runs}")
     print("| range | image bytes | operation | pgclone | cat/dd, same bytes | ratio |")
     print("|---|---|---|---|---|---|")
     for kind, label in (("anon", "touched"), ("sparse", "1% touched")):
-        src = Victim()
-        addr = (src.addr(f"anon {size:#x} 3") if kind == "anon" else
-                src.addr(f"sparse {size:#x} {100 * PAGE:#x}"))
-        try:
-            nbytes, r = measure(src, addr, size, a.runs)
-        finally:
-            src.kill()
+        nbytes, r = measure_kind(kind, size, a.runs)
         for op, mine, base, what in (("dump to tmpfs", "dump", "dd", "dd"),
                                      ("restore from tmpfs", "restore", "cat", "cat"),
                                      ("dump \\| restore pipe", "pipe", "catpipe", "cat \\| cat")):

@@ -13,12 +13,16 @@
  *   memfd LEN              memfd MAP_SHARED, filled                -> ADDR
  *   sysv LEN               SysV shm segment, filled                -> ADDR
  *   file PATH LEN MODE     mmap PATH private|shared                -> ADDR
- *   reserve LEN            private anonymous, never touched        -> ADDR
+ *   reserve LEN [noreserve]
+ *                          private anonymous, never touched
+ *                          (MAP_NORESERVE: LEN may exceed memory)  -> ADDR
  *   fill ADDR LEN SEED     write the pattern for SEED              -> ok
  *   poke ADDR BYTE         write one byte                          -> ok
  *   peek ADDR              read one byte                           -> BYTE
  *   sum ADDR LEN           FNV-1a of the bytes, as this process sees them
  *   prot ADDR LEN PROT     mprotect (PROT as rwx string or ---)    -> ok
+ *   stripes ADDR LEN PROT  mprotect every other page, from the
+ *                          second: one VMA per page                -> ok
  *   name ADDR LEN NAME     PR_SET_VMA_ANON_NAME                    -> ok
  *   advise ADDR LEN ADV    madvise by name (hugepage, dontdump...) -> ok
  *   unmap ADDR LEN         munmap                                  -> ok
@@ -284,8 +288,9 @@ static void command(char *line)
 			fill(p, a, n >= 3 ? (unsigned)b : 1);
 		answer_addr(p);
 	} else if (!strcmp(cmd, "reserve")) {
+		int noreserve = n >= 3 && !strcmp(s2, "noreserve") ? MAP_NORESERVE : 0;
 		void *p = mmap(NULL, a, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			       MAP_PRIVATE | MAP_ANONYMOUS | noreserve, -1, 0);
 
 		answer_addr(p == MAP_FAILED ? NULL : p);
 	} else if (!strcmp(cmd, "sparse")) {
@@ -359,6 +364,12 @@ static void command(char *line)
 		printf("%016llx\n", (unsigned long long)fnv((uint8_t *)a, b));
 	} else if (!strcmp(cmd, "prot")) {
 		puts(mprotect((void *)a, b, parse_prot(s3)) ? "err" : "ok");
+	} else if (!strcmp(cmd, "stripes")) {
+		int bad = 0;
+
+		for (unsigned long off = 4096; !bad && off < b; off += 2 * 4096)
+			bad = mprotect((void *)(a + off), 4096, parse_prot(s3));
+		puts(bad ? "err" : "ok");
 	} else if (!strcmp(cmd, "name")) {
 		puts(prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, a, b, s3) ? "err" : "ok");
 	} else if (!strcmp(cmd, "advise")) {
