@@ -4,7 +4,8 @@
 same number of bytes, side by side in one run, best of --runs, each after a
 warm-up (see bench_copy.py for why).
 
-  dump to tmpfs      pgclone dump -o /dev/shm/img    vs  dd of the same range from /proc/PID/mem
+  dump to tmpfs      pgclone dump -o /dev/shm/img    vs  dd of as many bytes from /proc/PID/mem
+                                                         (the range itself when all touched)
   restore from tmpfs pgclone restore -i /dev/shm/img vs  cat /dev/shm/img > /dev/shm/copy
   through a pipe     pgclone dump -o - | pgclone restore -i -
                                                      vs  cat /dev/shm/img | cat > /dev/shm/copy
@@ -26,47 +27,78 @@ def clean():
             os.unlink(p)
 
 
-def measure(src, addr, size, runs):
+def make_source(kind, size):
+    """A victim holding @size bytes, every page touched ("anon") or one in
+    a hundred ("sparse"): the victim and the address."""
+    v = Victim()
+    cmd = f"anon {size:#x} 3" if kind == "anon" else f"sparse {size:#x} {100 * PAGE:#x}"
+    return v, v.addr(cmd)
+
+
+def source_sum(kind, size):
+    """The checksum of make_source()'s bytes, read from a twin: reading the
+    source itself would populate every page it left untouched (a kernel
+    without the shared zero page gives each read fault a page), and every
+    later dump of a sparse source would then store the whole range."""
+    twin, addr = make_source(kind, size)
+    try:
+        return twin.sum(addr, size)
+    finally:
+        twin.kill()
+
+
+def measure(src, addr, size, runs, want):
+    """Best of @runs for each operation on [addr, addr + size) of @src,
+    whose bytes sum to @want; the image's size too."""
     nbytes = None
+    dd_src = None
     res = {k: [] for k in ("dump", "dd", "restore", "cat", "pipe", "catpipe")}
-    for _ in range(runs):
-        warm(size)
-        res["dump"].append(sh(f"{PGCLONE} dump -q --pid {src.pid} --src {addr:#x} "
-                              f"--len {size:#x} -o {IMG}"))
-        nbytes = os.path.getsize(IMG)
-        warm(size)
-        # dd reads the range's populated bytes from the process, as dump does
-        res["dd"].append(sh(f"dd if=/proc/{src.pid}/mem of={COPY} bs=4M skip={addr} "
-                            f"count={min(nbytes, size)} iflag=skip_bytes,count_bytes status=none"))
-        clean()
-        for key, cmd in (("restore", None), ("pipe", None)):
-            dst = Victim()
+    try:
+        for _ in range(runs):
             warm(size)
-            if key == "restore":
-                cmd = f"{PGCLONE} restore -q --pid {dst.pid} -i {IMG} --dst {DST:#x}"
-            else:
-                cmd = (f"{PGCLONE} dump -q --pid {src.pid} --src {addr:#x} --len {size:#x} -o - | "
-                       f"{PGCLONE} restore -q --pid {dst.pid} -i - --dst {DST:#x}")
-            res[key].append(sh(cmd))
-            assert dst.sum(DST, size) == src.sum(addr, size)
-            dst.kill()
-        warm(size)
-        res["cat"].append(sh(f"cat {IMG} > {COPY}"))
-        clean()
-        warm(size)
-        res["catpipe"].append(sh(f"cat {IMG} | cat > {COPY}"))
-        clean()
+            res["dump"].append(sh(f"{PGCLONE} dump -q --pid {src.pid} --src {addr:#x} "
+                                  f"--len {size:#x} -o {IMG}"))
+            nbytes = os.path.getsize(IMG)
+            # dd reads as many populated bytes from a process as dump
+            # stores; not from a sparse source, whose holes it would fill
+            if dd_src is None:
+                dd_src = ((src, addr) if nbytes >= size else
+                          make_source("anon", (nbytes + PAGE - 1) // PAGE * PAGE))
+            warm(size)
+            res["dd"].append(sh(f"dd if=/proc/{dd_src[0].pid}/mem of={COPY} bs=4M "
+                                f"skip={dd_src[1]} count={min(nbytes, size)} "
+                                "iflag=skip_bytes,count_bytes status=none"))
+            clean()
+            for key in ("restore", "pipe"):
+                dst = Victim()
+                warm(size)
+                if key == "restore":
+                    cmd = f"{PGCLONE} restore -q --pid {dst.pid} -i {IMG} --dst {DST:#x}"
+                else:
+                    cmd = (f"{PGCLONE} dump -q --pid {src.pid} --src {addr:#x} "
+                           f"--len {size:#x} -o - | "
+                           f"{PGCLONE} restore -q --pid {dst.pid} -i - --dst {DST:#x}")
+                res[key].append(sh(cmd))
+                assert dst.sum(DST, size) == want
+                dst.kill()
+            warm(size)
+            res["cat"].append(sh(f"cat {IMG} > {COPY}"))
+            clean()
+            warm(size)
+            res["catpipe"].append(sh(f"cat {IMG} | cat > {COPY}"))
+            clean()
+    finally:
+        if dd_src and dd_src[0] is not src:
+            dd_src[0].kill()
     return nbytes, {k: min(v) for k, v in res.items()}
 
 
 def measure_kind(kind, size, runs):
-    """measure() on a new victim's @size bytes, every page touched
-    ("anon") or one in a hundred ("sparse")."""
-    src = Victim()
+    """measure() on a new make_source()."""
+    want = source_sum(kind, size)
+    src, addr = make_source(kind, size)
     try:
-        addr = (src.addr(f"anon {size:#x} 3") if kind == "anon" else
-                src.addr(f"sparse {size:#x} {100 * PAGE:#x}"))
-        return measure(src, addr, size, runs)
+        return measure(src, addr, size, runs, want)
     finally:
         src.kill()
 
