@@ -62,6 +62,8 @@ static inline bool pgc_err_in(int err, const int *set, size_t n)
 struct pgc_phases {
 	uint64_t start, lap;		/* CLOCK_MONOTONIC, ns */
 };
+/* CLOCK_MONOTONIC in ns */
+uint64_t pgc_now_ns(void);
 void pgc_phases_start(struct pgc_phases *p);
 /* Log (info) the time since the last phase ended as phase @name. */
 void pgc_phase_end(struct pgc_phases *p, const char *name);

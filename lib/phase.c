@@ -14,7 +14,7 @@
 
 #include "pgcloneP.h"
 
-static uint64_t now_ns(void)
+uint64_t pgc_now_ns(void)
 {
 	struct timespec ts;
 
@@ -29,12 +29,12 @@ static double ms(uint64_t ns)
 
 void pgc_phases_start(struct pgc_phases *p)
 {
-	p->start = p->lap = now_ns();
+	p->start = p->lap = pgc_now_ns();
 }
 
 void pgc_phase_end(struct pgc_phases *p, const char *name)
 {
-	uint64_t t = now_ns();
+	uint64_t t = pgc_now_ns();
 
 	pr_info("phase %s: %.3f ms", name, ms(t - p->lap));
 	p->lap = t;
@@ -42,7 +42,7 @@ void pgc_phase_end(struct pgc_phases *p, const char *name)
 
 uint64_t pgc_phases_elapsed(const struct pgc_phases *p)
 {
-	uint64_t ns = now_ns() - p->start;
+	uint64_t ns = pgc_now_ns() - p->start;
 
 	pr_info("elapsed: %.3f ms", ms(ns));
 	return ns;

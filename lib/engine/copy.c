@@ -8,7 +8,9 @@
  * from the source: one kernel copy, no bounce buffer.  When the target may
  * not read the source (credentials, namespaces, its seccomp filter), pgclone
  * copies through a bounded buffer; source pages without PROT_READ are read
- * through /proc/PID/mem, which may read them.
+ * through /proc/PID/mem, which may read them.  Which of the two ways is
+ * faster depends on the machine: both are timed on the first few MiB and
+ * the faster moves the rest (engine/transfer.c).
  *
  * What holds data comes from the page walk (proc/pagewalk.c): the zero
  * page is not data and leaves the destination page untouched; where the
@@ -32,13 +34,14 @@
 #define BOUNCE_BYTES (4ULL << 20)	/* pgclone's own buffer, whatever len */
 #define SCRATCH_LEN (2 * IOV_BATCH * sizeof(struct iovec))
 
-enum xfer_mode { XFER_INJECT, XFER_BOUNCE, XFER_PROCMEM };
+/* how copy_bounce() reads the source */
+enum xfer_mode { XFER_BOUNCE, XFER_PROCMEM };
 
 struct copier {
 	const struct pgc_request *req;
 	struct pgc_build *b;
 	pid_t src_in_dst;		/* the source's pid as the target sees it */
-	bool inject_ok;
+	struct pgc_xfer_pick pick;	/* how queued runs move */
 	int memfd;			/* /proc/SRC/mem, opened on demand */
 	char *bounce;
 	uint64_t done, total;
@@ -220,15 +223,17 @@ static int copy_bounce(struct copier *c, uint64_t src, uint64_t dst,
 
 static int flush(struct copier *c)
 {
+	enum pgc_xfer used = c->pick.via;
+	uint64_t t0 = pgc_now_ns();
 	int err = 0;
 
 	if (!c->niov)
 		return 0;
-	if (c->inject_ok) {
+	if (used == PGC_XFER_INJECT) {
 		err = flush_inject(c);
 		if (err == -EAGAIN) {
 			pr_info("the target cannot read the source itself; copying through pgclone");
-			c->inject_ok = false;
+			pgc_xfer_refused(&c->pick);
 			err = 0;
 		} else if (!err) {
 			goto done;
@@ -241,6 +246,7 @@ static int flush(struct copier *c)
 	if (err)
 		return err;
 done:
+	pgc_xfer_account(&c->pick, used, c->batch_bytes, pgc_now_ns() - t0);
 	c->done += c->batch_bytes;
 	c->niov = 0;
 	c->batch_bytes = 0;
@@ -255,7 +261,8 @@ done:
 static int queue(struct copier *c, uint64_t src, uint64_t dst, uint64_t len)
 {
 	while (len) {
-		uint64_t n = BATCH_BYTES - c->batch_bytes;
+		uint64_t limit = pgc_xfer_batch_bytes(&c->pick, BATCH_BYTES);
+		uint64_t n = limit - c->batch_bytes;
 		int err;
 
 		if (n > len)
@@ -267,7 +274,7 @@ static int queue(struct copier *c, uint64_t src, uint64_t dst, uint64_t len)
 		src += n;
 		dst += n;
 		len -= n;
-		if (c->niov == IOV_BATCH || c->batch_bytes == BATCH_BYTES) {
+		if (c->niov == IOV_BATCH || c->batch_bytes == limit) {
 			err = flush(c);
 			if (err)
 				return err;
@@ -561,7 +568,7 @@ static int run(struct session *s, const struct pgc_request *req)
 
 	c.b = &s->build;
 	c.src_in_dst = source_pid_in_target(req->src_pid, req->dst_pid);
-	c.inject_ok = c.src_in_dst > 0;
+	pgc_xfer_pick_init(&c.pick, c.src_in_dst > 0);
 	for (size_t i = 0; !err && i < s->plan.n; i++)
 		err = copy_range(&c, i, &s->runs[i]);
 	free(c.bounce);

@@ -116,4 +116,31 @@ int pgc_target_may_have(struct pgc_remote *rem, int *fd,
 			const struct pgc_object_use *use, char *why,
 			size_t n) __must_check;
 
+/* ---- transfer.c: which way the copy engine moves data ---------------- */
+enum pgc_xfer {
+	PGC_XFER_INJECT,	/* the target's own process_vm_readv: one copy */
+	PGC_XFER_BOUNCE,	/* pgclone's buffer: readv in, writev out */
+};
+/* What each way is timed on before one is chosen: whichever comes first. */
+#define PGC_XFER_SAMPLE_BYTES (8ULL << 20)
+#define PGC_XFER_SAMPLE_BATCHES 8
+struct pgc_xfer_sample {
+	uint64_t bytes, ns;
+	unsigned int batches;
+};
+struct pgc_xfer_pick {
+	enum pgc_xfer via;		/* the way the next batch goes */
+	bool deciding;			/* still timing both */
+	struct pgc_xfer_sample tried[2];	/* by enum pgc_xfer */
+};
+/* Start timing both ways, or only bounce when the target may not read. */
+void pgc_xfer_pick_init(struct pgc_xfer_pick *p, bool inject_ok);
+/* The most bytes the next batch should hold (@normal once decided). */
+uint64_t pgc_xfer_batch_bytes(const struct pgc_xfer_pick *p, uint64_t normal);
+/* A batch of @bytes went @used in @ns: time it; choose once both are. */
+void pgc_xfer_account(struct pgc_xfer_pick *p, enum pgc_xfer used,
+		      uint64_t bytes, uint64_t ns);
+/* The target may not read the source: bounce from now on. */
+void pgc_xfer_refused(struct pgc_xfer_pick *p);
+
 #endif
