@@ -2,10 +2,12 @@
 /*
  * dump.c - write ranges of a live process to an image, in one pass.
  *
- * The source is frozen (unless asked not to), planned from /proc, and its
- * pagemap decides what is stored: present and swapped pages as data, the
- * shared zero page as a ZERO extent (recorded, not stored), untouched
- * pages not at all.  The manifest can therefore be written before the
+ * The source is frozen (unless asked not to), planned from /proc, and the
+ * page walk (proc/pagewalk.c) decides what is stored: present and swapped
+ * pages as data, the shared zero page (the huge one too) as a ZERO extent
+ * (recorded, not stored), untouched pages not at all.  The walk costs what
+ * the populated pages cost, not the length of the range, where the kernel
+ * has PAGEMAP_SCAN.  The manifest can therefore be written before the
  * data, and a reader never has to seek.
  *
  * Everything is read through three descriptors -- smaps, pagemap, mem --
@@ -18,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/uio.h>
 #include <sys/utsname.h>
 #include <time.h>
@@ -26,8 +27,6 @@
 
 #include "../inject/inject.h"
 #include "image.h"
-
-#define PFN_MASK ((1ULL << 55) - 1)
 
 struct dumper {
 	const struct pgc_request *req;
@@ -42,43 +41,15 @@ struct dumper {
 	Pgclone__Extent **eptr;
 	size_t n_ext, cap_ext;
 	uint64_t data_len;
-	uint64_t zero_pfn;		/* 0 when pfns are hidden from us */
 	struct utsname uts;
 	char comm[32];
-	int smaps, pagemap, mem;	/* of the source, opened before ready */
+	int smaps, mem;			/* of the source, opened before ready */
+	struct pgc_walk walk;		/* its pagemap, opened before ready too */
 };
 
-/*
- * The pfn of the shared zero page: read-fault two pages of our own.  A
- * kernel that gives each read fault a page of its own (seen on 6.18
- * hosts) has no zero page to find: 0, and every page is data.
- */
-static uint64_t zero_page_pfn(void)
-{
-	volatile char *p = mmap(NULL, 2 * PGC_PAGE_SIZE, PROT_READ,
-				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	uint64_t e[2] = { 0, 0 };
-	int fd;
-
-	if (p == MAP_FAILED)
-		return 0;
-	(void)p[0];
-	(void)p[PGC_PAGE_SIZE];
-	fd = pgc_proc_open("/proc/self/pagemap", O_RDONLY);	/* pfns: CAP_SYS_ADMIN */
-	if (fd >= 0) {
-		if (pread(fd, e, sizeof(e), (off_t)((uintptr_t)p / PGC_PAGE_SIZE * 8)) !=
-		    (ssize_t)sizeof(e))
-			e[0] = 0;
-		close(fd);
-	}
-	munmap((void *)p, 2 * PGC_PAGE_SIZE);
-	if (!(e[0] & PM_PRESENT) || (e[0] & PFN_MASK) != (e[1] & PFN_MASK))
-		return 0;
-	return e[0] & PFN_MASK;
-}
-
+/* Record @nr pages at @off of range @range, merged with the last extent. */
 static int add_extent(struct dumper *d, uint32_t range, uint64_t off,
-		      bool zero, bool anon)
+		      uint64_t nr, bool zero, bool anon)
 {
 	Pgclone__Extent *last = d->n_ext ? &d->ext[d->n_ext - 1] : NULL;
 	Pgclone__ExtentKind kind = zero ? PGCLONE__EXTENT_KIND__ZERO :
@@ -87,9 +58,9 @@ static int add_extent(struct dumper *d, uint32_t range, uint64_t off,
 	if (last && last->range == range && last->kind == kind &&
 	    last->anon == anon &&
 	    last->offset + last->nr_pages * PGC_PAGE_SIZE == off) {
-		last->nr_pages++;
+		last->nr_pages += nr;
 		if (!zero)
-			d->data_len += PGC_PAGE_SIZE;
+			d->data_len += nr * PGC_PAGE_SIZE;
 		return 0;
 	}
 	if (d->n_ext == d->cap_ext) {
@@ -107,51 +78,47 @@ static int add_extent(struct dumper *d, uint32_t range, uint64_t off,
 	last->has_kind = last->has_anon = true;
 	last->range = range;
 	last->offset = off;
-	last->nr_pages = 1;
+	last->nr_pages = nr;
 	last->kind = kind;
 	last->anon = anon;
 	if (!zero) {
 		last->has_data_off = true;
 		last->data_off = d->data_len;
-		d->data_len += PGC_PAGE_SIZE;
+		d->data_len += nr * PGC_PAGE_SIZE;
 	}
 	return 0;
 }
 
-static int scan_range(struct dumper *d, int pm, uint32_t idx)
+struct walked {
+	struct dumper *d;
+	uint32_t idx;			/* of the range walked */
+	uint64_t start;			/* its first address */
+};
+
+/*
+ * A run of populated pages.  The zero page is a ZERO extent when the walk
+ * can tell it (PAGEMAP_SCAN, or its pfn); a walk that cannot reports it as
+ * data, and it is stored as data, as it always was.  "anon": the source's
+ * own page, not page cache, which a file-backed range's restore takes
+ * from the file; the zero page counts as the source's own.
+ */
+static int add_walked(void *ctx, uint64_t start, uint64_t end, unsigned int cats)
 {
-	enum { BATCH = 32768 };		/* 256 KiB of pagemap per read */
+	const struct walked *w = ctx;
+
+	return add_extent(w->d, w->idx, start - w->start,
+			  (end - start) / PGC_PAGE_SIZE, cats & PGC_PG_ZERO,
+			  !(cats & PGC_PG_FILE));
+}
+
+static int scan_range(struct dumper *d, uint32_t idx)
+{
 	const Pgclone__Range *r = d->rptr[idx];
-	uint64_t *buf = malloc(BATCH * sizeof(*buf));
-	uint64_t npages = (r->end - r->start) / PGC_PAGE_SIZE;
-	int ret = 0;
+	struct walked w = { d, idx, r->start };
+	int ret = pgc_walk_range(&d->walk, r->start, r->end, add_walked, &w);
 
-	if (!buf)
-		return -ENOMEM;
-	for (uint64_t done = 0; !ret && done < npages;) {
-		size_t want = npages - done > BATCH ? BATCH : (size_t)(npages - done);
-		ssize_t got = pread(pm, buf, want * 8,
-				    (off_t)((r->start / PGC_PAGE_SIZE + done) * 8));
-
-		if (got <= 0 || got % 8) {
-			ret = pgc_fail(-EIO, "cannot read the pagemap of PID %d",
-				       (int)d->pid);
-			break;
-		}
-		for (size_t i = 0; !ret && i < (size_t)got / 8; i++) {
-			uint64_t e = buf[i];
-			bool zero;
-
-			if (!pgc_pagemap_populated(e))
-				continue;
-			zero = d->zero_pfn && (e & PM_PRESENT) &&
-			       (e & PFN_MASK) == d->zero_pfn;
-			ret = add_extent(d, idx, (done + i) * PGC_PAGE_SIZE, zero,
-					 !(e & PM_FILE));
-		}
-		done += (uint64_t)got / 8;
-	}
-	free(buf);
+	if (ret && ret != -ENOMEM)
+		return pgc_fail(-EIO, "cannot read the pagemap of PID %d", (int)d->pid);
 	return ret;
 }
 
@@ -361,6 +328,7 @@ static int open_source(struct dumper *d)
 {
 	char path[64];
 	FILE *f;
+	int ret;
 
 	snprintf(path, sizeof(path), "/proc/%d/comm", (int)d->pid);
 	f = fopen(path, "re");
@@ -372,10 +340,10 @@ static int open_source(struct dumper *d)
 	d->smaps = pgc_maps_open(d->pid);
 	if (d->smaps < 0)
 		return d->smaps;
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)d->pid);
-	d->pagemap = pgc_proc_open(path, O_RDONLY);	/* pfns: CAP_SYS_ADMIN */
-	if (d->pagemap < 0)
-		return pgc_fail(-EPERM, "cannot open %s", path);
+	/* pfns, its own and the zero page's: CAP_SYS_ADMIN, at open */
+	ret = pgc_walk_open(&d->walk, d->pid);
+	if (ret)
+		return ret;
 	snprintf(path, sizeof(path), "/proc/%d/mem", (int)d->pid);
 	d->mem = pgc_proc_open(path, O_RDONLY);
 	if (d->mem < 0)
@@ -385,13 +353,14 @@ static int open_source(struct dumper *d)
 
 static void close_source(struct dumper *d)
 {
-	int *fds[] = { &d->smaps, &d->pagemap, &d->mem };
+	int *fds[] = { &d->smaps, &d->mem };
 
 	for (size_t i = 0; i < ARRAY_SIZE(fds); i++) {
 		if (*fds[i] >= 0)
 			close(*fds[i]);
 		*fds[i] = -1;
 	}
+	pgc_walk_close(&d->walk);
 }
 
 static int build_manifest(struct dumper *d, struct pgc_plan *plan, bool frozen)
@@ -406,7 +375,7 @@ static int build_manifest(struct dumper *d, struct pgc_plan *plan, bool frozen)
 	for (size_t i = 0; i < plan->n; i++)
 		fill_range(d, i, &plan->r[i], plan->src_vma[i]);
 	for (size_t i = 0; !ret && i < plan->n; i++)
-		ret = scan_range(d, d->pagemap, (uint32_t)i);
+		ret = scan_range(d, (uint32_t)i);
 	if (ret)
 		return ret;
 	d->eptr = calloc(d->n_ext ? d->n_ext : 1, sizeof(*d->eptr));
@@ -434,7 +403,7 @@ int pgc_image_dump(const struct pgc_request *req, bool all, int out,
 		   struct pgclone_result *res)
 {
 	struct dumper d = { .req = req, .pid = req->src_pid, .out = out,
-			    .smaps = -1, .pagemap = -1, .mem = -1 };
+			    .smaps = -1, .mem = -1, .walk.fd = -1 };
 	bool frozen = !(req->flags & PGCLONE_NO_FREEZE);
 	struct pgc_vma_list maps;
 	struct pgc_proc proc = { 0 };
@@ -447,7 +416,6 @@ int pgc_image_dump(const struct pgc_request *req, bool all, int out,
 
 	pgc_phases_start(&ph);
 	pgc_img_tune_fd(out);
-	d.zero_pfn = zero_page_pfn();
 	if (frozen) {
 		ret = pgc_proc_seize(&proc, req->src_pid);
 		if (!ret)
