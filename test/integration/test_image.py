@@ -105,6 +105,57 @@ class Images(VictimTest):
         self.restore(b, img, "--dst", hex(dst))
         self.assertEqual(b.read(dst, MIB), bytes(MIB))
 
+    def test_every_page_walk_stores_the_same_image(self):
+        """Dump reads page states the way the kernel and its privileges
+        allow (PAGEMAP_SCAN, pagemap with the zero page's pfn, pagemap
+        alone; forced in fault-point builds): each stores the same pages
+        and restores the same bytes."""
+        fd, path = tempfile.mkstemp(dir=self.dir)
+        os.write(fd, bytes(range(256)) * (MIB // 256))
+        os.close(fd)
+        a = self.victim()
+        sparse = a.addr(f"sparse {64 * MIB:#x} {MIB + 3 * PAGE:#x}")
+        thp = a.addr(f"thp {4 * MIB:#x}")
+        file = a.addr(f"file {path} {MIB:#x} private")
+        for off in range(0, MIB, 3 * PAGE):
+            a.cmd(f"peek {file + off:#x}")     # page cache: not stored
+        for off in range(0, MIB, 7 * PAGE):
+            a.ok(f"poke {file + off:#x} 200")  # copied on write: stored
+        stripes = a.addr(f"anon {MIB:#x} 5")
+        a.ok(f"stripes {stripes:#x} {MIB:#x} none")
+        # the pages stored: all populated ones, page cache too (marked so)
+        cases = {"sparse": (sparse, 64 * MIB, -(-64 * MIB // (MIB + 3 * PAGE))),
+                 "thp": (thp, 4 * MIB, 4 * MIB // PAGE),
+                 "private file": (file, MIB, None),
+                 "PROT_NONE stripes": (stripes, MIB, MIB // PAGE)}
+        walks = {"PAGEMAP_SCAN": "", "the zero page's pfn": "pfn",
+                 "pagemap, compared": "pagemap"}
+        for case, (addr, length, data) in cases.items():
+            present = sum(a.present(addr, length // PAGE))
+            self.assertEqual(present, data or present)
+            images = {}
+            for walk, how in walks.items():
+                img = self.path(f"{case}-{how}")
+                r = run("dump", "-v", "-v", "--pid", a.pid, "--src", hex(addr),
+                        "--len", hex(length), "-o", img, check=0,
+                        env={"PGCLONE_FAULT_PAGEWALK": how})
+                self.assertIn(f"page states of PID {a.pid} from {walk}", r.stderr)
+                info = run_json("show", img)
+                self.assertEqual(info["pages_data"], present, f"{case}, {walk}")
+                with open(img, "rb") as f:
+                    body = f.read()[info["header"]["data_off"]:]
+                del info["source"]                  # the time of the dump
+                images[walk] = (info, body)
+            first = images["PAGEMAP_SCAN"]
+            for walk, got in images.items():
+                self.assertEqual(got, first, f"{case}: {walk} and PAGEMAP_SCAN differ")
+            b = self.victim()
+            dst = self.free_addr(a, b)
+            self.restore(b, self.path(f"{case}-pagemap"), "--dst", hex(dst))
+            if data:            # a file's page cache comes when read
+                self.assertEqual(sum(b.present(dst, length // PAGE)), data)
+            self.assertEqual(b.read(dst, length), a.read(addr, length))
+
     def test_thp_round_trip(self):
         a, b = self.victim(), self.victim()
         addr = a.addr(f"thp {8 * MIB:#x}")
