@@ -14,7 +14,8 @@ Usage: bench/bench_image.py [--size 1G] [--runs 3]
 import argparse
 import os
 
-from benchlib import DST, PAGE, PGCLONE, VICTIM, Victim, header, parse_size, sh, warm
+from benchlib import (DST, PAGE, PGCLONE, VICTIM, Victim, header, parse_size, sh,
+                      twin_sum, warm)
 from needs import need_built
 
 IMG = "/dev/shm/pgclone-bench.img"
@@ -33,18 +34,6 @@ def make_source(kind, size):
     v = Victim()
     cmd = f"anon {size:#x} 3" if kind == "anon" else f"sparse {size:#x} {100 * PAGE:#x}"
     return v, v.addr(cmd)
-
-
-def source_sum(kind, size):
-    """The checksum of make_source()'s bytes, read from a twin: reading the
-    source itself would populate every page it left untouched (a kernel
-    without the shared zero page gives each read fault a page), and every
-    later dump of a sparse source would then store the whole range."""
-    twin, addr = make_source(kind, size)
-    try:
-        return twin.sum(addr, size)
-    finally:
-        twin.kill()
 
 
 def measure(src, addr, size, runs, want):
@@ -95,7 +84,7 @@ def measure(src, addr, size, runs, want):
 
 def measure_kind(kind, size, runs):
     """measure() on a new make_source()."""
-    want = source_sum(kind, size)
+    want = twin_sum(make_source, kind, size)
     src, addr = make_source(kind, size)
     try:
         return measure(src, addr, size, runs, want)

@@ -55,16 +55,29 @@ def header(what):
           f"{os.cpu_count()} CPUs; {what}", flush=True)
 
 
-def clone_time(src, addr, size, check=None):
+def twin_sum(make, kind, size):
+    """The checksum of the bytes make(kind, size) builds, read from a twin:
+    reading a sparse source itself would populate every page it left
+    untouched (a kernel without the shared zero page gives each read fault
+    a page), and every later pass over it would then move the whole range."""
+    twin, addr = make(kind, size)
+    try:
+        return twin.sum(addr, size)
+    finally:
+        twin.kill()
+
+
+def clone_time(src, addr, size, check=None, want=None):
     """Seconds `pgclone --engine copy` takes to clone [addr, addr + size)
     of @src into a new victim at DST.  @check: the offsets of the pages to
-    compare afterwards (None: every byte)."""
+    compare afterwards (None: every byte, against @want, or, if None, the
+    source's bytes, which reading populates)."""
     dst = Victim()
     try:
         t = timed([PGCLONE, "-q", "--engine", "copy", "--pid", src.pid, "--src",
                    hex(addr), "--len", hex(size), "--target", dst.pid, "--dst", hex(DST)])
         if check is None:
-            assert dst.sum(DST, size) == src.sum(addr, size)
+            assert dst.sum(DST, size) == (want or src.sum(addr, size))
         for off in check or ():
             assert dst.sum(DST + off, PAGE) == src.sum(addr + off, PAGE)
         return t
