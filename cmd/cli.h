@@ -133,6 +133,12 @@ int sandbox_ready(void *ctx);
 int sandbox_ready_copy(void *ctx);
 /* opts.ready of a dump: the same, and every capability dropped first */
 int sandbox_ready_dump(void *ctx);
+/*
+ * opts.ready of a dump --snapshot: the dump's filter, but the capabilities
+ * that reach the source are kept, for the library stops it once more at
+ * the end to reap the snapshot (a child of the source)
+ */
+int sandbox_ready_snapshot(void *ctx);
 /* opts.confine: restore's image parser, a child; nothing but the image */
 int sandbox_image_child(void *ctx);
 

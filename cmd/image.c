@@ -20,7 +20,8 @@
 #include "outfile.h"
 #include "strutils.h"
 
-enum { OPT_ALL = 256, OPT_NO_FREEZE, OPT_REPLACE, OPT_STRICT, OPT_FORCE, OPT_TIMEOUT };
+enum { OPT_ALL = 256, OPT_NO_FREEZE, OPT_REPLACE, OPT_STRICT, OPT_FORCE, OPT_TIMEOUT,
+       OPT_SNAPSHOT };
 
 struct image_args {
 	pid_t pid;
@@ -42,6 +43,7 @@ static const struct option image_longopts[] = {
 	{ "output", required_argument, NULL, 'o' },
 	{ "input", required_argument, NULL, 'i' },
 	{ "no-freeze", no_argument, NULL, OPT_NO_FREEZE },
+	{ "snapshot", no_argument, NULL, OPT_SNAPSHOT },
 	{ "replace", no_argument, NULL, OPT_REPLACE },
 	{ "strict", no_argument, NULL, OPT_STRICT },
 	{ "force", no_argument, NULL, OPT_FORCE },
@@ -60,7 +62,7 @@ static int parse(int argc, char **argv, struct cli *cli, struct image_args *a,
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":p:s:l:d:o:i:nJvqhV", image_longopts,
 				NULL)) != -1) {
-		char key = c >= 256 ? "aFRSfT"[c - 256] : (char)c;
+		char key = c >= 256 ? "aFRSfTN"[c - 256] : (char)c;
 
 		if (c != '?' && c != ':' && c != 'h' && c != 'V' &&
 		    !strchr(allowed, key))
@@ -83,6 +85,7 @@ static int parse(int argc, char **argv, struct cli *cli, struct image_args *a,
 		case 'o': case 'i': a->path = optarg; break;
 		case OPT_ALL: a->all = true; break;
 		case OPT_NO_FREEZE: a->flags |= PGCLONE_NO_FREEZE; break;
+		case OPT_SNAPSHOT: a->flags |= PGCLONE_SNAPSHOT; break;
 		case OPT_REPLACE: a->flags |= PGCLONE_REPLACE; break;
 		case OPT_STRICT: a->flags |= PGCLONE_STRICT; break;
 		case OPT_FORCE: a->flags |= PGCLONE_FORCE; break;
@@ -180,7 +183,7 @@ int cmd_dump(int argc, char **argv, struct cli *cli)
 	bool to_stdout;
 	int ret;
 
-	ret = parse(argc, argv, cli, &a, "dump", "psloaFJvq");
+	ret = parse(argc, argv, cli, &a, "dump", "psloaFNJvq");
 	if (ret)
 		return ret;
 	if (!a.pid)
@@ -189,6 +192,8 @@ int cmd_dump(int argc, char **argv, struct cli *cli)
 		return errx_usage("give either --src ADDR [--len LEN] or --all");
 	if (!a.path)
 		return errx_usage("-o FILE (or -o - for standard output) is required");
+	if ((a.flags & PGCLONE_SNAPSHOT) && (a.flags & PGCLONE_NO_FREEZE))
+		return errx_usage("--snapshot and --no-freeze contradict each other: a snapshot is a freeze of an instant");
 	to_stdout = !strcmp(a.path, "-");
 	install_log(cli);
 	ret = check_pid_exists(a.pid, "--pid");
@@ -213,7 +218,8 @@ int cmd_dump(int argc, char **argv, struct cli *cli)
 		a.flags |= PGCLONE_DUMP_ALL;
 	PGCLONE_OPTS_OF(pgclone_image_opts, opts, .flags = a.flags,
 			.progress = progress_cb, .progress_ctx = cli,
-			.ready = sandbox_ready_dump);
+			.ready = a.flags & PGCLONE_SNAPSHOT ? sandbox_ready_snapshot :
+							      sandbox_ready_dump);
 	ret = pgclone_dump(a.pid, a.src.addr, a.len, out.fd, &opts, &res);
 	progress_done();
 	if (ret) {

@@ -212,6 +212,12 @@ int sandbox_ready_dump(void *ctx)
 	return process_filter(0, true) ? -1 : 0;
 }
 
+int sandbox_ready_snapshot(void *ctx)
+{
+	(void)ctx;
+	return process_filter(0, true) ? -1 : 0;
+}
+
 int sandbox_ready(void *ctx)
 {
 	(void)ctx;

@@ -55,6 +55,17 @@ enum pgclone_flags {
 	 * Restore keeps the ranges' relative layout.  Not with REPLACE.
 	 */
 	PGCLONE_DST_AUTO = 1u << 7,
+	/*
+	 * Dump (and clone) from a copy-on-write snapshot: the source is
+	 * stopped only while a fork-like child of it is made, then runs on
+	 * while the child's memory, which stays as it was at that instant, is
+	 * read.  The child is killed and reaped by the source at the end.
+	 * Refused (-EOPNOTSUPP) for shared, MADV_DONTFORK and MADV_WIPEONFORK
+	 * ranges and userfaultfd-registered processes; (-EPERM) when the
+	 * source's seccomp filter forbids clone(2) or wait4(2).  Not with
+	 * PGCLONE_NO_FREEZE.  See pgclone_dump(3).
+	 */
+	PGCLONE_SNAPSHOT = 1u << 8,
 };
 
 /* What kind of object a mapping is backed by (design.md semantics table). */
@@ -226,7 +237,7 @@ PGCLONE_API void pgclone_result_free(struct pgclone_result *res);
 /* Options of pgclone_dump() and pgclone_restore(). */
 struct pgclone_image_opts {
 	size_t sz;			/* sizeof(struct pgclone_image_opts) */
-	unsigned int flags;		/* dump: NO_FREEZE, DUMP_ALL;
+	unsigned int flags;		/* dump: NO_FREEZE, DUMP_ALL, SNAPSHOT;
 					 * restore: REPLACE, STRICT, DRY_RUN */
 	uint64_t dst;			/* restore: first range lands here (0: where it was) */
 	pgclone_progress_fn progress;

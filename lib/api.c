@@ -208,8 +208,11 @@ int pgclone_dump(pid_t pid, uint64_t addr, uint64_t len, int fd,
 	int err;
 
 	pgc_clear_error();
-	if (!image_opts_ok(opts, PGCLONE_NO_FREEZE | PGCLONE_DUMP_ALL, &req))
+	if (!image_opts_ok(opts, PGCLONE_NO_FREEZE | PGCLONE_DUMP_ALL |
+			   PGCLONE_SNAPSHOT, &req))
 		return pgc_ret(pgc_fail(-EINVAL, "invalid pgclone_image_opts for a dump"));
+	if ((req.flags & PGCLONE_SNAPSHOT) && (req.flags & PGCLONE_NO_FREEZE))
+		return pgc_ret(pgc_fail(-EINVAL, "a snapshot freezes the source for an instant: not with PGCLONE_NO_FREEZE"));
 	if (pid <= 0 || fd < 0 || !result_ok(res))
 		return pgc_ret(pgc_fail(-EINVAL, "invalid arguments"));
 	pgclone_result_free(res);

@@ -14,6 +14,15 @@ static void *log_ctx;
 static enum pgclone_log_level log_level = PGCLONE_LOG_WARN;
 
 static __thread char last_error[512];
+static __thread bool hushed;
+
+bool pgc_log_hush(bool quiet)
+{
+	bool was = hushed;
+
+	hushed = quiet;
+	return was;
+}
 
 void pgclone_set_log(pgclone_log_fn fn, void *ctx, enum pgclone_log_level level)
 {
@@ -27,7 +36,8 @@ static void vlog(enum pgclone_log_level level, const char *fmt, va_list ap)
 {
 	char msg[512];
 
-	if (!log_fn || level > log_level)
+	if (!log_fn || level > log_level ||
+	    (hushed && level != PGCLONE_LOG_ERROR))
 		return;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	log_fn(log_ctx, level, msg);

@@ -44,6 +44,11 @@ void pgc_log(enum pgclone_log_level level, const char *fmt, ...) __printf(2, 3);
  */
 int pgc_fail(int err, const char *fmt, ...) __printf(2, 3);
 void pgc_clear_error(void);
+/*
+ * While @quiet, hold back every message but errors: for a step whose
+ * expected complaints the caller answers itself.  Returns the old state.
+ */
+bool pgc_log_hush(bool quiet);
 bool pgc_has_error(void);
 /* Set errno from a -errno return, as the public entry points promise. */
 int pgc_ret(int ret);

@@ -14,7 +14,10 @@
  * opened, with the capability each takes, before the caller's ready
  * callback.  The kernel checks access when they are opened, not when they
  * are read, so a caller may drop every capability there (pgclone(1)
- * does) and read the process with none.
+ * does) and read the process with none. *
+ * With PGCLONE_SNAPSHOT the three are the snapshot's (engine/snapshot.c):
+ * the source is stopped only while it forks, and the image is the
+ * instant of that fork however long writing it takes.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -25,12 +28,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../engine/snapshot.h"
 #include "../inject/inject.h"
 #include "image.h"
 
 struct dumper {
 	const struct pgc_request *req;
 	pid_t pid;
+	pid_t read_pid;			/* whose memory is read: pid or its snapshot */
 	int out;
 	Pgclone__Manifest m;
 	Pgclone__Source src;
@@ -229,7 +234,7 @@ static int queue_piece(struct dumper *d, struct pgc_img_batch *b,
 			continue;
 		if (r <= 0)
 			return pgc_fail(-ESRCH, "cannot read 0x%llx of PID %d (did it exit?)",
-					(unsigned long long)(addr + got), (int)d->pid);
+					(unsigned long long)(addr + got), (int)d->read_pid);
 		got += (size_t)r;
 	}
 	pgc_img_batch_add(b, k, n, 0);
@@ -337,14 +342,14 @@ static int open_source(struct dumper *d)
 	if (f)
 		fclose(f);
 	d->comm[strcspn(d->comm, "\n")] = '\0';
-	d->smaps = pgc_maps_open(d->pid);
+	d->smaps = pgc_maps_open(d->read_pid);
 	if (d->smaps < 0)
 		return d->smaps;
 	/* pfns, its own and the zero page's: CAP_SYS_ADMIN, at open */
-	ret = pgc_walk_open(&d->walk, d->pid);
+	ret = pgc_walk_open(&d->walk, d->read_pid);
 	if (ret)
 		return ret;
-	snprintf(path, sizeof(path), "/proc/%d/mem", (int)d->pid);
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)d->read_pid);
 	d->mem = pgc_proc_open(path, O_RDONLY);
 	if (d->mem < 0)
 		return pgc_fail(-EPERM, "cannot open %s", path);
@@ -399,12 +404,67 @@ static int build_manifest(struct dumper *d, struct pgc_plan *plan, bool frozen)
 	return 0;
 }
 
+/*
+ * Before a snapshot: would it hold the ranges asked for?  Asked of the
+ * running source, so that a refusal costs it no stop; the snapshot's own
+ * maps are checked again once it exists.
+ */
+static int snapshot_check(const struct pgc_request *req, bool all)
+{
+	struct pgc_plan plan = { 0 };
+	struct pgc_vma_list maps;
+	int ret = pgc_maps_read(req->src_pid, &maps);
+	bool quiet;
+
+	if (ret)
+		return ret;
+	/* the plan is logged once, from the snapshot's maps */
+	quiet = pgc_log_hush(true);
+	ret = all ? plan_all(&plan, req->src_pid, &maps) :
+		    pgc_plan_build(&plan, req->src_pid, &maps, req->src, req->len,
+				   0, req->src);
+	pgc_log_hush(quiet);
+	plan.src_maps = maps;
+	if (!ret)
+		ret = pgc_snapshot_refuse(&plan, &maps);
+	pgc_plan_free(&plan);
+	return ret;
+}
+
+/* Stop the source: for the whole dump, or for a snapshot of it. */
+static int freeze(struct dumper *d, bool all, struct pgc_proc *proc,
+		  struct pgc_snapshot *snap)
+{
+	const struct pgc_request *req = d->req;
+	int ret;
+
+	if (req->flags & PGCLONE_SNAPSHOT) {
+		ret = snapshot_check(req, all);
+		if (!ret)
+			ret = pgc_snapshot_take(snap, req);
+		if (!ret)
+			d->read_pid = snap->child;
+		return ret;
+	}
+	if (req->flags & PGCLONE_NO_FREEZE)
+		return 0;
+	ret = pgc_proc_seize(proc, req->src_pid);
+	if (!ret)
+		ret = pgc_pin_check(req->src_pin, req->src_pid);
+	if (ret)
+		pgc_proc_release(proc);
+	return ret;
+}
+
 int pgc_image_dump(const struct pgc_request *req, bool all, int out,
 		   struct pgclone_result *res)
 {
-	struct dumper d = { .req = req, .pid = req->src_pid, .out = out,
+	struct dumper d = { .req = req, .pid = req->src_pid,
+			    .read_pid = req->src_pid, .out = out,
 			    .smaps = -1, .mem = -1, .walk.fd = -1 };
 	bool frozen = !(req->flags & PGCLONE_NO_FREEZE);
+	bool snapped = req->flags & PGCLONE_SNAPSHOT;
+	struct pgc_snapshot snap = { .rollup = -1, .status = -1 };
 	struct pgc_vma_list maps;
 	struct pgc_proc proc = { 0 };
 	struct pgc_plan plan = { 0 };
@@ -416,14 +476,10 @@ int pgc_image_dump(const struct pgc_request *req, bool all, int out,
 
 	pgc_phases_start(&ph);
 	pgc_img_tune_fd(out);
-	if (frozen) {
-		ret = pgc_proc_seize(&proc, req->src_pid);
-		if (!ret)
-			ret = pgc_pin_check(req->src_pin, req->src_pid);
-		if (ret)
-			return ret;
-	}
-	pgc_phase_end(&ph, "seize");
+	ret = freeze(&d, all, &proc, &snap);
+	if (ret)
+		return ret;
+	pgc_phase_end(&ph, snapped ? "snapshot" : "seize");
 	ret = pgc_step(req, "seized");
 	if (!ret)
 		ret = open_source(&d);
@@ -439,6 +495,9 @@ int pgc_image_dump(const struct pgc_request *req, bool all, int out,
 					   req->len, 0, req->src);
 		plan.src_maps = maps;
 	}
+	/* what changed between the check and the snapshot */
+	if (!ret && snapped)
+		ret = pgc_snapshot_refuse(&plan, &plan.src_maps);
 	if (!ret) {
 		pgc_phase_end(&ph, "plan");
 		ret = build_manifest(&d, &plan, frozen);
@@ -458,6 +517,12 @@ int pgc_image_dump(const struct pgc_request *req, bool all, int out,
 	if (!ret)
 		pgc_phase_end(&ph, "write");
 	pgc_proc_release(&proc);
+	close_source(&d);
+	if (snapped) {
+		int err = pgc_snapshot_drop(&snap);
+
+		ret = ret ? ret : err;
+	}
 	pgc_phase_end(&ph, "detach");
 	if (!ret) {
 		ret = pgc_result_fill(res, &plan);

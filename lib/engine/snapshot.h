@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * snapshot.h - a copy-on-write snapshot of a process (issue 14): its
+ * memory as it was at one instant, held by a stopped child of it, so that a
+ * dump or a clone reads the snapshot while the process runs on.
+ */
+#ifndef PGCLONE_SNAPSHOT_H
+#define PGCLONE_SNAPSHOT_H
+
+#include "../inject/inject.h"
+
+struct pgc_snapshot {
+	pid_t src;			/* the process snapshotted */
+	pid_t child;			/* the snapshot, stopped and traced by us; 0: none */
+	int rollup, status;		/* the child's smaps_rollup and status, for -v */
+	/*
+	 * The seccomp filters of the thread that ran the clone, read while
+	 * nothing confined us: the reap runs wait4 in the same thread later,
+	 * maybe from inside the caller's sandbox, which cannot read them.
+	 */
+	struct pgc_filters filters;
+	pid_t filters_tid;
+	long filters_count;		/* its Seccomp_filters then; -1 unknown */
+	uint64_t freeze_ns;		/* how long the source was stopped for it */
+};
+
+/*
+ * Refuse what a snapshot cannot hold still (-EOPNOTSUPP, naming it): a
+ * range of @plan that is shared (the process's writes show through),
+ * MADV_DONTFORK (not in the child) or MADV_WIPEONFORK (empty in the
+ * child); and any userfaultfd-registered mapping in @maps (the fork would
+ * be reported to its monitor).
+ */
+int pgc_snapshot_refuse(const struct pgc_plan *plan,
+			const struct pgc_vma_list *maps) __must_check;
+/*
+ * Stop every thread of req->src_pid, run clone(2) in it (a child that
+ * shares its files but has a copy-on-write copy of its memory, no SIGCHLD
+ * for it and no way to run a user instruction), and let it go again.  On
+ * failure nothing is left in the source.
+ */
+int pgc_snapshot_take(struct pgc_snapshot *s,
+		      const struct pgc_request *req) __must_check;
+/*
+ * Kill the snapshot and make the source reap it (an injected wait4), so
+ * that nothing of it remains.  Safe on a snapshot never taken.  Returns 0,
+ * or -EIO when the child could not be reaped (the message says what is
+ * left).
+ */
+int pgc_snapshot_drop(struct pgc_snapshot *s);
+
+#endif
