@@ -44,6 +44,17 @@
  *                          thread runs, stopped or not)            -> ADDR|none
  *   seccomp-kill-mmap      filter: mmap kills the process          -> ok
  *   seccomp-errno-pvr      filter: process_vm_readv fails EPERM    -> ok
+ *   seccomp-kill-clone     filter: clone(2) kills the process      -> ok
+ *   gens ADDR LEN US       a thread rewrites the range word by word,
+ *                          generation after generation: word I of
+ *                          generation G holds G << 32 | I, so any
+ *                          instant of it is checkable; generation 1
+ *                          is written before the answer; it sleeps US
+ *                          microseconds after every 64 pages        -> ok
+ *   gen                    generations the writer has finished      -> N
+ *   count-signals          count every signal a program may be sent
+ *                          by accident (SIGCHLD, SIGUSR1, ...)      -> ok
+ *   signals                how many of them arrived                 -> N
  *   ping                                                           -> pong
  */
 #include <errno.h>
@@ -185,6 +196,50 @@ static void *churner(void *arg)
 			pthread_join(t, NULL);
 	}
 	return NULL;
+}
+
+struct gens {
+	volatile uint64_t *base;
+	uint64_t words;
+	unsigned long pause_us;
+	volatile uint64_t done;		/* generations finished */
+};
+
+static struct gens gens_w;
+
+static void *gen_writer(void *arg)
+{
+	struct gens *w = arg;
+
+	for (uint64_t g = 2;; g++) {
+		for (uint64_t i = 0; i < w->words; i++) {
+			w->base[i] = g << 32 | i;
+			if (w->pause_us && (i & (64 * 512 - 1)) == 64 * 512 - 1)
+				usleep((useconds_t)w->pause_us);
+		}
+		w->done = g;
+	}
+	return NULL;
+}
+
+static volatile sig_atomic_t signals_seen;
+
+static void count_signal(int sig)
+{
+	(void)sig;
+	signals_seen++;
+}
+
+static int count_signals(void)
+{
+	static const int sigs[] = { SIGCHLD, SIGUSR1, SIGUSR2, SIGALRM, SIGURG,
+				    SIGWINCH, SIGIO, SIGPIPE, SIGHUP, SIGCONT };
+	struct sigaction sa = { .sa_handler = count_signal, .sa_flags = SA_RESTART };
+
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		if (sigaction(sigs[i], &sa, NULL))
+			return -1;
+	return 0;
 }
 
 static int install_filter(int nr, uint32_t action)
@@ -467,6 +522,25 @@ static void command(char *line)
 		puts(install_filter(SYS_mmap, SECCOMP_RET_KILL_PROCESS) ? "err" : "ok");
 	} else if (!strcmp(cmd, "seccomp-ip-vdso-mmap")) {
 		puts(install_ip_filter() ? "err" : "ok");
+	} else if (!strcmp(cmd, "seccomp-kill-clone")) {
+		puts(install_filter(SYS_clone, SECCOMP_RET_KILL_PROCESS) ? "err" : "ok");
+	} else if (!strcmp(cmd, "gens")) {
+		struct gens *wp = &gens_w;
+		pthread_t t;
+
+		wp->base = (volatile uint64_t *)a;
+		wp->words = b / 8;
+		wp->pause_us = c;
+		for (uint64_t i = 0; i < wp->words; i++)
+			wp->base[i] = 1ULL << 32 | i;
+		wp->done = 1;
+		puts(pthread_create(&t, NULL, gen_writer, wp) ? "err" : "ok");
+	} else if (!strcmp(cmd, "gen")) {
+		printf("%llu\n", (unsigned long long)gens_w.done);
+	} else if (!strcmp(cmd, "count-signals")) {
+		puts(count_signals() ? "err" : "ok");
+	} else if (!strcmp(cmd, "signals")) {
+		printf("%d\n", (int)signals_seen);
 	} else if (!strcmp(cmd, "seccomp-errno-pvr")) {
 		puts(install_filter(SYS_process_vm_readv,
 				    SECCOMP_RET_ERRNO | EPERM) ? "err" : "ok");

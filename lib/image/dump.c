@@ -353,6 +353,9 @@ static int open_source(struct dumper *d)
 	d->mem = pgc_proc_open(path, O_RDONLY);
 	if (d->mem < 0)
 		return pgc_fail(-EPERM, "cannot open %s", path);
+	/* a snapshot is our own child: it is what it was, source or no source */
+	if (d->read_pid != d->pid)
+		return 0;
 	return pgc_pin_check(d->req->src_pin, d->pid);
 }
 

@@ -1,0 +1,255 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""dump --snapshot (issue 14): the source is stopped only while it forks;
+the image is the instant of that fork however long writing it takes, and
+nothing of the snapshot is left in the source afterwards: no child, no
+zombie, no thread, no signal.  Refusals (seccomp, DONTFORK, WIPEONFORK,
+shared) and every failure path leave the source exactly as it was."""
+import array
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+from harness import Snapshot, VictimTest, copy_engine_only, run, start_stopped_at
+from test_privilege import children_of, status
+
+MIB = 1 << 20
+LEN = 16 * MIB
+
+
+def instant_of(data):
+    """The number of words written since generation 1 if @data is one
+    instant of the victim's "gens" writer (word I of generation G holds
+    G << 32 | I, written in order), else None."""
+    words = array.array("Q", data)
+    n = len(words)
+    g0 = words[0] >> 32
+    # the first word of an older generation: where the writer stood
+    k = next((i for i in range(0, n, 512) if words[i] >> 32 != g0), n)
+    if k < n:  # it stood inside the page before k
+        k = max(k - 512, 0)
+        while k < n and words[k] >> 32 == g0:
+            k += 1
+    want = array.array("Q", [g0 << 32 | i for i in range(k)] +
+                       [(g0 - 1) << 32 | i for i in range(k, n)])
+    if words != want:
+        return None
+    return (g0 - 1) * n + k
+
+
+def runs_on(v, limit=10):
+    """Does @v's writer finish another generation (within @limit s)?"""
+    g = int(v.cmd("gen"))
+    deadline = time.time() + limit
+    while time.time() < deadline:
+        if int(v.cmd("gen")) > g:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def stat_fields(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
+class SnapshotBase(VictimTest):
+    def setUp(self):
+        super().setUp()
+        self.dir = tempfile.mkdtemp(prefix="pgclone-snapshot-")
+        self.img = os.path.join(self.dir, "img")
+
+    def tearDown(self):
+        super().tearDown()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def stopped_at(self, point, *args):
+        """pgclone held at fault @point; never left stopped by a failure."""
+        p = start_stopped_at(point, *args)
+
+        def end():
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+        self.addCleanup(end)
+        return p
+
+    def writing_source(self, pause_us=20):
+        """A source with a writer thread, two threads blocked in read()
+        and a handler counting every stray signal."""
+        v = self.victim()
+        v.ok("count-signals")
+        v.ok("threads 2")
+        addr = v.addr(f"reserve {LEN:#x}")
+        v.ok(f"gens {addr:#x} {LEN:#x} {pause_us}")
+        return v, addr
+
+    def assert_no_trace(self, v, threads):
+        """Nothing of a snapshot in @v: no child, no zombie, no extra
+        thread, no signal received or pending."""
+        self.assertEqual(children_of(v.pid), [], "the source has a child left")
+        self.assertEqual(len(os.listdir(f"/proc/{v.pid}/task")), threads)
+        self.assertEqual(v.cmd("signals"), "0", "the source received a signal")
+        st = status(v.pid)
+        self.assertEqual(int(st["ShdPnd"], 16), 0)
+        self.assertEqual(int(st["SigPnd"], 16), 0)
+
+
+class SnapshotDump(SnapshotBase):
+    def test_image_is_the_instant_of_the_freeze(self):
+        v, addr = self.writing_source()
+        threads = len(os.listdir(f"/proc/{v.pid}/task"))
+        # held after the snapshot is taken, before a byte is written
+        p = self.stopped_at("seized", "dump", "--snapshot", "-v", "--pid", v.pid,
+                             "--src", hex(addr), "-o", self.img)
+        kids = children_of(v.pid)
+        self.assertEqual(len(kids), 1, "no snapshot child while the dump runs")
+        self.assertEqual(stat_fields(kids[0])[0], "t", "the snapshot child is not held stopped")
+        self.assertEqual(int(stat_fields(kids[0])[35]), 0, "the child's exit signal is not 0")
+        self.assertTrue(runs_on(v), "the source did not run during the dump")
+        os.kill(p.pid, signal.SIGCONT)
+        out, err = p.communicate(timeout=120)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertIn("was stopped for", err)
+        self.assertIn("page tables", err)
+        self.assert_no_trace(v, threads)
+        self.assertEqual(v.cmd("wake"), "ok 2", "a thread blocked in read() lost its call")
+        # restored, every word is of one instant of the writer, an old one
+        b = self.victim()
+        run("restore", "--pid", b.pid, "-i", self.img, check=0)
+        at = instant_of(b.read(addr, LEN))
+        self.assertIsNotNone(at, "the image is not one instant of the source")
+        now = instant_of(b.read(addr, LEN))
+        self.assertEqual(at, now)
+        self.assertLess(at // (LEN // 8) + 1, int(v.cmd("gen")),
+                        "the image is not older than the source")
+
+    def test_all_with_snapshot_round_trip(self):
+        v = self.victim()
+        addr = v.addr(f"anon {4 * MIB:#x} 9")
+        run("dump", "--snapshot", "--all", "--pid", v.pid, "-o", self.img, check=0)
+        self.assert_no_trace(v, 1)
+        b = self.victim()
+        run("restore", "--pid", b.pid, "-i", self.img, "--dst", "auto", check=0)
+
+    def refused(self, v, *args, why, code=2):
+        snap = Snapshot(v)
+        threads = len(os.listdir(f"/proc/{v.pid}/task"))
+        r = run("dump", "--snapshot", "--pid", v.pid, *args, "-o", self.img, check=code)
+        self.assertIn(why, r.stderr)
+        self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+        self.assertFalse(os.path.exists(self.img))
+        self.assertEqual(os.listdir(self.dir), [])
+        snap.assert_unchanged(self)
+        self.assertEqual(children_of(v.pid), [])
+        self.assertEqual(len(os.listdir(f"/proc/{v.pid}/task")), threads)
+
+    @copy_engine_only("the seccomp filter is read by the injection layer")
+    def test_seccomp_forbidding_clone_is_refused_up_front(self):
+        v = self.victim()
+        v.ok("count-signals")
+        addr = v.addr(f"anon {MIB:#x} 3")
+        v.ok("seccomp-kill-clone")
+        self.refused(v, "--src", hex(addr), why="forbids clone(2)", code=1)
+        self.assertEqual(v.cmd("signals"), "0")
+
+    def test_dontfork_wipeonfork_shared_refused(self):
+        v = self.victim()
+        for adv in ("dontfork", "wipeonfork"):
+            addr = v.addr(f"anon {MIB:#x} 3")
+            v.ok(f"advise {addr:#x} {MIB:#x} {adv}")
+            self.refused(v, "--src", hex(addr), why=f"MADV_{adv.upper()}")
+        self.refused(v, "--all", why="MADV_")
+        shared = v.addr(f"shared {MIB:#x}")
+        self.refused(v, "--src", hex(shared), why="is shared")
+
+    def test_snapshot_and_no_freeze_contradict(self):
+        v = self.victim()
+        addr = v.addr(f"anon {MIB:#x} 3")
+        r = run("dump", "--snapshot", "--no-freeze", "--pid", v.pid, "--src", hex(addr),
+                "-o", self.img, check=2)
+        self.assertIn("contradict", r.stderr)
+
+    def test_fault_points_roll_back(self):
+        v = self.victim()
+        v.ok("count-signals")
+        v.ok("threads 2")
+        addr = v.addr(f"anon {8 * MIB:#x} 5")
+        for point in ("snapshot-seized", "snapshot-cloned", "seized", "batch"):
+            with self.subTest(point=point):
+                snap = Snapshot(v, [(addr, 8 * MIB)])
+                r = run("dump", "--snapshot", "--pid", v.pid, "--src", hex(addr),
+                        "-o", self.img, env={"PGCLONE_FAULT_FAIL": point}, check=1)
+                self.assertIn(f"fault injected at {point}", r.stderr)
+                self.assertEqual(os.listdir(self.dir), [])
+                snap.assert_unchanged(self)
+                self.assert_no_trace(v, 3)
+        self.assertEqual(v.cmd("wake"), "ok 2")
+
+    def test_sigint_and_sigterm_roll_back(self):
+        v, addr = self.writing_source()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with self.subTest(sig=sig):
+                p = self.stopped_at("seized", "dump", "--snapshot", "--pid", v.pid,
+                                     "--src", hex(addr), "-o", self.img)
+                self.assertEqual(len(children_of(v.pid)), 1)
+                maps = v.maps()
+                os.kill(p.pid, sig)
+                os.kill(p.pid, signal.SIGCONT)
+                out, err = p.communicate(timeout=60)
+                self.assertEqual(p.returncode, 1, err)
+                self.assertEqual(os.listdir(self.dir), [])
+                self.assertEqual(v.maps(), maps)
+                self.assert_no_trace(v, 4)
+
+    def test_source_exit_mid_dump(self):
+        """The snapshot outlives its source: the image is still the
+        instant of the freeze, and the child, orphaned, is killed."""
+        v, addr = self.writing_source()
+        p = self.stopped_at("seized", "dump", "--snapshot", "--pid", v.pid,
+                             "--src", hex(addr), "-o", self.img)
+        child = children_of(v.pid)[0]
+        v.p.kill()
+        v.p.wait()
+        os.kill(p.pid, signal.SIGCONT)
+        out, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 0, err)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                if stat_fields(child)[0] in ("Z", "X"):
+                    break
+            except (FileNotFoundError, ProcessLookupError):
+                break
+            time.sleep(0.05)
+        else:
+            self.fail(f"the snapshot child {child} still runs")
+        b = self.victim()
+        run("restore", "--pid", b.pid, "-i", self.img, check=0)
+        self.assertIsNotNone(instant_of(b.read(addr, LEN)))
+
+    def test_sigkill_of_pgclone_leaves_one_dead_child(self):
+        """pgclone(1), SIGKILL: the kernel kills the snapshot child
+        (PTRACE_O_EXITKILL); what is left is one zombie of exit signal 0,
+        no memory, no signal, which wait() without __WALL never sees."""
+        v, addr = self.writing_source()
+        maps = v.maps()
+        p = self.stopped_at("seized", "dump", "--snapshot", "--pid", v.pid,
+                             "--src", hex(addr), "-o", self.img)
+        child = children_of(v.pid)[0]
+        p.kill()
+        p.communicate(timeout=60)
+        deadline = time.time() + 10
+        while stat_fields(child)[0] != "Z" and time.time() < deadline:
+            time.sleep(0.05)
+        f = stat_fields(child)
+        self.assertEqual(f[0], "Z", "the snapshot child is not dead")
+        self.assertEqual(int(f[35]), 0, "its exit signal is not 0")
+        self.assertEqual(v.maps(), maps)
+        self.assertEqual(v.cmd("signals"), "0", "the source received a signal")
+        self.assertTrue(runs_on(v), "the source does not run")
+        self.assertTrue(v.alive())
+        self.assertFalse(os.path.exists(self.img))
+
