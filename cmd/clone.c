@@ -13,7 +13,7 @@
 #include "escape.h"
 #include "strutils.h"
 
-enum { OPT_REPLACE = 256, OPT_MOVE, OPT_NO_FREEZE, OPT_FORCE };
+enum { OPT_REPLACE = 256, OPT_MOVE, OPT_NO_FREEZE, OPT_FORCE, OPT_SNAPSHOT };
 
 struct clone_args {
 	pid_t pid, target;
@@ -37,6 +37,7 @@ static int parse_args(int argc, char **argv, struct cli *cli,
 		{ "replace", no_argument, NULL, OPT_REPLACE },
 		{ "move", no_argument, NULL, OPT_MOVE },
 		{ "no-freeze", no_argument, NULL, OPT_NO_FREEZE },
+		{ "snapshot", no_argument, NULL, OPT_SNAPSHOT },
 		{ "force", no_argument, NULL, OPT_FORCE },
 		{ "dry-run", no_argument, NULL, 'n' },
 		CLI_COMMON_LONGOPTS,
@@ -74,6 +75,7 @@ static int parse_args(int argc, char **argv, struct cli *cli,
 		case OPT_REPLACE: a->flags |= PGCLONE_REPLACE; break;
 		case OPT_MOVE: a->flags |= PGCLONE_MOVE; break;
 		case OPT_NO_FREEZE: a->flags |= PGCLONE_NO_FREEZE; break;
+		case OPT_SNAPSHOT: a->flags |= PGCLONE_SNAPSHOT; break;
 		case OPT_FORCE: a->flags |= PGCLONE_FORCE; break;
 		case 'n': a->flags |= PGCLONE_DRY_RUN; break;
 		default:
@@ -91,6 +93,10 @@ static int parse_args(int argc, char **argv, struct cli *cli,
 		return errx_usage("--src is required");
 	if (!a->dst.given)
 		return errx_usage("--dst is required");
+	if ((a->flags & PGCLONE_SNAPSHOT) && (a->flags & PGCLONE_NO_FREEZE))
+		return errx_usage("--snapshot and --no-freeze contradict each other: a snapshot is a freeze of an instant");
+	if ((a->flags & PGCLONE_SNAPSHOT) && (a->flags & PGCLONE_MOVE))
+		return errx_usage("--snapshot and --move contradict each other: the source runs on after the snapshot");
 	if ((a->flags & PGCLONE_FORCE) && !(a->flags & PGCLONE_REPLACE))
 		return errx_usage("--force applies only with --replace");
 	if (a->dst.automatic && (a->flags & PGCLONE_REPLACE))

@@ -55,6 +55,8 @@ static void usage(FILE *out)
 		"                        TLS or robust-futex list (that thread will crash)\n"
 		"     --move             unmap the source after a successful clone\n"
 		"     --no-freeze        do not stop the source's threads while copying\n"
+		"     --snapshot         stop the source only while it forks, then copy from\n"
+		"                        that copy-on-write snapshot while it runs on\n"
 		" -n, --dry-run          plan and check everything, change nothing\n"
 		"\n"
 		"Image options (dump, restore):\n"

@@ -109,7 +109,8 @@ int pgclone_clone(pid_t src_pid, uint64_t src_addr, uint64_t len,
 {
 	const unsigned int known_flags = PGCLONE_REPLACE | PGCLONE_MOVE |
 					 PGCLONE_NO_FREEZE | PGCLONE_DRY_RUN |
-					 PGCLONE_FORCE | PGCLONE_DST_AUTO;
+					 PGCLONE_FORCE | PGCLONE_DST_AUTO |
+					 PGCLONE_SNAPSHOT;
 	/* STRICT and DUMP_ALL belong to the image calls */
 	struct pgc_request req = {
 		.src_pid = src_pid, .dst_pid = dst_pid,
@@ -151,7 +152,17 @@ int pgclone_clone(pid_t src_pid, uint64_t src_addr, uint64_t len,
 	if ((req.flags & PGCLONE_MOVE) && (req.flags & PGCLONE_NO_FREEZE))
 		pr_info("--move freezes the source anyway: it must be stopped to unmap it");
 
+	if ((req.flags & PGCLONE_SNAPSHOT) &&
+	    (req.flags & (PGCLONE_NO_FREEZE | PGCLONE_MOVE)))
+		return pgc_ret(pgc_fail(-EINVAL, "a snapshot is a freeze of an instant the source runs on from: not with PGCLONE_%s",
+					req.flags & PGCLONE_MOVE ? "MOVE" : "NO_FREEZE"));
+
 	engine = pick_engine(engine, src_pid, dst_pid);
+	if (engine == PGCLONE_ENGINE_KERNEL && (req.flags & PGCLONE_SNAPSHOT)) {
+		/* both mmap locks held: its clone is one instant already */
+		pr_info("the kernel engine's clone is an instant of the source anyway: no snapshot needed");
+		req.flags &= ~PGCLONE_SNAPSHOT;
+	}
 	if (engine == PGCLONE_ENGINE_KERNEL && pgc_kernel_syscall_nr() < 0)
 		return pgc_ret(pgc_fail(-ENOSYS,
 					"this kernel has no process_vm_mmap(2) (its entry point is not in /proc/kallsyms)"));
@@ -162,6 +173,8 @@ int pgclone_clone(pid_t src_pid, uint64_t src_addr, uint64_t len,
 		pgc_priv_raise(PGC_CAPS_PROC);
 		err = pgc_kernel_engine_clone(&req, res);
 		pgc_priv_lower();
+	} else if (!err && (req.flags & PGCLONE_SNAPSHOT)) {
+		err = pgc_snapshot_copy_clone(&req, res);
 	} else if (!err) {
 		err = pgc_copy_engine_clone(&req, res);
 	}

@@ -441,6 +441,13 @@ int pgc_copy_engine_clone(const struct pgc_request *req,
 			  struct pgclone_result *res) __must_check;
 int pgc_kernel_engine_clone(const struct pgc_request *req,
 			    struct pgclone_result *res) __must_check;
+/*
+ * engine/snapclone.c: PGCLONE_SNAPSHOT with the copy engine: the refusals
+ * checked, a snapshot of the source taken, the copy engine's clone made
+ * from it, the snapshot dropped.
+ */
+int pgc_snapshot_copy_clone(const struct pgc_request *req,
+			    struct pgclone_result *res) __must_check;
 int pgc_image_dump(const struct pgc_request *req, bool all, int out,
 		   struct pgclone_result *res) __must_check;
 int pgc_image_restore(const struct pgc_request *req, int in,

@@ -253,3 +253,69 @@ class SnapshotDump(SnapshotBase):
         self.assertTrue(v.alive())
         self.assertFalse(os.path.exists(self.img))
 
+
+@copy_engine_only("the kernel engine's clone is an instant by itself: --snapshot changes nothing")
+class SnapshotClone(SnapshotBase):
+    """clone --snapshot: the copy engine reads the snapshot, not the
+    frozen source."""
+
+    def test_clone_is_the_instant_of_the_freeze(self):
+        v, addr = self.writing_source()
+        threads = len(os.listdir(f"/proc/{v.pid}/task"))
+        b = self.victim()
+        dst = self.free_addr(v, b)
+        p = self.stopped_at("snapshot", "--snapshot", "-v", "--engine", "copy",
+                             "--pid", v.pid, "--src", hex(addr), "--len", hex(LEN),
+                             "--target", b.pid, "--dst", hex(dst))
+        self.assertEqual(len(children_of(v.pid)), 1)
+        self.assertTrue(runs_on(v), "the source did not run during the clone")
+        os.kill(p.pid, signal.SIGCONT)
+        out, err = p.communicate(timeout=120)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertIn("was stopped for", err)
+        self.assert_no_trace(v, threads)
+        self.assertIsNotNone(instant_of(b.read(dst, LEN)), "the clone is not one instant")
+        self.assertEqual(v.cmd("wake"), "ok 2")
+
+    def test_clone_into_the_source_itself(self):
+        v, addr = self.writing_source()
+        dst = self.free_addr(v)
+        run("--snapshot", "--engine", "copy", "--pid", v.pid, "--src", hex(addr),
+            "--len", hex(LEN), "--dst", hex(dst), check=0)
+        self.assertIsNotNone(instant_of(v.read(dst, LEN)))
+        self.assert_no_trace(v, 4)
+
+    def test_clone_fault_points_roll_back(self):
+        v = self.victim()
+        v.ok("count-signals")
+        addr = v.addr(f"anon {8 * MIB:#x} 5")
+        b = self.victim()
+        dst = self.free_addr(v, b)
+        for point in ("snapshot-seized", "snapshot-cloned", "snapshot", "mapped",
+                      "batch", "copied", "finished"):
+            with self.subTest(point=point):
+                sv, sb = Snapshot(v, [(addr, 8 * MIB)]), Snapshot(b)
+                r = run("--snapshot", "--engine", "copy", "--pid", v.pid, "--src", hex(addr),
+                        "--target", b.pid, "--dst", hex(dst),
+                        env={"PGCLONE_FAULT_FAIL": point}, check=1)
+                self.assertIn(f"fault injected at {point}", r.stderr)
+                sv.assert_unchanged(self)
+                sb.assert_unchanged(self)
+                self.assert_no_trace(v, 1)
+
+    def test_clone_refusals(self):
+        v = self.victim()
+        addr = v.addr(f"anon {MIB:#x} 3")
+        v.ok(f"advise {addr:#x} {MIB:#x} dontfork")
+        b = self.victim()
+        dst = self.free_addr(v, b)
+        sv, sb = Snapshot(v), Snapshot(b)
+        r = run("--snapshot", "--engine", "copy", "--pid", v.pid, "--src", hex(addr),
+                "--target", b.pid, "--dst", hex(dst), check=2)
+        self.assertIn("MADV_DONTFORK", r.stderr)
+        r = run("--snapshot", "--move", "--pid", v.pid, "--src", hex(addr),
+                "--target", b.pid, "--dst", hex(dst), check=2)
+        self.assertIn("contradict", r.stderr)
+        sv.assert_unchanged(self)
+        sb.assert_unchanged(self)
+        self.assertEqual(children_of(v.pid), [])
