@@ -15,27 +15,12 @@
 
 #include "snapshot.h"
 
-/* Would a snapshot of @pid hold req's range?  (refusals of snapshot.c) */
-static int check_range(const struct pgc_request *req, pid_t pid)
+/* The source's side alone: the destination is the engine's to check. */
+static int plan_range(struct pgc_plan *plan, const struct pgc_request *req,
+		      const struct pgc_vma_list *maps)
 {
-	struct pgc_plan plan = { 0 };
-	struct pgc_vma_list maps;
-	bool quiet;
-	int err = pgc_maps_read(pid, &maps);
-
-	if (err)
-		return err;
-	/* the plan is logged once, by the engine */
-	quiet = pgc_log_hush(true);
-	/* the source's side alone: the destination is the engine's to check */
-	err = pgc_plan_build_auto(&plan, req->src_pid, &maps, req->src, req->len,
-				  req->dst_pid);
-	pgc_log_hush(quiet);
-	plan.src_maps = maps;
-	if (!err)
-		err = pgc_snapshot_refuse(&plan, &maps);
-	pgc_plan_free(&plan);
-	return err;
+	return pgc_plan_build_auto(plan, req->src_pid, maps, req->src, req->len,
+				   req->dst_pid);
 }
 
 int pgc_snapshot_copy_clone(const struct pgc_request *req,
@@ -46,14 +31,14 @@ int pgc_snapshot_copy_clone(const struct pgc_request *req,
 	int err, drop;
 
 	/* asked of the running source first: a refusal costs it no stop */
-	err = check_range(req, req->src_pid);
+	err = pgc_snapshot_check(req, req->src_pid, plan_range);
 	if (err || (req->flags & PGCLONE_DRY_RUN))
 		return err;
 	err = pgc_snapshot_take(&snap, req);
 	if (err)
 		return err;
 	/* what changed between the check and the snapshot */
-	err = check_range(req, snap.child);
+	err = pgc_snapshot_check(req, snap.child, plan_range);
 	if (!err)
 		err = pgc_step(req, "snapshot");
 	if (!err) {

@@ -88,6 +88,27 @@ int pgc_snapshot_refuse(const struct pgc_plan *plan,
 	return 0;
 }
 
+int pgc_snapshot_check(const struct pgc_request *req, pid_t pid,
+		       pgc_snapshot_plan_fn plan_fn)
+{
+	struct pgc_plan plan = { 0 };
+	struct pgc_vma_list maps;
+	bool quiet;
+	int err = pgc_maps_read(pid, &maps);
+
+	if (err)
+		return err;
+	/* the plan is logged once, by the dump or clone that follows */
+	quiet = pgc_log_hush(true);
+	err = plan_fn(&plan, req, &maps);
+	pgc_log_hush(quiet);
+	plan.src_maps = maps;	/* freed with the plan */
+	if (!err)
+		err = pgc_snapshot_refuse(&plan, &maps);
+	pgc_plan_free(&plan);
+	return err;
+}
+
 /* "Seccomp_filters:" of a thread (Linux 5.9+), or -1. */
 static long filter_count(pid_t pid, pid_t tid)
 {

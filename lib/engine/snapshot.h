@@ -33,6 +33,17 @@ struct pgc_snapshot {
  */
 int pgc_snapshot_refuse(const struct pgc_plan *plan,
 			const struct pgc_vma_list *maps) __must_check;
+/* Plan req's ranges of a process from its @maps (for the refusals). */
+typedef int (*pgc_snapshot_plan_fn)(struct pgc_plan *plan,
+				    const struct pgc_request *req,
+				    const struct pgc_vma_list *maps);
+/*
+ * Would a snapshot hold what @plan_fn plans from @pid's maps (@pid: the
+ * source before the snapshot, so that a refusal costs it no stop; the
+ * snapshot after, for what changed in between)?  0 or the refusal.
+ */
+int pgc_snapshot_check(const struct pgc_request *req, pid_t pid,
+		       pgc_snapshot_plan_fn plan_fn) __must_check;
 /*
  * Stop every thread of req->src_pid, run clone(2) in it (a child that
  * shares its files but has a copy-on-write copy of its memory, no SIGCHLD

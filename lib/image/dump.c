@@ -297,7 +297,8 @@ static int write_trailer(struct dumper *d, const uint32_t *crcs, uint64_t n)
 }
 
 /* Every clonable mapping of the process, as a plan. */
-static int plan_all(struct pgc_plan *plan, pid_t pid, struct pgc_vma_list *maps)
+static int plan_all(struct pgc_plan *plan, pid_t pid,
+		    const struct pgc_vma_list *maps)
 {
 	memset(plan, 0, sizeof(*plan));
 	plan->src_pid = plan->dst_pid = pid;
@@ -407,31 +408,18 @@ static int build_manifest(struct dumper *d, struct pgc_plan *plan, bool frozen)
 	return 0;
 }
 
-/*
- * Before a snapshot: would it hold the ranges asked for?  Asked of the
- * running source, so that a refusal costs it no stop; the snapshot's own
- * maps are checked again once it exists.
- */
-static int snapshot_check(const struct pgc_request *req, bool all)
+/* What a dump of the range (or --all) takes, for the snapshot's refusals. */
+static int plan_range(struct pgc_plan *plan, const struct pgc_request *req,
+		      const struct pgc_vma_list *maps)
 {
-	struct pgc_plan plan = { 0 };
-	struct pgc_vma_list maps;
-	int ret = pgc_maps_read(req->src_pid, &maps);
-	bool quiet;
+	return pgc_plan_build(plan, req->src_pid, maps, req->src, req->len, 0,
+			      req->src);
+}
 
-	if (ret)
-		return ret;
-	/* the plan is logged once, from the snapshot's maps */
-	quiet = pgc_log_hush(true);
-	ret = all ? plan_all(&plan, req->src_pid, &maps) :
-		    pgc_plan_build(&plan, req->src_pid, &maps, req->src, req->len,
-				   0, req->src);
-	pgc_log_hush(quiet);
-	plan.src_maps = maps;
-	if (!ret)
-		ret = pgc_snapshot_refuse(&plan, &maps);
-	pgc_plan_free(&plan);
-	return ret;
+static int plan_every(struct pgc_plan *plan, const struct pgc_request *req,
+		      const struct pgc_vma_list *maps)
+{
+	return plan_all(plan, req->src_pid, maps);
 }
 
 /* Stop the source: for the whole dump, or for a snapshot of it. */
@@ -442,7 +430,9 @@ static int freeze(struct dumper *d, bool all, struct pgc_proc *proc,
 	int ret;
 
 	if (req->flags & PGCLONE_SNAPSHOT) {
-		ret = snapshot_check(req, all);
+		/* asked of the running source: a refusal costs it no stop */
+		ret = pgc_snapshot_check(req, req->src_pid,
+					 all ? plan_every : plan_range);
 		if (!ret)
 			ret = pgc_snapshot_take(snap, req);
 		if (!ret)
