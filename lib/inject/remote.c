@@ -89,12 +89,31 @@ static uint64_t scan_for_insn(pid_t pid, uint64_t start, uint64_t end)
 	return found;
 }
 
+/*
+ * The mappings find_gadget() looks through, from /proc/PID/maps: names and
+ * protections are all it needs, and smaps would walk every page table of
+ * the process (11 ms for 1 GiB) while it is frozen.
+ */
+static int read_maps(pid_t pid, struct pgc_vma_list *maps)
+{
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	fd = pgc_proc_open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		memset(maps, 0, sizeof(*maps));
+		return pgc_fail(-ESRCH, "cannot read the mappings of PID %d", (int)pid);
+	}
+	return pgc_maps_read_fd(pid, fd, maps);
+}
+
 /* A syscall instruction: in the vdso if there is one, else in any text. */
 static int find_gadget(struct pgc_remote *r)
 {
 	struct pgc_vma_list maps;
 	uint64_t found = 0;
-	int ret = pgc_maps_read(r->proc->pid, &maps);
+	int ret = read_maps(r->proc->pid, &maps);
 
 	if (ret)
 		return ret;
