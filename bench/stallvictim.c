@@ -36,6 +36,7 @@ static pthread_cond_t forked = PTHREAD_COND_INITIALIZER;
 static uint64_t max_gap_ns;
 static int fork_wanted;
 static uint64_t fork_ns;
+static pid_t fork_child;
 
 static uint64_t now_ns(void)
 {
@@ -93,8 +94,8 @@ static void *ticker(void *arg)
 			if (c == 0)
 				_exit(0);
 			fork_ns = now_ns() - f;
-			if (c > 0)
-				waitpid(c, NULL, 0);
+			/* reaped by the main thread: the child's exit is not the fork */
+			fork_child = c;
 			fork_wanted = 0;
 			pthread_cond_signal(&forked);
 		}
@@ -145,6 +146,8 @@ int main(int argc, char **argv)
 				pthread_cond_wait(&forked, &lock);
 			printf("%llu\n", (unsigned long long)(fork_ns / 1000));
 			pthread_mutex_unlock(&lock);
+			if (fork_child > 0)
+				waitpid(fork_child, NULL, 0);
 		} else {
 			puts("err");
 		}
