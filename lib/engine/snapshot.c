@@ -164,6 +164,58 @@ static int set_options(pid_t tid, long opts)
 	return ptrace(PTRACE_SETOPTIONS, tid, 0, (void *)opts) ? -ESRCH : 0;
 }
 
+/* The last "NSpid:" of @pid: its number in its own namespace, or -1. */
+static long innermost_pid(pid_t pid)
+{
+	char path[64], line[256];
+	long n = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		char *p = line + 6, *end;
+
+		if (strncmp(line, "NSpid:", 6))
+			continue;
+		for (long v = strtol(p, &end, 10); end != p; v = strtol(p, &end, 10)) {
+			n = v;
+			p = end;
+		}
+		break;
+	}
+	fclose(f);
+	return n;
+}
+
+/*
+ * clone() returned the child's PID as the source sees it.  In another PID
+ * namespace (a container) that is not ours: look among the children of
+ * the thread that ran it (CONFIG_PROC_CHILDREN) for the one it names.
+ */
+static pid_t our_pid(pid_t src, pid_t tid, long theirs)
+{
+	char path[80];
+	long kid;
+	FILE *f;
+
+	if (pgc_same_pidns(getpid(), src) == 1)
+		return (pid_t)theirs;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)src, (int)tid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (fscanf(f, "%ld", &kid) == 1)
+		if (innermost_pid((pid_t)kid) == theirs)
+			break;
+	if (ferror(f) || feof(f))
+		kid = 0;
+	fclose(f);
+	return (pid_t)kid;
+}
+
 /* Run the clone and hold the child in its first stop. */
 static int make_child(struct pgc_snapshot *s, struct pgc_remote *r)
 {
@@ -185,7 +237,12 @@ static int make_child(struct pgc_snapshot *s, struct pgc_remote *r)
 		return pgc_fail(ret == -ENOMEM || ret == -EAGAIN ? -ENOMEM : -EIO,
 				"PID %d cannot fork for a snapshot: %s", (int)s->src,
 				strerror((int)-ret));
-	s->child = (pid_t)ret;
+	s->child_there = (pid_t)ret;
+	s->child = our_pid(s->src, r->tid, ret);
+	if (!s->child)
+		return pgc_fail(-EIO,
+				"PID %d forked its snapshot as its PID %ld, which pgclone cannot find in its own PID namespace; it is left stopped until pgclone exits, then dies of SIGSEGV",
+				(int)s->src, ret);
 	if (pgc_wait_tid(s->child, &status) || !WIFSTOPPED(status) ||
 	    set_options(s->child, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL))
 		return pgc_fail(-EIO, "the snapshot child %d of PID %d did not stop",
@@ -207,7 +264,7 @@ static int kill_child(struct pgc_snapshot *s, struct pgc_remote *r)
 	if (kill(s->child, SIGKILL)) {
 		if (errno != EPERM || !r)
 			return -errno;
-		if (pgc_remote_syscall(r, &ret, SYS_kill, (uint64_t)s->child,
+		if (pgc_remote_syscall(r, &ret, SYS_kill, (uint64_t)s->child_there,
 				       SIGKILL, 0, 0, 0, 0) || ret)
 			return -EPERM;
 	}
@@ -226,12 +283,12 @@ static int reap_child(struct pgc_snapshot *s, struct pgc_remote *r)
 	int err;
 
 	for (int i = 0; i < SNAP_REAP_TRIES; i++) {
-		err = pgc_remote_syscall(r, &ret, SYS_wait4, (uint64_t)s->child,
+		err = pgc_remote_syscall(r, &ret, SYS_wait4, (uint64_t)s->child_there,
 					 0, SNAP_WAIT_FLAGS, 0, 0, 0);
 		if (err)
 			return err;
 		/* -ECHILD: one of its own __WALL waits took it first */
-		if (ret == s->child || ret == -ECHILD)
+		if (ret == s->child_there || ret == -ECHILD)
 			return 0;
 		if (ret != 0 && ret != -EINTR)
 			break;

@@ -12,6 +12,7 @@
 struct pgc_snapshot {
 	pid_t src;			/* the process snapshotted */
 	pid_t child;			/* the snapshot, stopped and traced by us; 0: none */
+	pid_t child_there;		/* its PID in the source's PID namespace */
 	int rollup, status;		/* the child's smaps_rollup and status, for -v */
 	/*
 	 * The seccomp filters of the thread that ran the clone, read while

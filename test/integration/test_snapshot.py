@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import Snapshot, VictimTest, copy_engine_only, run, start_stopped_at
+from harness import VICTIM, Snapshot, Victim, VictimTest, copy_engine_only, run, start_stopped_at
 from test_privilege import children_of, status
 
 MIB = 1 << 20
@@ -48,6 +48,19 @@ def runs_on(v, limit=10):
             return True
         time.sleep(0.02)
     return False
+
+
+class NsVictim(Victim):
+    """A victim in a PID namespace of its own (its init)."""
+
+    def __init__(self):
+        self.p = subprocess.Popen(["unshare", "--pid", "--fork", "--kill-child", "--", VICTIM],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                  bufsize=1)
+        if self.p.stdout.readline().strip() != "ready":
+            raise RuntimeError("victim did not start in a PID namespace")
+        self.pid = children_of(self.p.pid)[0]
+        self.ns_pid = int(status(self.pid)["NSpid"].split()[-1])
 
 
 def stat_fields(pid):
@@ -125,6 +138,32 @@ class SnapshotDump(SnapshotBase):
         self.assertEqual(at, now)
         self.assertLess(at // (LEN // 8) + 1, int(v.cmd("gen")),
                         "the image is not older than the source")
+
+    def test_another_users_source(self):
+        """pgclone may not signal another user's process (no CAP_KILL
+        kept): the source itself kills its snapshot, then reaps it."""
+        v = self.victim(user="nobody")
+        v.ok("count-signals")
+        addr = v.addr(f"anon {4 * MIB:#x} 9")
+        run("dump", "--snapshot", "--pid", v.pid, "--src", hex(addr), "-o", self.img, check=0)
+        self.assert_no_trace(v, 1)
+        b = self.victim()
+        run("restore", "--pid", b.pid, "-i", self.img, check=0)
+        self.assertEqual(b.sum(addr, 4 * MIB), v.sum(addr, 4 * MIB))
+
+    def test_source_in_another_pid_namespace(self):
+        """clone() answers with the child's PID in the source's namespace:
+        pgclone must find and kill its own snapshot, nobody else."""
+        v = NsVictim()
+        self.victims.append(v)
+        self.assertNotEqual(v.ns_pid, v.pid)
+        v.ok("count-signals")
+        addr = v.addr(f"anon {4 * MIB:#x} 9")
+        run("dump", "--snapshot", "--pid", v.pid, "--src", hex(addr), "-o", self.img, check=0)
+        self.assert_no_trace(v, 1)
+        b = self.victim()
+        run("restore", "--pid", b.pid, "-i", self.img, check=0)
+        self.assertEqual(b.sum(addr, 4 * MIB), v.sum(addr, 4 * MIB))
 
     def test_all_with_snapshot_round_trip(self):
         v = self.victim()
