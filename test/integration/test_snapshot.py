@@ -194,6 +194,20 @@ class SnapshotDump(SnapshotBase):
         self.refused(v, "--src", hex(addr), why="forbids clone(2)", code=1)
         self.assertEqual(v.cmd("signals"), "0")
 
+    @copy_engine_only("the seccomp filter is read by the injection layer")
+    def test_seccomp_filtered_source_that_may_fork(self):
+        """The reap runs inside pgclone's own sandbox, where the source's
+        filter cannot be read again: the one read at the freeze serves,
+        silently, and the source is left as it was."""
+        v = self.victim()
+        v.ok("count-signals")
+        addr = v.addr(f"anon {MIB:#x} 3")
+        v.ok("seccomp-kill-mmap")
+        r = run("dump", "--snapshot", "--pid", v.pid, "--src", hex(addr), "-o", self.img, check=0)
+        self.assertNotIn("warning", r.stderr)
+        self.assert_no_trace(v, 1)
+        self.assertTrue(v.alive())
+
     def test_dontfork_wipeonfork_shared_refused(self):
         v = self.victim()
         for adv in ("dontfork", "wipeonfork"):
