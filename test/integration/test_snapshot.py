@@ -121,6 +121,8 @@ class SnapshotDump(SnapshotBase):
         self.assertEqual(len(kids), 1, "no snapshot child while the dump runs")
         self.assertEqual(stat_fields(kids[0])[0], "t", "the snapshot child is not held stopped")
         self.assertEqual(int(stat_fields(kids[0])[35]), 0, "the child's exit signal is not 0")
+        with open(f"/proc/{kids[0]}/comm") as c:
+            self.assertEqual(c.read().strip(), "pgclone:snap")
         self.assertTrue(runs_on(v), "the source did not run during the dump")
         os.kill(p.pid, signal.SIGCONT)
         out, err = p.communicate(timeout=120)
@@ -285,8 +287,10 @@ class SnapshotDump(SnapshotBase):
 
     def test_sigkill_of_pgclone_leaves_one_dead_child(self):
         """pgclone(1), SIGKILL: the kernel kills the snapshot child
-        (PTRACE_O_EXITKILL); what is left is one zombie of exit signal 0,
-        no memory, no signal, which wait() without __WALL never sees."""
+        (PTRACE_O_EXITKILL); what is left is one zombie of exit signal 0
+        named pgclone:snap, no memory, no signal, which wait() without
+        __WALL never sees, and which the next snapshot of the source
+        reaps."""
         v, addr = self.writing_source()
         maps = v.maps()
         p = self.stopped_at("seized", "dump", "--snapshot", "--pid", v.pid,
@@ -300,11 +304,20 @@ class SnapshotDump(SnapshotBase):
         f = stat_fields(child)
         self.assertEqual(f[0], "Z", "the snapshot child is not dead")
         self.assertEqual(int(f[35]), 0, "its exit signal is not 0")
+        with open(f"/proc/{child}/comm") as c:
+            self.assertEqual(c.read().strip(), "pgclone:snap", "the zombie is not named")
         self.assertEqual(v.maps(), maps)
         self.assertEqual(v.cmd("signals"), "0", "the source received a signal")
         self.assertTrue(runs_on(v), "the source does not run")
         self.assertTrue(v.alive())
         self.assertFalse(os.path.exists(self.img))
+        # the next snapshot of the source reaps it
+        r = run("dump", "--snapshot", "-v", "--pid", v.pid, "--src", hex(addr), "-o", self.img,
+                check=0)
+        self.assertIn(f"reaped {child}, a snapshot of PID {v.pid} that a killed pgclone left",
+                      r.stderr)
+        self.assert_no_trace(v, 4)
+        self.assertEqual(v.maps(), maps)
 
 
 @copy_engine_only("the kernel engine's clone is an instant by itself: --snapshot changes nothing")
