@@ -24,15 +24,12 @@
  * its death as its tracer and makes the source reap it with an injected
  * wait4(): no zombie, no signal, no thread is left.
  */
-#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sched.h>
-#include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -47,15 +44,8 @@
 #define SNAP_CLONE_FLAGS ((uint64_t)(CLONE_FILES | CLONE_FS))
 /* below mmap_min_addr: nothing can be mapped there */
 #define SNAP_CHILD_SP 8ULL
-/* the reap must never block a thread of the source */
-#define SNAP_WAIT_FLAGS ((uint64_t)(__WALL | WNOHANG))
+/* how often the reap asks for a child that is dead but not yet a zombie */
 #define SNAP_REAP_TRIES 100
-/*
- * The snapshot's name (comm): what ps shows, and how the next snapshot of
- * the source knows a zombie that a SIGKILL of pgclone left behind.
- */
-#define SNAP_COMM "pgclone:snap"
-#define SNAP_LEFTOVERS_MAX 64
 
 static const char *vma_what(const struct pgc_vma *v)
 {
@@ -162,7 +152,7 @@ static int seccomp_lets(const struct pgc_remote *r, long nr,
 static int check_filters(const struct pgc_remote *r)
 {
 	const uint64_t clone_args[6] = { SNAP_CLONE_FLAGS, SNAP_CHILD_SP };
-	const uint64_t wait_args[6] = { 0, 0, SNAP_WAIT_FLAGS };
+	const uint64_t wait_args[6] = { 0, 0, PGC_SNAP_WAIT_FLAGS };
 	int err = seccomp_lets(r, SYS_clone, clone_args, "clone(2) (a fork)");
 
 	return err ? err : seccomp_lets(r, SYS_wait4, wait_args, "wait4(2)");
@@ -171,58 +161,6 @@ static int check_filters(const struct pgc_remote *r)
 static int set_options(pid_t tid, long opts)
 {
 	return ptrace(PTRACE_SETOPTIONS, tid, 0, (void *)opts) ? -ESRCH : 0;
-}
-
-/* The last "NSpid:" of @pid: its number in its own namespace, or -1. */
-static long innermost_pid(pid_t pid)
-{
-	char path[64], line[256];
-	long n = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		char *p = line + 6, *end;
-
-		if (strncmp(line, "NSpid:", 6))
-			continue;
-		for (long v = strtol(p, &end, 10); end != p; v = strtol(p, &end, 10)) {
-			n = v;
-			p = end;
-		}
-		break;
-	}
-	fclose(f);
-	return n;
-}
-
-/*
- * clone() returned the child's PID as the source sees it.  In another PID
- * namespace (a container) that is not ours: look among the children of
- * the thread that ran it (CONFIG_PROC_CHILDREN) for the one it names.
- */
-static pid_t our_pid(pid_t src, pid_t tid, long theirs)
-{
-	char path[80];
-	long kid;
-	FILE *f;
-
-	if (pgc_same_pidns(getpid(), src) == 1)
-		return (pid_t)theirs;
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)src, (int)tid);
-	f = fopen(path, "re");
-	if (!f)
-		return 0;
-	while (fscanf(f, "%ld", &kid) == 1)
-		if (innermost_pid((pid_t)kid) == theirs)
-			break;
-	if (ferror(f) || feof(f))
-		kid = 0;
-	fclose(f);
-	return (pid_t)kid;
 }
 
 /* Run the clone and hold the child in its first stop. */
@@ -247,7 +185,7 @@ static int make_child(struct pgc_snapshot *s, struct pgc_remote *r)
 				"PID %d cannot fork for a snapshot: %s", (int)s->src,
 				strerror((int)-ret));
 	s->child_there = (pid_t)ret;
-	s->child = our_pid(s->src, r->tid, ret);
+	s->child = pgc_snapshot_our_pid(s->src, r->tid, ret);
 	if (!s->child)
 		return pgc_fail(-EIO,
 				"PID %d forked its snapshot as its PID %ld, which pgclone cannot find in its own PID namespace; it is left stopped until pgclone exits, then dies of SIGSEGV",
@@ -293,7 +231,7 @@ static int reap_child(struct pgc_snapshot *s, struct pgc_remote *r)
 
 	for (int i = 0; i < SNAP_REAP_TRIES; i++) {
 		err = pgc_remote_syscall(r, &ret, SYS_wait4, (uint64_t)s->child_there,
-					 0, SNAP_WAIT_FLAGS, 0, 0, 0);
+					 0, PGC_SNAP_WAIT_FLAGS, 0, 0, 0);
 		if (err)
 			return err;
 		/* -ECHILD: one of its own __WALL waits took it first */
@@ -319,134 +257,6 @@ static void drop_frozen(struct pgc_snapshot *s, struct pgc_remote *r)
 	s->child = 0;
 }
 
-/*
- * Name the child SNAP_COMM: it runs prctl(PR_SET_NAME) for us, on a page
- * it maps for the name and unmaps again, so the snapshot's memory is
- * unchanged.  Best effort (a seccomp filter may forbid it): a child left
- * unnamed is only not recognised as a leftover later.  The source runs
- * meanwhile; none of this is its.
- */
-static void name_child(struct pgc_snapshot *s)
-{
-	struct pgc_task task = { .tid = s->child };
-	struct pgc_proc child = { .pid = s->child, .t = &task, .n = 1 };
-	bool quiet = pgc_log_hush(true), had_error = pgc_has_error();
-	struct pgc_remote r;
-	long addr = -1, ret = -1;
-	char path[64];
-	int fd;
-
-	if (pgc_remote_begin(&r, &child))
-		goto out;
-	if (pgc_remote_syscall(&r, &addr, SYS_mmap, 0, PGC_PAGE_SIZE, PROT_READ,
-			       MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0) ||
-	    addr < 0 || addr >= (long)PGC_TASK_SIZE)
-		goto end;
-	snprintf(path, sizeof(path), "/proc/%d/mem", (int)s->child);
-	fd = pgc_proc_open(path, O_RDWR | O_CLOEXEC);
-	if (fd >= 0) {
-		if (pwrite(fd, SNAP_COMM, sizeof(SNAP_COMM), (off_t)addr) ==
-		    (ssize_t)sizeof(SNAP_COMM) &&
-		    !pgc_remote_syscall(&r, &ret, SYS_prctl, PR_SET_NAME,
-					(uint64_t)addr, 0, 0, 0, 0) && ret)
-			ret = -1;
-		close(fd);
-	}
-	if (pgc_remote_syscall(&r, &ret, SYS_munmap, (uint64_t)addr, PGC_PAGE_SIZE,
-			       0, 0, 0, 0) || ret)
-		pr_warn("the snapshot child %d keeps a page at 0x%lx", (int)s->child, addr);
-end:
-	pgc_remote_end(&r);
-out:
-	pgc_log_hush(quiet);
-	if (!had_error)
-		pgc_clear_error();
-}
-
-/* Is @pid a zombie snapshot of @src that a killed pgclone left? */
-static bool is_leftover(pid_t src, pid_t pid)
-{
-	char path[64], buf[1024], *p, *save = NULL, *tok;
-	long ppid = -1, exit_signal = -1;
-	char state = '?';
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return false;
-	p = fgets(buf, sizeof(buf), f);
-	fclose(f);
-	if (!p || !strstr(buf, "(" SNAP_COMM ") "))
-		return false;
-	p = strrchr(buf, ')');
-	if (!p)
-		return false;
-	/* fields 3 (state), 4 (ppid) and 38 (exit_signal), after the comm */
-	tok = strtok_r(p + 1, " ", &save);
-	for (int field = 3; tok; field++, tok = strtok_r(NULL, " ", &save)) {
-		if (field == 3)
-			state = tok[0];
-		else if (field == 4)
-			ppid = strtol(tok, NULL, 10);
-		else if (field == 38)
-			exit_signal = strtol(tok, NULL, 10);
-	}
-	return state == 'Z' && ppid == src && exit_signal == 0;
-}
-
-/*
- * The zombies of earlier snapshots, which a SIGKILL of pgclone left
- * (pgclone(1), SNAPSHOTS): found among the children of the source's
- * threads (CONFIG_PROC_CHILDREN) before it is stopped, checked again and
- * reaped while it is (then it cannot reap one itself, so its PID cannot
- * be reused in between).
- */
-static size_t find_leftovers(pid_t src, pid_t *out, size_t max)
-{
-	char path[64];
-	struct dirent *de;
-	size_t n = 0;
-	DIR *d;
-
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)src);
-	d = opendir(path);
-	while (d && (de = readdir(d)) && n < max) {
-		char kids[320];
-		long kid;
-		FILE *f;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(kids, sizeof(kids), "/proc/%d/task/%s/children", (int)src,
-			 de->d_name);
-		f = fopen(kids, "re");
-		while (f && n < max && fscanf(f, "%ld", &kid) == 1)
-			if (is_leftover(src, (pid_t)kid))
-				out[n++] = (pid_t)kid;
-		if (f)
-			fclose(f);
-	}
-	if (d)
-		closedir(d);
-	return n;
-}
-
-static void reap_leftovers(struct pgc_remote *r, const pid_t *pids, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		long there = innermost_pid(pids[i]), ret;
-
-		if (there <= 0 || !is_leftover(r->proc->pid, pids[i]) ||
-		    pgc_remote_syscall(r, &ret, SYS_wait4, (uint64_t)there, 0,
-				       SNAP_WAIT_FLAGS, 0, 0, 0))
-			continue;
-		if (ret == there)
-			pr_info("reaped %d, a snapshot of PID %d that a killed pgclone left",
-				(int)pids[i], (int)r->proc->pid);
-	}
-}
-
 /* The child's files that -v reads at the end, opened while we may. */
 static void open_cost(struct pgc_snapshot *s)
 {
@@ -460,8 +270,9 @@ static void open_cost(struct pgc_snapshot *s)
 
 int pgc_snapshot_take(struct pgc_snapshot *s, const struct pgc_request *req)
 {
-	pid_t leftovers[SNAP_LEFTOVERS_MAX];
-	size_t nleft = find_leftovers(req->src_pid, leftovers, SNAP_LEFTOVERS_MAX);
+	pid_t leftovers[PGC_SNAP_LEFTOVERS_MAX];
+	size_t nleft = pgc_snapshot_find_leftovers(req->src_pid, leftovers,
+						   PGC_SNAP_LEFTOVERS_MAX);
 	uint64_t t0 = pgc_now_ns();
 	struct pgc_remote r;
 	struct pgc_proc p;
@@ -487,7 +298,7 @@ int pgc_snapshot_take(struct pgc_snapshot *s, const struct pgc_request *req)
 	if (!err)
 		err = make_child(s, &r);
 	if (!err)
-		reap_leftovers(&r, leftovers, nleft);
+		pgc_snapshot_reap_leftovers(&r, leftovers, nleft);
 	if (!err)
 		err = pgc_step(req, "snapshot-cloned");
 	if (err && s->child)
@@ -513,7 +324,7 @@ int pgc_snapshot_take(struct pgc_snapshot *s, const struct pgc_request *req)
 		return err;
 	}
 	open_cost(s);
-	name_child(s);
+	pgc_snapshot_name(s);
 	pr_info("snapshot: PID %d was stopped for %.3f ms; its child %d holds the snapshot",
 		(int)s->src, (double)s->freeze_ns / 1e6, (int)s->child);
 	return 0;

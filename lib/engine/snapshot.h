@@ -7,6 +7,8 @@
 #ifndef PGCLONE_SNAPSHOT_H
 #define PGCLONE_SNAPSHOT_H
 
+#include <sys/wait.h>
+
 #include "../inject/inject.h"
 
 struct pgc_snapshot {
@@ -24,6 +26,10 @@ struct pgc_snapshot {
 	long filters_count;		/* its Seccomp_filters then; -1 unknown */
 	uint64_t freeze_ns;		/* how long the source was stopped for it */
 };
+
+/* the reap must never block a thread of the source */
+#define PGC_SNAP_WAIT_FLAGS ((uint64_t)(__WALL | WNOHANG))
+#define PGC_SNAP_LEFTOVERS_MAX 64
 
 /*
  * Refuse what a snapshot cannot hold still (-EOPNOTSUPP, naming it): a
@@ -60,5 +66,17 @@ int pgc_snapshot_take(struct pgc_snapshot *s,
  * left).
  */
 int pgc_snapshot_drop(struct pgc_snapshot *s);
+
+/* snapname.c: the child's PID here, given the one clone() gave the source
+ * (in its namespace) through thread @tid; 0 if it cannot be found. */
+pid_t pgc_snapshot_our_pid(pid_t src, pid_t tid, long theirs);
+/* Name the (stopped) child pgclone:snap; best effort, changes none of its
+ * memory. */
+void pgc_snapshot_name(const struct pgc_snapshot *s);
+/* Zombie snapshots of @src left by a killed pgclone, at most @max ... */
+size_t pgc_snapshot_find_leftovers(pid_t src, pid_t *out, size_t max);
+/* ... each checked again and reaped by the source, stopped in @r. */
+void pgc_snapshot_reap_leftovers(struct pgc_remote *r, const pid_t *pids,
+				 size_t n);
 
 #endif
