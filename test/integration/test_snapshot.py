@@ -156,6 +156,8 @@ class SnapshotDump(SnapshotBase):
     def test_source_in_another_pid_namespace(self):
         """clone() answers with the child's PID in the source's namespace:
         pgclone must find and kill its own snapshot, nobody else."""
+        if not shutil.which("unshare"):
+            self.skipTest("unshare(1) is not installed")
         v = NsVictim()
         self.victims.append(v)
         self.assertNotEqual(v.ns_pid, v.pid)
@@ -368,6 +370,22 @@ class SnapshotClone(SnapshotBase):
                 sv.assert_unchanged(self)
                 sb.assert_unchanged(self)
                 self.assert_no_trace(v, 1)
+
+    def test_dry_run_checks_and_takes_no_snapshot(self):
+        v = self.victim()
+        addr = v.addr(f"anon {MIB:#x} 3")
+        b = self.victim()
+        dst = self.free_addr(v, b)
+        run("--snapshot", "--dry-run", "--engine", "copy", "--pid", v.pid, "--src", hex(addr),
+            "--target", b.pid, "--dst", hex(dst), check=0)
+        v.ok(f"advise {addr:#x} {MIB:#x} wipeonfork")
+        sv = Snapshot(v, [(addr, MIB)])
+        r = run("--snapshot", "--dry-run", "--engine", "copy", "--pid", v.pid, "--src", hex(addr),
+                "--target", b.pid, "--dst", hex(dst), check=2)
+        self.assertIn("MADV_WIPEONFORK", r.stderr)
+        sv.assert_unchanged(self)
+        self.assertEqual(children_of(v.pid), [])
+        self.assertIsNone(b.vma_at(dst))
 
     def test_clone_refusals(self):
         v = self.victim()
