@@ -72,6 +72,9 @@ struct pgc_remote {
 	bool used;		/* registers were changed at least once */
 	bool dead;		/* the task vanished under us */
 	struct pgc_filters filters;
+	/* -v: what the injection cost, printed by pgc_remote_end() */
+	unsigned long nr_syscalls;	/* syscalls run in the target */
+	unsigned long nr_stops;		/* ptrace stops waited for */
 };
 
 int pgc_remote_begin(struct pgc_remote *r, struct pgc_proc *p) __must_check;

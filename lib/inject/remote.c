@@ -215,6 +215,7 @@ static int step_to_syscall_stop(struct pgc_remote *r, struct pgc_regs *regs)
 	for (int spins = 0; spins < 64; spins++) {
 		if (ptrace(PTRACE_SYSCALL, r->tid, 0, 0))
 			return -ESRCH;
+		r->nr_stops++;
 		if (pgc_wait_tid(r->tid, &status) || WIFEXITED(status) ||
 		    WIFSIGNALED(status)) {
 			r->dead = true;
@@ -296,6 +297,7 @@ int pgc_remote_syscall(struct pgc_remote *r, long *ret, long nr, uint64_t a0,
 	if (set_sigmask(r->tid, ~0ULL))
 		goto dead;
 	r->used = true;
+	r->nr_syscalls++;
 	pgc_arch_prepare_syscall(&regs, r->gadget, nr, args);
 	if (pgc_arch_set_regs(r->tid, &regs))
 		goto dead;
@@ -328,6 +330,9 @@ dead:
 int pgc_remote_end(struct pgc_remote *r)
 {
 	/* registers and mask went back after each syscall already */
+	if (r->nr_syscalls)
+		pr_info("PID %d ran %lu syscall(s) for pgclone in %lu ptrace stop(s)",
+			(int)r->proc->pid, r->nr_syscalls, r->nr_stops);
 	pgc_seccomp_free(&r->filters);
 	r->used = false;
 	return r->dead ? -ESRCH : 0;
