@@ -235,6 +235,9 @@ struct pgc_status {
 	pid_t nspid_last;		/* the pid in its own innermost ns */
 	int nspid_depth;
 	bool kthread;
+	/* signal sets, bit (n - 1) for signal n: pending for the thread (a
+	 * task's file) or the process, ignored, caught */
+	uint64_t sig_pnd, shd_pnd, sig_ign, sig_cgt;
 };
 int pgc_status_parse(const char *text, struct pgc_status *st);
 /* priv.c: why ptrace of @pid was refused, in words, into @out; "the

@@ -59,6 +59,26 @@ static int rsys(struct pgc_build *b, long *ret, long nr, uint64_t a0,
 	return pgc_remote_syscall(b->rem, ret, nr, a0, a1, a2, a3, a4, a5);
 }
 
+/* The error range of a syscall's return value. */
+static bool failed(long ret)
+{
+	return ret < 0 && ret > -4096;
+}
+
+/* Many syscalls per ptrace stop (inject/batch.c). */
+static int rbatch(struct pgc_build *b, struct pgc_rop *ops, size_t n,
+		  size_t *ran)
+{
+	return pgc_remote_batch(b->rem, ops, n, ran);
+}
+
+static struct pgc_rop rop(long nr, uint64_t a0, uint64_t a1, uint64_t a2,
+			  uint64_t a3, uint64_t a4, bool may_fail)
+{
+	return (struct pgc_rop){ .nr = nr, .a = { a0, a1, a2, a3, a4, 0 },
+				 .may_fail = may_fail };
+}
+
 static int rmunmap(struct pgc_build *b, uint64_t addr, uint64_t len)
 {
 	long ret;
@@ -89,35 +109,25 @@ static uint64_t plan_bytes(const struct pgc_plan *plan)
 	return n;
 }
 
-static int set_aside_window(struct pgc_build *b, const struct pgc_vma_list *dst_maps,
-			    uint64_t dst, uint64_t len, uint64_t tmp_base)
+/* The pieces of @dst_maps in [dst, dst + len), to go to @tmp_base on. */
+static size_t window_pieces(const struct pgc_vma_list *dst_maps, uint64_t dst,
+			    uint64_t len, uint64_t tmp_base, struct pgc_saved *sv)
 {
+	size_t n = 0;
+
 	for (size_t i = 0; i < dst_maps->n; i++) {
 		const struct pgclone_mapping *m = &dst_maps->v[i].m;
 		uint64_t s = m->start > dst ? m->start : dst;
 		uint64_t e = m->end < dst + len ? m->end : dst + len;
-		struct pgc_saved *sv;
-		long ret;
-		int err;
 
 		if (s >= e)
 			continue;
-		sv = &b->saved[b->nsaved];
-		sv->addr = s;
-		sv->len = e - s;
-		sv->tmp = tmp_base + (s - dst);
-		err = rsys(b, &ret, SYS_mremap, s, e - s, e - s,
-			   MREMAP_MAYMOVE | MREMAP_FIXED, sv->tmp, 0);
-		if (err)
-			return err;
-		if ((uint64_t)ret != sv->tmp)
-			return pgc_fail(ret < 0 ? (int)ret : -EIO,
-					"cannot set 0x%llx-0x%llx of PID %d aside: %s",
-					(unsigned long long)s, (unsigned long long)e,
-					(int)b->plan->dst_pid, strerror((int)-ret));
-		b->nsaved++;
+		sv[n].addr = s;
+		sv[n].len = e - s;
+		sv[n].tmp = tmp_base + (s - dst);
+		n++;
 	}
-	return 0;
+	return n;
 }
 
 static int set_aside(struct pgc_build *b, const struct pgc_vma_list *dst_maps)
@@ -138,57 +148,79 @@ static int set_aside(struct pgc_build *b, const struct pgc_vma_list *dst_maps)
 	b->save_area = (uint64_t)ret;
 
 	/* each mapping can be cut in two by a window: at most n + 2 pieces */
-	b->saved = calloc(dst_maps->n + 2 * plan->n + 1, sizeof(*b->saved));
-	if (!b->saved)
+	size_t max = dst_maps->n + 2 * plan->n + 1, npieces = 0, ran;
+	struct pgc_rop *ops;
+
+	b->saved = calloc(max, sizeof(*b->saved));
+	ops = calloc(max, sizeof(*ops));
+	if (!b->saved || !ops) {
+		free(ops);
 		return -ENOMEM;
-	for (size_t i = 0; !err && i < plan->n; i++) {
+	}
+	for (size_t i = 0; i < plan->n; i++) {
 		uint64_t len = plan->r[i].map.end - plan->r[i].map.start;
 
-		err = set_aside_window(b, dst_maps, plan->r[i].dst, len,
-				       b->save_area + base);
+		npieces += window_pieces(dst_maps, plan->r[i].dst, len,
+					 b->save_area + base, b->saved + npieces);
 		base += len;
 	}
+	for (size_t k = 0; k < npieces; k++) {
+		const struct pgc_saved *sv = &b->saved[k];
+
+		ops[k] = rop(SYS_mremap, sv->addr, sv->len, sv->len,
+			     MREMAP_MAYMOVE | MREMAP_FIXED, sv->tmp, false);
+	}
+	err = rbatch(b, ops, npieces, &ran);
+	/* what moved is what the rollback moves back */
+	for (size_t k = 0; k < ran && (uint64_t)ops[k].ret == b->saved[k].tmp; k++)
+		b->nsaved++;
+	if (!err && b->nsaved < npieces) {
+		const struct pgc_saved *sv = &b->saved[b->nsaved];
+		long got = ops[b->nsaved].ret;
+
+		err = pgc_fail(got < 0 ? (int)got : -EIO,
+			       "cannot set 0x%llx-0x%llx of PID %d aside: %s",
+			       (unsigned long long)sv->addr,
+			       (unsigned long long)(sv->addr + sv->len),
+			       (int)plan->dst_pid, strerror((int)-got));
+	}
+	free(ops);
 	return err;
 }
 
-static int map_range(struct pgc_build *b, size_t i)
+/*
+ * The mmap of range @i at @want (inside our own reservation when staged,
+ * which MAP_FIXED replaces), for a descriptor @fd in the target or -1.
+ */
+static struct pgc_rop map_op(const struct pgc_build *b, size_t i, uint64_t want,
+			     int fd)
 {
 	const struct pgclone_range *r = &b->plan->r[i];
 	const struct pgc_vma *v = b->plan->src_vma ? b->plan->src_vma[i] : NULL;
-	uint64_t len = r->map.end - r->map.start;
-	uint64_t prot = r->map.prot, want = r->dst, flags = MAP_FIXED_NOREPLACE;
-	long addr, dummy;
-	char why[160];
-	int fd = -1, err;
+	uint64_t prot = r->map.prot;
+	uint64_t flags = b->staged ? MAP_FIXED : MAP_FIXED_NOREPLACE;
 
-	if (b->staged) {
-		/* inside our own reservation, which MAP_FIXED replaces */
-		want = b->stage_area;
-		for (size_t k = 0; k < i; k++)
-			want += b->plan->r[k].map.end - b->plan->r[k].map.start;
-		flags = MAP_FIXED;
-	}
 	if (v && (v->vmflags & VMF_NORESERVE))
 		flags |= MAP_NORESERVE;
 	if (r->map.kind == PGCLONE_KIND_ANON_PRIVATE) {
 		flags |= MAP_PRIVATE | MAP_ANONYMOUS;
 		prot |= PROT_READ | PROT_WRITE;	/* final prot comes last */
 	} else {
-		fd = b->get_fd ? b->get_fd(b, i) :
-				 pgc_fd_to_target(b->rem, b->plan->src_pid, v);
-		if (fd < 0)
-			return fd;
 		flags |= r->map.shared ? MAP_SHARED : MAP_PRIVATE;
 		if (!r->map.shared)
 			prot |= PROT_READ | PROT_WRITE;
 	}
-	err = rsys(b, &addr, SYS_mmap, want, len, prot, flags, (uint64_t)fd,
-		   r->map.offset);
-	if (fd >= 0 && rsys(b, &dummy, SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0) &&
-	    !err)
-		err = -ESRCH;
-	if (err)
-		return err;
+	return rop(SYS_mmap, want, r->map.end - r->map.start, prot, flags,
+		   (uint64_t)fd, false);
+}
+
+/* Range @i's mmap at @want returned @addr: record it, or say why not. */
+static int mapped_at(struct pgc_build *b, size_t i, uint64_t want, long addr)
+{
+	const struct pgclone_range *r = &b->plan->r[i];
+	uint64_t len = r->map.end - r->map.start;
+	char why[160];
+
 	if (addr < 0 && addr > -4096) {
 		if (addr == -EEXIST)
 			return pgc_fail(-EEXIST, "0x%llx-0x%llx in PID %d was taken while pgclone worked",
@@ -211,6 +243,58 @@ static int map_range(struct pgc_build *b, size_t i)
 	b->at[i] = (uint64_t)addr;
 	b->mapped[i] = true;
 	return 0;
+}
+
+/* A range backed by an object: hand the target a descriptor first. */
+static int map_object_range(struct pgc_build *b, size_t i, uint64_t want)
+{
+	const struct pgc_vma *v = b->plan->src_vma ? b->plan->src_vma[i] : NULL;
+	struct pgc_rop op;
+	long addr, dummy;
+	int fd, err;
+
+	fd = b->get_fd ? b->get_fd(b, i) :
+			 pgc_fd_to_target(b->rem, b->plan->src_pid, v);
+	if (fd < 0)
+		return fd;
+	op = map_op(b, i, want, fd);
+	op.a[5] = b->plan->r[i].map.offset;
+	err = rsys(b, &addr, op.nr, op.a[0], op.a[1], op.a[2], op.a[3], op.a[4],
+		   op.a[5]);
+	if (rsys(b, &dummy, SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0) && !err)
+		err = -ESRCH;
+	return err ? err : mapped_at(b, i, want, addr);
+}
+
+/* Anonymous ranges [@i, @end) at @want on: one batch. */
+static int map_anon_ranges(struct pgc_build *b, size_t i, size_t end,
+			   uint64_t want)
+{
+	struct pgc_rop *ops = calloc(end - i, sizeof(*ops));
+	uint64_t *at = calloc(end - i, sizeof(*at));
+	size_t ran = 0;
+	int err = -ENOMEM;
+
+	if (ops && at) {
+		for (size_t k = 0; k < end - i; k++) {
+			const struct pgclone_range *r = &b->plan->r[i + k];
+
+			at[k] = want;
+			ops[k] = map_op(b, i + k, want, -1);
+			want += r->map.end - r->map.start;
+		}
+		err = rbatch(b, ops, end - i, &ran);
+		/* every one that ran is recorded, so the undo covers it */
+		for (size_t k = 0; k < ran; k++) {
+			int e = mapped_at(b, i + k, at[k], ops[k].ret);
+
+			if (!err)
+				err = e;
+		}
+	}
+	free(ops);
+	free(at);
+	return err;
 }
 
 static int map_all(struct pgc_build *b, size_t scratch_len);
@@ -278,7 +362,7 @@ static int reserve_like(struct pgc_build *b, uint64_t like, uint64_t len,
 
 static int reserve_aligned(struct pgc_build *b, long *addr)
 {
-	return reserve_like(b, b->plan->dst, b->stage_len, addr);
+	return reserve_like(b, b->plan->dst, b->stage_len + b->exec_len, addr);
 }
 
 int pgc_build_reserve_dst(struct pgc_remote *rem, struct pgc_plan *plan,
@@ -342,6 +426,7 @@ static int reserve_stage(struct pgc_build *b)
 	int err;
 
 	b->stage_len = plan_bytes(b->plan);
+	b->exec_len = pgc_remote_exec_span();
 	for (;;) {
 		err = reserve_aligned(b, &addr);
 		if (!err && addr < 0 && addr > -4096)
@@ -350,12 +435,13 @@ static int reserve_stage(struct pgc_build *b)
 				       (unsigned long long)b->stage_len);
 		if (err)
 			break;
-		if (!hits_destination(b->plan, (uint64_t)addr, b->stage_len)) {
+		if (!hits_destination(b->plan, (uint64_t)addr,
+				      b->stage_len + b->exec_len)) {
 			b->stage_area = (uint64_t)addr;
 			break;
 		}
 		if (nref == ARRAY_SIZE(refused)) {
-			rmunmap(b, (uint64_t)addr, b->stage_len);
+			rmunmap(b, (uint64_t)addr, b->stage_len + b->exec_len);
 			err = pgc_fail(-ENOMEM, "no room in PID %d away from the destination",
 				       (int)b->plan->dst_pid);
 			break;
@@ -363,7 +449,10 @@ static int reserve_stage(struct pgc_build *b)
 		refused[nref++] = (uint64_t)addr;
 	}
 	while (nref--)
-		rmunmap(b, refused[nref], b->stage_len);
+		rmunmap(b, refused[nref], b->stage_len + b->exec_len);
+	/* the executor lives past the ranges, away from the destination */
+	if (!err)
+		pgc_remote_exec_at(b->rem, b->stage_area + b->stage_len);
 	return err;
 }
 
@@ -388,16 +477,34 @@ int pgc_build_place(struct pgc_build *b, const struct pgc_vma_list *dst_maps,
 		    bool replace)
 {
 	int err = replace ? set_aside(b, dst_maps) : 0;
+	struct pgc_rop *ops;
+	size_t ran = 0;
 	char why[160];
 
-	for (size_t i = 0; !err && i < b->plan->n; i++) {
+	if (err)
+		return err;
+	ops = calloc(b->plan->n, sizeof(*ops));
+	if (!ops)
+		return -ENOMEM;
+	for (size_t i = 0; i < b->plan->n; i++) {
 		const struct pgclone_range *r = &b->plan->r[i];
 		uint64_t len = r->map.end - r->map.start;
-		long ret;
 
-		err = rsys(b, &ret, SYS_mremap, b->at[i], len, len,
-			   MREMAP_MAYMOVE | MREMAP_FIXED, r->dst, 0);
-		if (!err && (uint64_t)ret != r->dst)
+		ops[i] = rop(SYS_mremap, b->at[i], len, len,
+			     MREMAP_MAYMOVE | MREMAP_FIXED, r->dst, false);
+	}
+	err = rbatch(b, ops, b->plan->n, &ran);
+	/* where each one is now is where the rollback finds it */
+	for (size_t i = 0; i < ran; i++) {
+		const struct pgclone_range *r = &b->plan->r[i];
+		uint64_t len = r->map.end - r->map.start;
+		long ret = ops[i].ret;
+
+		if ((uint64_t)ret == r->dst) {
+			b->at[i] = r->dst;
+			continue;
+		}
+		if (!err)
 			err = pgc_fail(ret < 0 ? (int)ret : -EIO,
 				       "cannot move 0x%llx-0x%llx into place in PID %d: %s",
 				       (unsigned long long)r->dst,
@@ -405,20 +512,34 @@ int pgc_build_place(struct pgc_build *b, const struct pgc_vma_list *dst_maps,
 				       (int)b->plan->dst_pid,
 				       ret < 0 ? why_not_at(ret, r->dst, why, sizeof(why)) :
 						 "it landed elsewhere");
-		if (!err)
-			b->at[i] = r->dst;
 	}
+	free(ops);
 	return err;
 }
 
 static int map_all(struct pgc_build *b, size_t scratch_len)
 {
 	const struct pgc_plan *plan = b->plan;
+	uint64_t want = b->stage_area;
+	size_t i = 0;
 	long addr;
 	int err = 0;
 
-	for (size_t i = 0; !err && i < plan->n; i++)
-		err = map_range(b, i);
+	while (!err && i < plan->n) {
+		size_t end = i;
+
+		while (end < plan->n &&
+		       plan->r[end].map.kind == PGCLONE_KIND_ANON_PRIVATE)
+			end++;
+		if (end > i) {
+			err = map_anon_ranges(b, i, end, want);
+		} else {
+			err = map_object_range(b, i, want);
+			end = i + 1;
+		}
+		for (; i < end; i++)
+			want += plan->r[i].map.end - plan->r[i].map.start;
+	}
 	if (!err && scratch_len) {
 		err = rsys(b, &addr, SYS_mmap, 0, scratch_len,
 			   PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
@@ -434,72 +555,153 @@ static int map_all(struct pgc_build *b, size_t scratch_len)
 	return err ? undo(b, err) : 0;
 }
 
-static int set_name(struct pgc_build *b, const struct pgclone_range *r,
-		    uint64_t at)
+static const struct {
+	unsigned int adv;
+	int madv;
+} advice[] = {
+	{ PGCLONE_ADV_HUGEPAGE, MADV_HUGEPAGE },
+	{ PGCLONE_ADV_NOHUGEPAGE, MADV_NOHUGEPAGE },
+	{ PGCLONE_ADV_DONTDUMP, MADV_DONTDUMP },
+	{ PGCLONE_ADV_DONTFORK, MADV_DONTFORK },
+	{ PGCLONE_ADV_WIPEONFORK, MADV_WIPEONFORK },
+	{ PGCLONE_ADV_MERGEABLE, MADV_MERGEABLE },
+	{ PGCLONE_ADV_SEQUENTIAL, MADV_SEQUENTIAL },
+	{ PGCLONE_ADV_RANDOM, MADV_RANDOM },
+};
+
+/*
+ * The ops of pgc_build_finish() and what each is for: a refused name or
+ * advice is a warning (the clone is still right), a refused mprotect an
+ * error.  Names are strings in the target's scratch area, written in one
+ * go before the ops that read them.
+ */
+#define OP_NAME (-1)
+#define OP_MPROTECT (-2)
+struct finisher {
+	struct pgc_build *b;
+	struct pgc_rop *ops;
+	size_t *range;		/* per op: its range */
+	int *what;		/* per op: the madvise advice, or OP_* */
+	size_t n, cap;
+	char *names;		/* what goes to the scratch area */
+	size_t names_len;
+};
+
+static void fin_add(struct finisher *f, size_t i, int what, struct pgc_rop op)
+{
+	f->ops[f->n] = op;
+	f->range[f->n] = i;
+	f->what[f->n] = what;
+	f->n++;
+}
+
+static int fin_flush(struct finisher *f)
+{
+	struct pgc_build *b = f->b;
+	size_t ran = 0;
+	int err = 0;
+
+	if (f->names_len)
+		err = pgc_target_write(b->plan->dst_pid, b->scratch, f->names,
+				       f->names_len);
+	if (!err)
+		err = rbatch(b, f->ops, f->n, &ran);
+	for (size_t k = 0; k < ran; k++) {
+		const struct pgclone_range *r = &b->plan->r[f->range[k]];
+		long ret = f->ops[k].ret;
+
+		if (!failed(ret))
+			continue;
+		if (f->what[k] == OP_MPROTECT)
+			return pgc_fail(-EIO, "mprotect in PID %d failed: %s",
+					(int)b->plan->dst_pid, strerror((int)-ret));
+		if (f->what[k] == OP_NAME)
+			pr_warn("cannot name 0x%llx in PID %d: %s",
+				(unsigned long long)r->dst, (int)b->plan->dst_pid,
+				strerror((int)-ret));
+		else
+			pr_warn("madvise(%d) of 0x%llx in PID %d failed: %s",
+				f->what[k], (unsigned long long)r->dst,
+				(int)b->plan->dst_pid, strerror((int)-ret));
+	}
+	f->n = 0;
+	f->names_len = 0;
+	return err;
+}
+
+/* The name the user set with PR_SET_VMA, for the scratch area, or 0. */
+static size_t vma_name(const struct pgclone_range *r, char buf[82])
 {
 	const char *name = r->map.name;
 	size_t len;
-	long ret;
-	int err;
 
 	/* only anonymous memory carries a name the user set with PR_SET_VMA */
 	if (strncmp(name, "[anon:", 6) || r->map.kind != PGCLONE_KIND_ANON_PRIVATE)
 		return 0;
 	name += 6;
 	len = strlen(name);
-	if (!len || name[len - 1] != ']' || len > 81 || !b->scratch)
+	if (!len || name[len - 1] != ']' || len > 81)
 		return 0;
-	{
-		char buf[82];
-
-		memcpy(buf, name, len - 1);
-		buf[len - 1] = '\0';
-		err = pgc_target_write(b->plan->dst_pid, b->scratch, buf, len);
-	}
-	if (!err)
-		err = rsys(b, &ret, SYS_prctl, PR_SET_VMA, PR_SET_VMA_ANON_NAME,
-			   at, r->map.end - r->map.start, b->scratch, 0);
-	if (!err && ret)
-		pr_warn("cannot name 0x%llx in PID %d: %s",
-			(unsigned long long)r->dst, (int)b->plan->dst_pid,
-			strerror((int)-ret));
-	return err;
+	memcpy(buf, name, len - 1);
+	buf[len - 1] = '\0';
+	return len;
 }
 
-static int set_advice(struct pgc_build *b, const struct pgclone_range *r,
-		      uint64_t at)
+/* Range @i's name, advice and final protection. */
+static int fin_range(struct finisher *f, size_t i)
 {
-	static const struct {
-		unsigned int adv;
-		int madv;
-	} map[] = {
-		{ PGCLONE_ADV_HUGEPAGE, MADV_HUGEPAGE },
-		{ PGCLONE_ADV_NOHUGEPAGE, MADV_NOHUGEPAGE },
-		{ PGCLONE_ADV_DONTDUMP, MADV_DONTDUMP },
-		{ PGCLONE_ADV_DONTFORK, MADV_DONTFORK },
-		{ PGCLONE_ADV_WIPEONFORK, MADV_WIPEONFORK },
-		{ PGCLONE_ADV_MERGEABLE, MADV_MERGEABLE },
-		{ PGCLONE_ADV_SEQUENTIAL, MADV_SEQUENTIAL },
-		{ PGCLONE_ADV_RANDOM, MADV_RANDOM },
-	};
-	uint64_t len = r->map.end - r->map.start;
+	struct pgc_build *b = f->b;
+	const struct pgclone_range *r = &b->plan->r[i];
+	uint64_t at = b->at[i], len = r->map.end - r->map.start;
+	char name[82];
+	size_t nlen = b->scratch ? vma_name(r, name) : 0;
+	int err = 0;
 
-	for (size_t i = 0; i < ARRAY_SIZE(map); i++) {
-		long ret;
-		int err;
-
-		if (!(r->map.advice & map[i].adv))
-			continue;
-		err = rsys(b, &ret, SYS_madvise, at, len,
-			   (uint64_t)map[i].madv, 0, 0, 0);
-		if (err)
-			return err;
-		if (ret)
-			pr_warn("madvise(%d) of 0x%llx in PID %d failed: %s",
-				map[i].madv, (unsigned long long)r->dst,
-				(int)b->plan->dst_pid, strerror((int)-ret));
+	if (f->n + ARRAY_SIZE(advice) + 2 > f->cap ||
+	    f->names_len + nlen > b->scratch_len)
+		err = fin_flush(f);
+	if (err)
+		return err;
+	if (nlen) {
+		memcpy(f->names + f->names_len, name, nlen);
+		fin_add(f, i, OP_NAME, rop(SYS_prctl, PR_SET_VMA,
+					   PR_SET_VMA_ANON_NAME, at, len,
+					   b->scratch + f->names_len, true));
+		f->names_len += nlen;
 	}
+	for (size_t k = 0; k < ARRAY_SIZE(advice); k++)
+		if (r->map.advice & advice[k].adv)
+			fin_add(f, i, advice[k].madv,
+				rop(SYS_madvise, at, len, (uint64_t)advice[k].madv,
+				    0, 0, true));
+	fin_add(f, i, OP_MPROTECT, rop(SYS_mprotect, at, len, r->map.prot, 0, 0,
+				       false));
 	return 0;
+}
+
+#define FIN_OPS 4096	/* per batch: what the executor takes per stop */
+
+int pgc_build_finish(struct pgc_build *b)
+{
+	struct finisher f = { .b = b, .cap = FIN_OPS };
+	int err = -ENOMEM;
+
+	f.ops = calloc(f.cap, sizeof(*f.ops));
+	f.range = calloc(f.cap, sizeof(*f.range));
+	f.what = calloc(f.cap, sizeof(*f.what));
+	f.names = malloc(b->scratch_len ? b->scratch_len : 1);
+	if (f.ops && f.range && f.what && f.names) {
+		err = 0;
+		for (size_t i = 0; !err && i < b->plan->n; i++)
+			err = fin_range(&f, i);
+		if (!err)
+			err = fin_flush(&f);
+	}
+	free(f.ops);
+	free(f.range);
+	free(f.what);
+	free(f.names);
+	return err;
 }
 
 int pgc_build_advise(struct pgc_build *b, size_t i, int madv)
@@ -516,25 +718,29 @@ int pgc_build_advise(struct pgc_build *b, size_t i, int madv)
 	return err;
 }
 
-int pgc_build_finish(struct pgc_build *b)
+int pgc_build_advise_all(struct pgc_build *b, unsigned int adv, int madv)
 {
+	struct pgc_rop *ops = calloc(b->plan->n, sizeof(*ops));
+	size_t n = 0, ran;
+	int err;
+
+	if (!ops)
+		return -ENOMEM;
 	for (size_t i = 0; i < b->plan->n; i++) {
 		const struct pgclone_range *r = &b->plan->r[i];
-		long ret;
-		int err = set_name(b, r, b->at[i]);
 
-		if (!err)
-			err = set_advice(b, r, b->at[i]);
-		if (!err)
-			err = rsys(b, &ret, SYS_mprotect, b->at[i],
-				   r->map.end - r->map.start, r->map.prot, 0, 0, 0);
-		if (!err && ret)
-			err = pgc_fail(-EIO, "mprotect in PID %d failed: %s",
-				       (int)b->plan->dst_pid, strerror((int)-ret));
-		if (err)
-			return err;
+		if (r->map.advice & adv)
+			ops[n++] = rop(SYS_madvise, b->at[i], r->map.end - r->map.start,
+				       (uint64_t)madv, 0, 0, true);
 	}
-	return 0;
+	err = rbatch(b, ops, n, &ran);
+	for (size_t k = 0; k < ran; k++)
+		if (failed(ops[k].ret))
+			pr_warn("madvise(%d) of 0x%llx in PID %d failed: %s", madv,
+				(unsigned long long)ops[k].a[0], (int)b->plan->dst_pid,
+				strerror((int)-ops[k].ret));
+	free(ops);
+	return err;
 }
 
 int pgc_build_drop_scratch(struct pgc_build *b)
@@ -552,44 +758,71 @@ int pgc_build_drop_scratch(struct pgc_build *b)
 
 void pgc_build_commit(struct pgc_build *b)
 {
+	/* the executor lives in the stage reservation's tail */
+	pgc_remote_exec_drop(b->rem);
 	if (b->stage_area)	/* emptied by place: this drops nothing of value */
-		rmunmap(b, b->stage_area, b->stage_len);
+		rmunmap(b, b->stage_area, b->stage_len + b->exec_len);
 	if (b->save_area)
 		rmunmap(b, b->save_area, b->save_len);
 	free(b->saved);
 	free(b->mapped);
 	free(b->at);
 	memset(b, 0, sizeof(*b));
-	}
+}
 
+/*
+ * Undo in one batch: unmap what was created, then move each set-aside
+ * piece back.  An unmap cannot fail in a way that matters (what is not
+ * there is gone already), so none stops the batch; a piece that does not
+ * go back is counted, the others still go.
+ */
 int pgc_build_rollback(struct pgc_build *b)
 {
+	struct pgc_rop *ops;
+	size_t n = 0, ran = 0, first_saved;
 	int lost = 0;
-	long ret;
 
 	if (!b->rem)
 		return 0;
-	if (b->scratch)
-		rmunmap(b, b->scratch, b->scratch_len);
-	for (size_t i = 0; b->mapped && i < b->plan->n; i++)
-		if (b->mapped[i])
-			rmunmap(b, b->at[i],
-				b->plan->r[i].map.end - b->plan->r[i].map.start);
-	if (b->stage_area)
-		rmunmap(b, b->stage_area, b->stage_len);
+	ops = calloc((b->mapped ? b->plan->n : 0) + b->nsaved + 1, sizeof(*ops));
+	if (ops) {
+		if (b->scratch)
+			ops[n++] = rop(SYS_munmap, b->scratch, b->scratch_len, 0, 0, 0,
+				       true);
+		for (size_t i = 0; b->mapped && i < b->plan->n; i++)
+			if (b->mapped[i])
+				ops[n++] = rop(SYS_munmap, b->at[i],
+					       b->plan->r[i].map.end - b->plan->r[i].map.start,
+					       0, 0, 0, true);
+		first_saved = n;
+		for (size_t i = 0; i < b->nsaved; i++) {
+			const struct pgc_saved *sv = &b->saved[i];
+
+			ops[n++] = rop(SYS_mremap, sv->tmp, sv->len, sv->len,
+				       MREMAP_MAYMOVE | MREMAP_FIXED, sv->addr, true);
+		}
+		/* what did not run is counted below; the first error stays */
+		(void)!rbatch(b, ops, n, &ran);
+	} else {
+		first_saved = 0;
+	}
 	for (size_t i = 0; i < b->nsaved; i++) {
 		const struct pgc_saved *sv = &b->saved[i];
+		size_t k = first_saved + i;
 
-		if (rsys(b, &ret, SYS_mremap, sv->tmp, sv->len, sv->len,
-			 MREMAP_MAYMOVE | MREMAP_FIXED, sv->addr, 0) ||
-		    (uint64_t)ret != sv->addr) {
-			pr_warn("could not put 0x%llx-0x%llx of PID %d back from 0x%llx",
-				(unsigned long long)sv->addr,
-				(unsigned long long)(sv->addr + sv->len),
-				(int)b->plan->dst_pid, (unsigned long long)sv->tmp);
-			lost++;
-		}
+		if (ops && k < ran && (uint64_t)ops[k].ret == sv->addr)
+			continue;
+		pr_warn("could not put 0x%llx-0x%llx of PID %d back from 0x%llx",
+			(unsigned long long)sv->addr,
+			(unsigned long long)(sv->addr + sv->len),
+			(int)b->plan->dst_pid, (unsigned long long)sv->tmp);
+		lost++;
 	}
+	free(ops);
+	/* the executor lives in the stage reservation's tail */
+	pgc_remote_exec_drop(b->rem);
+	if (b->stage_area)
+		rmunmap(b, b->stage_area, b->stage_len + b->exec_len);
 	/* a piece that could not go back keeps its reservation alive */
 	if (b->save_area && !lost)
 		rmunmap(b, b->save_area, b->save_len);

@@ -330,10 +330,12 @@ static bool aligned_alike(const struct pgclone_range *r)
 /*
  * Copy range @i's runs into where it is being built.  The source's huge
  * page advice is applied on the way, so that the copy's own faults decide
- * the page size: MADV_NOHUGEPAGE first; MADV_HUGEPAGE only once the pages
- * that were small in the source are in, so that its huge pages come out
- * huge (the build is aligned like the destination, and the final mremap
- * moves whole PMDs) and its small ones do not grow into huge ones.
+ * the page size: MADV_NOHUGEPAGE before any copy (run(), for all ranges
+ * in one batch); MADV_HUGEPAGE only once the pages that were small in the
+ * source are in, so that its huge pages come out huge (the build is
+ * aligned like the destination, and the final mremap moves whole PMDs)
+ * and its small ones do not grow into huge ones.  Runs of many ranges
+ * share a transfer: nothing here waits for the end of a range.
  */
 static int copy_range(struct copier *c, size_t i, const struct pgc_runs *runs)
 {
@@ -343,8 +345,6 @@ static int copy_range(struct copier *c, size_t i, const struct pgc_runs *runs)
 	int err = 0;
 
 	c->zero_skipped = 0;
-	if (r->map.advice & PGCLONE_ADV_NOHUGEPAGE)
-		err = pgc_build_advise(c->b, i, MADV_NOHUGEPAGE);
 	for (size_t k = 0; !err && k < runs->n; k++)
 		if (!huge || !(runs->r[k].flags & PGC_RUN_HUGE))
 			err = copy_run(c, r, at, &runs->r[k]);
@@ -356,8 +356,6 @@ static int copy_range(struct copier *c, size_t i, const struct pgc_runs *runs)
 			if (runs->r[k].flags & PGC_RUN_HUGE)
 				err = copy_run(c, r, at, &runs->r[k]);
 	}
-	if (!err)
-		err = flush(c);
 	r->pages_copied = runs->pages_to_copy - c->zero_skipped;
 	return err;
 }
@@ -569,8 +567,12 @@ static int run(struct session *s, const struct pgc_request *req)
 	c.b = &s->build;
 	c.src_in_dst = source_pid_in_target(req->src_pid, req->dst_pid);
 	pgc_xfer_pick_init(&c.pick, c.src_in_dst > 0);
+	err = pgc_build_advise_all(&s->build, PGCLONE_ADV_NOHUGEPAGE,
+				   MADV_NOHUGEPAGE);
 	for (size_t i = 0; !err && i < s->plan.n; i++)
 		err = copy_range(&c, i, &s->runs[i]);
+	if (!err)
+		err = flush(&c);
 	free(c.bounce);
 	if (c.memfd >= 0)
 		close(c.memfd);

@@ -25,6 +25,7 @@ struct pgc_build {
 	uint64_t *at;			/* per range: where it is mapped now */
 	bool staged;			/* built aside, moved into place last */
 	uint64_t stage_area, stage_len;	/* reservation the staged ranges live in */
+	uint64_t exec_len;		/* after them: room for the batch executor */
 	pgc_build_fd_fn get_fd;		/* NULL: the source mapping's object */
 	void *ctx;			/* for get_fd */
 	uint64_t scratch;		/* RW scratch in the target, or 0 */
@@ -70,6 +71,9 @@ int pgc_fd_give(struct pgc_remote *rem, int fd, const char *what) __must_check;
  * A refusal is a warning (the clone is still right, only not huge).
  */
 int pgc_build_advise(struct pgc_build *b, size_t i, int madv) __must_check;
+/* madvise(@madv) every range whose source has advice @adv, in one go. */
+int pgc_build_advise_all(struct pgc_build *b, unsigned int adv,
+			 int madv) __must_check;
 /* Names, advice and final protection, as the source has them. */
 int pgc_build_finish(struct pgc_build *b) __must_check;
 /* Drop the scratch area (before the result becomes final). */

@@ -40,5 +40,33 @@ long pgc_arch_syscall_ret(const struct pgc_regs *regs);
  * restarts anything: rewrite @regs the way the signal code would have.
  */
 void pgc_arch_restart_fixup(struct pgc_regs *regs);
+/* seccomp_data.instruction_pointer of a syscall made by the instruction
+ * at @insn (the kernel reports the return address) */
+uint64_t pgc_arch_syscall_seen_ip(uint64_t insn);
+
+/*
+ * The batch executor (inject/batch.c): machine code that runs an array of
+ * records, one syscall each, in order, and stops at the first that
+ * returns an error unless it is flagged PGC_EXEC_MAY_FAIL; then traps.
+ * The record layout is the same for every 64-bit arch.
+ */
+#define PGC_EXEC_MAY_FAIL 1u
+struct pgc_exec_rec {
+	int32_t nr;
+	uint32_t flags;		/* PGC_EXEC_* */
+	uint64_t args[6];
+	int64_t ret;		/* written by the executor */
+};
+extern const uint8_t pgc_arch_exec_code[];
+extern const size_t pgc_arch_exec_len;
+extern const size_t pgc_arch_exec_syscall_off;	/* its syscall instruction */
+extern const size_t pgc_arch_exec_trap_off;	/* its trapping instruction */
+/* Run the records [@first, @end) with the executor at @code. */
+void pgc_arch_prepare_exec(struct pgc_regs *regs, uint64_t code, uint64_t first,
+			   uint64_t end);
+/* The record the executor stopped at (== end when all ran). */
+uint64_t pgc_arch_exec_cursor(const struct pgc_regs *regs);
+/* The ip a stop on the trap at @trap reports. */
+uint64_t pgc_arch_trap_seen_ip(uint64_t trap);
 
 #endif

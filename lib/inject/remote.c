@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -51,7 +52,7 @@ struct rseq_cs_abi {
 #define RSEQ_CS_OFFSET 8	/* offsetof(struct rseq, rseq_cs) */
 #define GADGET_SCAN_MAX (1u << 20)
 
-static int mem_rw(pid_t pid, uint64_t addr, void *buf, size_t len, bool write)
+int pgc_mem_rw(pid_t pid, uint64_t addr, void *buf, size_t len, bool write)
 {
 	char path[64];
 	ssize_t n;
@@ -76,7 +77,7 @@ static uint64_t scan_for_insn(pid_t pid, uint64_t start, uint64_t end)
 
 	if (!buf)
 		return 0;
-	if (!mem_rw(pid, start, buf, len, false)) {
+	if (!pgc_mem_rw(pid, start, buf, len, false)) {
 		for (size_t i = 0; i + pgc_arch_syscall_insn_len <= len; i++) {
 			if (!memcmp(buf + i, pgc_arch_syscall_insn,
 				    pgc_arch_syscall_insn_len)) {
@@ -146,17 +147,17 @@ static void rseq_fixup(struct pgc_remote *r)
 	if (ptrace((enum __ptrace_request)PGC_PTRACE_GET_RSEQ_CONFIGURATION, r->tid, sizeof(conf), &conf) <= 0 ||
 	    !conf.rseq_abi_pointer)
 		return;
-	if (mem_rw(r->proc->pid, conf.rseq_abi_pointer + RSEQ_CS_OFFSET,
+	if (pgc_mem_rw(r->proc->pid, conf.rseq_abi_pointer + RSEQ_CS_OFFSET,
 		   &cs_ptr, sizeof(cs_ptr), false) || !cs_ptr)
 		return;
-	if (mem_rw(r->proc->pid, cs_ptr, &cs, sizeof(cs), false))
+	if (pgc_mem_rw(r->proc->pid, cs_ptr, &cs, sizeof(cs), false))
 		return;
 	if (ip - cs.start_ip >= cs.post_commit_offset)
 		return;
 	pr_debug("thread %d is in an rseq critical section: abort to 0x%llx",
 		 (int)r->tid, (unsigned long long)cs.abort_ip);
 	pgc_arch_set_ip(&r->saved, cs.abort_ip);
-	mem_rw(r->proc->pid, conf.rseq_abi_pointer + RSEQ_CS_OFFSET, &zero,
+	pgc_mem_rw(r->proc->pid, conf.rseq_abi_pointer + RSEQ_CS_OFFSET, &zero,
 	       sizeof(zero), true);
 	pgc_arch_set_regs(r->tid, &r->saved);
 }
@@ -202,7 +203,7 @@ int pgc_remote_begin(struct pgc_remote *r, struct pgc_proc *p)
 	return 0;
 }
 
-static int set_sigmask(pid_t tid, uint64_t mask)
+int pgc_remote_set_sigmask(pid_t tid, uint64_t mask)
 {
 	return ptrace(PTRACE_SETSIGMASK, tid, sizeof(mask), &mask) ? -errno : 0;
 }
@@ -213,8 +214,11 @@ static int step_to_syscall_stop(struct pgc_remote *r, struct pgc_regs *regs)
 	int status;
 
 	for (int spins = 0; spins < 64; spins++) {
-		if (ptrace(PTRACE_SYSCALL, r->tid, 0, 0))
+		/* a signal a batch's trap dequeued goes back with the mask
+		 * blocking it: the kernel queues it again (batch.c) */
+		if (ptrace(PTRACE_SYSCALL, r->tid, 0, (void *)(long)r->carry_sig))
 			return -ESRCH;
+		r->carry_sig = 0;
 		r->nr_stops++;
 		if (pgc_wait_tid(r->tid, &status) || WIFEXITED(status) ||
 		    WIFSIGNALED(status)) {
@@ -243,13 +247,13 @@ static int step_to_syscall_stop(struct pgc_remote *r, struct pgc_regs *regs)
  * only ever catch it inside the one syscall in flight: stopped between
  * two of ours, it would resume exactly where it was interrupted.
  */
-static int give_back(struct pgc_remote *r)
+int pgc_remote_give_back(struct pgc_remote *r)
 {
 	struct pgc_regs regs = r->saved;
 
 	pgc_arch_restart_fixup(&regs);
 	if (pgc_arch_set_regs(r->tid, &regs) ||
-	    set_sigmask(r->tid, r->saved_sigmask))
+	    pgc_remote_set_sigmask(r->tid, r->saved_sigmask))
 		return -ESRCH;
 	return 0;
 }
@@ -258,17 +262,18 @@ int pgc_remote_syscall(struct pgc_remote *r, long *ret, long nr, uint64_t a0,
 		       uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
 		       uint64_t a5)
 {
-	const uint64_t args[6] = { a0, a1, a2, a3, a4, a5 };
+	uint64_t args[6] = { a0, a1, a2, a3, a4, a5 };
 	struct seccomp_data sd = {
-		.nr = (int)nr,
 		.arch = pgc_arch_audit,
-		.instruction_pointer = r->gadget,
+		.instruction_pointer = pgc_arch_syscall_seen_ip(r->gadget),
 	};
 	struct pgc_regs regs = r->saved;
 	int err;
 
 	if (r->dead)
 		return -ESRCH;
+	pgc_remote_fault_op(r->nr_syscalls + 1, &nr, args);
+	sd.nr = (int)nr;
 	memcpy(sd.args, args, sizeof(args));
 	if (r->filters.unreadable)
 		return pgc_fail(-EACCES,
@@ -287,14 +292,14 @@ int pgc_remote_syscall(struct pgc_remote *r, long *ret, long nr, uint64_t a0,
 		return pgc_fail(-EACCES,
 				"the seccomp filter of PID %d answers %s(0x%llx, 0x%llx, 0x%llx, 0x%llx, 0x%llx, 0x%llx) from 0x%llx, which pgclone must run in it, with %s",
 				(int)r->proc->pid, name ? name : num,
-				(unsigned long long)a0, (unsigned long long)a1,
-				(unsigned long long)a2, (unsigned long long)a3,
-				(unsigned long long)a4, (unsigned long long)a5,
+				(unsigned long long)args[0], (unsigned long long)args[1],
+				(unsigned long long)args[2], (unsigned long long)args[3],
+				(unsigned long long)args[4], (unsigned long long)args[5],
 				(unsigned long long)r->gadget,
 				pgc_seccomp_verdict_text(pgc_seccomp_verdict(&r->filters, &sd),
 							 verdict, sizeof(verdict)));
 	}
-	if (set_sigmask(r->tid, ~0ULL))
+	if (pgc_remote_set_sigmask(r->tid, ~0ULL))
 		goto dead;
 	r->used = true;
 	r->nr_syscalls++;
@@ -307,7 +312,7 @@ int pgc_remote_syscall(struct pgc_remote *r, long *ret, long nr, uint64_t a0,
 	if (!err)
 		err = step_to_syscall_stop(r, &regs);	/* exit */
 	if (!err || err == -EIO)
-		err = give_back(r) ? -ESRCH : err;
+		err = pgc_remote_give_back(r) ? -ESRCH : err;
 	if (err == -EIO)
 		return pgc_fail(-EIO, "unexpected stop of thread %d while running %s (syscall %ld)",
 				(int)r->tid, pgc_arch_syscall_name(nr) ?
@@ -317,9 +322,9 @@ int pgc_remote_syscall(struct pgc_remote *r, long *ret, long nr, uint64_t a0,
 	*ret = pgc_arch_syscall_ret(&regs);
 	pr_debug("remote %d: %s/%ld(%#llx, %#llx, %#llx, %#llx, %#llx, %#llx) = %ld",
 		 (int)r->tid, pgc_arch_syscall_name(nr) ? pgc_arch_syscall_name(nr) :
-		 "syscall", nr, (unsigned long long)a0, (unsigned long long)a1,
-		 (unsigned long long)a2, (unsigned long long)a3,
-		 (unsigned long long)a4, (unsigned long long)a5, *ret);
+		 "syscall", nr, (unsigned long long)args[0], (unsigned long long)args[1],
+		 (unsigned long long)args[2], (unsigned long long)args[3],
+		 (unsigned long long)args[4], (unsigned long long)args[5], *ret);
 	return 0;
 dead:
 	r->dead = true;
@@ -330,10 +335,36 @@ dead:
 int pgc_remote_end(struct pgc_remote *r)
 {
 	/* registers and mask went back after each syscall already */
+	pgc_remote_exec_drop(r);
+	free(r->exec.rec);
+	r->exec.rec = NULL;
+	/* a SIGTRAP of its own still held: the detach hands it back */
+	if (r->carry_sig && !r->dead)
+		r->proc->retrap_tid = r->tid;
+	r->carry_sig = 0;
 	if (r->nr_syscalls)
 		pr_info("PID %d ran %lu syscall(s) for pgclone in %lu ptrace stop(s)",
 			(int)r->proc->pid, r->nr_syscalls, r->nr_stops);
 	pgc_seccomp_free(&r->filters);
 	r->used = false;
 	return r->dead ? -ESRCH : 0;
+}
+
+void pgc_remote_fault_op(unsigned long nth, long *nr, uint64_t args[6])
+{
+#ifdef PGCLONE_FAULT_POINTS
+	const char *op = getenv("PGCLONE_FAULT_OP");
+
+	if (op && strtoul(op, NULL, 0) == nth) {
+		pr_debug("fault injected at syscall %lu", nth);
+		*nr = SYS_munmap;
+		memset(args, 0, 6 * sizeof(*args));
+		args[0] = 1;
+		args[1] = 1;
+	}
+#else
+	(void)nth;
+	(void)nr;
+	(void)args;
+#endif
 }

@@ -278,12 +278,20 @@ void pgc_proc_release(struct pgc_proc *p)
 	 * while a thread ran syscalls for us is handed back to that thread
 	 * with the detach: it sits in a syscall-exit stop, from which the
 	 * kernel sends the detach signal to the thread itself.  No kill(),
-	 * so no CAP_KILL for another user's process.
+	 * so no CAP_KILL for another user's process.  A SIGTRAP sent to the
+	 * thread that a batch's trap dequeued with its own (inject/batch.c)
+	 * goes back the same way, from the trap's signal-delivery stop, with
+	 * its siginfo; that thread's SIGSTOP, if it also swallowed one, is
+	 * the one case this cannot hand back both of.
 	 */
-	for (size_t i = 0; i < p->n; i++)
+	for (size_t i = 0; i < p->n; i++) {
+		pid_t tid = p->t[i].tid;
+		int sig = tid == p->retrap_tid ? SIGTRAP :
+			  tid == p->restop_tid ? SIGSTOP : 0;
+
 		if (!p->t[i].exited)
-			ptrace(PTRACE_DETACH, p->t[i].tid, 0,
-			       (void *)(long)(p->t[i].tid == p->restop_tid ? SIGSTOP : 0));
+			ptrace(PTRACE_DETACH, tid, 0, (void *)(long)sig);
+	}
 	free(p->t);
 	p->t = NULL;
 	p->n = 0;

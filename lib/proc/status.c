@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * status.c - the few facts of /proc/PID/status pgclone decides on: state,
- * tracer, seccomp mode, identity and namespace depth.
+ * tracer, seccomp mode, identity, namespace depth and signal sets.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -99,6 +99,10 @@ int pgc_status_parse(const char *text, struct pgc_status *st)
 		while (*p == ' ' || *p == '\t')
 			p++;
 	}
+	st->sig_pnd = parse_hex(field(text, "SigPnd"));
+	st->shd_pnd = parse_hex(field(text, "ShdPnd"));
+	st->sig_ign = parse_hex(field(text, "SigIgn"));
+	st->sig_cgt = parse_hex(field(text, "SigCgt"));
 	p = field(text, "Kthread");
 	if (p)
 		st->kthread = *p == '1';
