@@ -55,6 +55,8 @@
  *   count-signals          count every signal a program may be sent
  *                          by accident (SIGCHLD, SIGUSR1, ...)      -> ok
  *   signals                how many of them arrived                 -> N
+ *   catch-sigtrap          a SIGTRAP handler that counts           -> ok
+ *   sigtraps               how many SIGTRAPs the handler saw       -> N
  *   ping                                                           -> pong
  */
 #include <errno.h>
@@ -83,6 +85,13 @@
 #endif
 
 static int wake_pipe[2] = { -1, -1 };
+static volatile sig_atomic_t sigtraps;
+
+static void on_sigtrap(int sig)
+{
+	(void)sig;
+	sigtraps++;
+}
 static int nthreads;
 static int reads_ok, reads_bad;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -541,6 +550,13 @@ static void command(char *line)
 		puts(count_signals() ? "err" : "ok");
 	} else if (!strcmp(cmd, "signals")) {
 		printf("%d\n", (int)signals_seen);
+	} else if (!strcmp(cmd, "catch-sigtrap")) {
+		struct sigaction sa = { .sa_handler = on_sigtrap,
+					 .sa_flags = SA_RESTART };
+
+		puts(sigaction(SIGTRAP, &sa, NULL) ? "err" : "ok");
+	} else if (!strcmp(cmd, "sigtraps")) {
+		printf("%d\n", (int)sigtraps);
 	} else if (!strcmp(cmd, "seccomp-errno-pvr")) {
 		puts(install_filter(SYS_process_vm_readv,
 				    SECCOMP_RET_ERRNO | EPERM) ? "err" : "ok");
