@@ -190,6 +190,9 @@ struct pgc_walk {
 	int fd;				/* /proc/PID/pagemap */
 	enum pgc_walk_how how;
 	uint64_t zero_pfn, huge_zero_pfn;	/* PGC_WALK_PFN; 0: none seen */
+	void *buf;			/* for the kernel's answers, kept across
+					 * ranges: a walk of thousands of small
+					 * VMAs must not allocate per VMA */
 };
 
 /* A run [start, end) of populated pages sharing categories @cats. */

@@ -23,14 +23,19 @@ int pgc_plan_push(struct pgc_plan *plan, const struct pgc_vma *v,
 	struct pgclone_range *r;
 	const struct pgc_vma **sv;
 
-	r = realloc(plan->r, (plan->n + 1) * sizeof(*r));
-	if (!r)
-		return -ENOMEM;
-	plan->r = r;
-	sv = realloc(plan->src_vma, (plan->n + 1) * sizeof(*sv));
-	if (!sv)
-		return -ENOMEM;
-	plan->src_vma = sv;
+	/* grown by powers of two: thousands of VMAs, not a realloc each */
+	if (!(plan->n & (plan->n - 1))) {
+		size_t cap = plan->n ? 2 * plan->n : 1;
+
+		r = realloc(plan->r, cap * sizeof(*r));
+		if (!r)
+			return -ENOMEM;
+		plan->r = r;
+		sv = realloc(plan->src_vma, cap * sizeof(*sv));
+		if (!sv)
+			return -ENOMEM;
+		plan->src_vma = sv;
+	}
 
 	r = &plan->r[plan->n];
 	memset(r, 0, sizeof(*r));

@@ -360,50 +360,79 @@ static int copy_range(struct copier *c, size_t i, const struct pgc_runs *runs)
 	return err;
 }
 
+/* A walk over ranges [i, end), which follow one another in the source. */
 struct runs_ctx {
+	const struct pgc_plan *plan;
 	struct pgc_runs *runs;
-	const struct pgclone_range *r;
+	size_t i, end;		/* the range the walk is in; past the last */
 	bool zero_known;
 };
 
+/* A run of the walk, cut where ranges meet. */
 static int add_walked(void *ctx, uint64_t start, uint64_t end, unsigned int cats)
 {
 	struct runs_ctx *rc = ctx;
+	int err = 0;
 
-	return pgc_runs_add_cats(rc->runs, start - rc->r->map.start, end - start,
-				 cats, rc->r->map.kind, rc->zero_known);
+	while (!err && start < end) {
+		const struct pgclone_range *r;
+		uint64_t e;
+
+		if (rc->i >= rc->end)
+			return -EIO;	/* the walk left the ranges it was given */
+		r = &rc->plan->r[rc->i];
+		if (start >= r->map.end) {
+			rc->i++;	/* the walk goes up: never back */
+			continue;
+		}
+		e = end < r->map.end ? end : r->map.end;
+		err = pgc_runs_add_cats(&rc->runs[rc->i], start - r->map.start,
+					e - start, cats, r->map.kind, rc->zero_known);
+		start = e;
+	}
+	return err;
 }
 
 /*
  * What the source holds: runs of pages to copy.  The zero page is left
  * out, so the destination stays untouched where the source was only read
- * (design.md, "Page states both engines keep").
+ * (design.md, "Page states both engines keep").  Ranges that follow one
+ * another are walked in one go: one ioctl per 512 runs, not one per VMA.
  */
 static int scan_source(const struct pgc_plan *plan, struct pgc_runs *runs)
 {
 	struct pgc_walk w;
+	size_t walks = 0;
 	int err = pgc_walk_open(&w, plan->src_pid);
 
 	if (err)
 		return err;
-	for (size_t i = 0; !err && i < plan->n; i++) {
-		struct pgclone_range *r = &plan->r[i];
-		struct runs_ctx rc = { &runs[i], r, w.how != PGC_WALK_PAGEMAP };
+	for (size_t i = 0; !err && i < plan->n; walks++) {
+		struct runs_ctx rc = { plan, runs, i, i + 1, w.how != PGC_WALK_PAGEMAP };
 
-		err = pgc_walk_range(&w, r->map.start, r->map.end, add_walked, &rc);
-		/* no PAGE_IS_HUGE: take whole blocks as the huge pages */
-		if (!err && w.how != PGC_WALK_SCAN &&
-		    (r->map.advice & PGCLONE_ADV_HUGEPAGE))
-			err = pgc_runs_mark_full_blocks(&runs[i], r->map.start);
+		while (rc.end < plan->n &&
+		       plan->r[rc.end].map.start == plan->r[rc.end - 1].map.end)
+			rc.end++;
+		err = pgc_walk_range(&w, plan->r[i].map.start,
+				     plan->r[rc.end - 1].map.end, add_walked, &rc);
+		for (; i < rc.end; i++) {
+			struct pgclone_range *r = &plan->r[i];
+
+			/* no PAGE_IS_HUGE: take whole blocks as the huge pages */
+			if (!err && w.how != PGC_WALK_SCAN &&
+			    (r->map.advice & PGCLONE_ADV_HUGEPAGE))
+				err = pgc_runs_mark_full_blocks(&runs[i], r->map.start);
+			r->pages_present = runs[i].pages_present;
+			if (r->map.kind == PGCLONE_KIND_ANON_SHARED ||
+			    r->map.kind == PGCLONE_KIND_FILE_SHARED)
+				r->pages_shared = runs[i].pages_present;
+		}
 		if (err)
 			err = pgc_fail(err, "cannot read the page states of PID %d",
 				       (int)plan->src_pid);
-		r->pages_present = runs[i].pages_present;
-		if (r->map.kind == PGCLONE_KIND_ANON_SHARED ||
-		    r->map.kind == PGCLONE_KIND_FILE_SHARED)
-			r->pages_shared = runs[i].pages_present;
 	}
 	pgc_walk_close(&w);
+	pr_debug("page states of %zu range(s) in %zu walk(s)", plan->n, walks);
 	return err;
 }
 

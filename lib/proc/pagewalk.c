@@ -199,6 +199,19 @@ void pgc_walk_close(struct pgc_walk *w)
 	if (w->fd >= 0)
 		close(w->fd);
 	w->fd = -1;
+	free(w->buf);
+	w->buf = NULL;
+}
+
+#define WALK_BUF_BYTES (PAGEMAP_BATCH * sizeof(uint64_t))
+_Static_assert(SCAN_REGIONS * sizeof(struct pgc_page_region) <= WALK_BUF_BYTES,
+	       "one buffer serves both ways");
+
+static void *walk_buf(struct pgc_walk *w)
+{
+	if (!w->buf)
+		w->buf = malloc(WALK_BUF_BYTES);
+	return w->buf;
 }
 
 /* Collects runs of equal categories before handing them on. */
@@ -233,7 +246,7 @@ static int run_flush(struct run *r)
 static int walk_scan(struct pgc_walk *w, uint64_t start, uint64_t end,
 		     struct run *run)
 {
-	struct pgc_page_region *vec = malloc(SCAN_REGIONS * sizeof(*vec));
+	struct pgc_page_region *vec = walk_buf(w);
 	int err = 0;
 
 	if (!vec)
@@ -267,14 +280,13 @@ static int walk_scan(struct pgc_walk *w, uint64_t start, uint64_t end,
 			err = err ? err : -EIO;	/* no progress: never loop */
 		start = arg.walk_end;
 	}
-	free(vec);
 	return err;
 }
 
 static int walk_pagemap(struct pgc_walk *w, uint64_t start, uint64_t end,
 			struct run *run)
 {
-	uint64_t *buf = malloc(PAGEMAP_BATCH * sizeof(*buf));
+	uint64_t *buf = walk_buf(w);
 	uint64_t npages = (end - start) / PGC_PAGE_SIZE, done = 0;
 	int err = 0;
 
@@ -303,7 +315,6 @@ static int walk_pagemap(struct pgc_walk *w, uint64_t start, uint64_t end,
 		}
 		done += (uint64_t)got / 8;
 	}
-	free(buf);
 	return err;
 }
 

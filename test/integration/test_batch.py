@@ -4,6 +4,7 @@ restore of many VMAs takes a handful of stops, not several per VMA; a
 batch that fails at any of its syscalls leaves both processes exactly as
 they were; a target the executor cannot serve (it catches SIGTRAP) gets
 one syscall per stop and keeps its handler."""
+import json
 import os
 import re
 import shutil
@@ -125,3 +126,27 @@ class Batch(VictimTest):
         self.assertEqual(b.sum(dst, 40 * PAGE), a.sum(addr, 40 * PAGE))
         os.kill(b.pid, 5)
         self.assertEqual(b.cmd("sigtraps"), "1")
+
+
+@copy_engine_only("the copy engine's own page walk")
+class Scan(VictimTest):
+    def test_one_walk_for_many_vmas(self):
+        """The page states of ranges that follow one another come from one
+        walk over all of them, not one per VMA, and are the same."""
+        a, b = self.victim(), self.victim()
+        addr = a.addr(f"reserve {VMAS * PAGE:#x}")
+        for k in range(0, VMAS, 3):     # some pages present, some not
+            a.ok(f"fill {addr + k * PAGE:#x} {PAGE:#x} {k % 250 + 1}")
+        a.ok(f"stripes {addr:#x} {VMAS * PAGE:#x} r--")
+        dst = self.free_addr(a, b)
+        r = run("--pid", a.pid, "--src", hex(addr), "--len", hex(VMAS * PAGE),
+                "--target", b.pid, "--dst", hex(dst), "--engine", "copy", "-vv", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        m = re.search(r"page states of (\d+) range\(s\) in (\d+) walk\(s\)", r.stderr)
+        self.assertIsNotNone(m, "no count of the walks")
+        print(f"\n{m[0]}")
+        self.assertEqual((int(m[1]), int(m[2])), (VMAS, 1))
+        self.assertEqual(b.sum(dst, VMAS * PAGE), a.sum(addr, VMAS * PAGE))
+        rep = json.loads(r.stdout)
+        present = sum(x["pages_present"] for x in rep["ranges"])
+        self.assertEqual(present, len(range(0, VMAS, 3)))
