@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <pgclone.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +22,7 @@
 #include "strutils.h"
 
 enum { OPT_ALL = 256, OPT_NO_FREEZE, OPT_REPLACE, OPT_STRICT, OPT_FORCE, OPT_TIMEOUT,
-       OPT_SNAPSHOT };
+       OPT_SNAPSHOT, OPT_COMPRESS };
 
 struct image_args {
 	pid_t pid;
@@ -32,6 +33,8 @@ struct image_args {
 	const char *path;
 	unsigned int flags;
 	unsigned int timeout_ms;	/* --timeout: longest wait for input */
+	bool compress;			/* --compress[=LEVEL] */
+	int level;			/* 0: zstd's default */
 };
 
 static const struct option image_longopts[] = {
@@ -48,9 +51,35 @@ static const struct option image_longopts[] = {
 	{ "strict", no_argument, NULL, OPT_STRICT },
 	{ "force", no_argument, NULL, OPT_FORCE },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "compress", optional_argument, NULL, OPT_COMPRESS },
 	{ "dry-run", no_argument, NULL, 'n' },
 	CLI_COMMON_LONGOPTS,
 };
+
+/*
+ * --compress or --compress=LEVEL.  Only the number is checked here; the
+ * library knows zstd's range and refuses a level outside it before the
+ * source is touched or a file is kept.
+ */
+static int compress_option(const char *arg, struct image_args *a)
+{
+	char *end;
+	long v;
+
+	a->compress = true;
+	if (!arg)
+		return 0;
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || v < INT_MIN || v > INT_MAX)
+		return errx_usage("--compress=%.40s: the level is a whole number (zstd's, e.g. 1 to 19)",
+				  arg);
+	if (!v)
+		return errx_usage("--compress=0: give a level (zstd's, e.g. 1 to 19), or none for %d",
+				  3);
+	a->level = (int)v;
+	return 0;
+}
 
 /* Parse the options of one image command; @allowed lists its letters. */
 static int parse(int argc, char **argv, struct cli *cli, struct image_args *a,
@@ -62,7 +91,7 @@ static int parse(int argc, char **argv, struct cli *cli, struct image_args *a,
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":p:s:l:d:o:i:nJvqhV", image_longopts,
 				NULL)) != -1) {
-		char key = c >= 256 ? "aFRSfTN"[c - 256] : (char)c;
+		char key = c >= 256 ? "aFRSfTNC"[c - 256] : (char)c;
 
 		if (c != '?' && c != ':' && c != 'h' && c != 'V' &&
 		    !strchr(allowed, key))
@@ -90,6 +119,7 @@ static int parse(int argc, char **argv, struct cli *cli, struct image_args *a,
 		case OPT_STRICT: a->flags |= PGCLONE_STRICT; break;
 		case OPT_FORCE: a->flags |= PGCLONE_FORCE; break;
 		case OPT_TIMEOUT: ret = timeout_option(optarg, &a->timeout_ms); break;
+		case OPT_COMPRESS: ret = compress_option(optarg, a); break;
 		case 'n': a->flags |= PGCLONE_DRY_RUN; break;
 		default: ret = common_option(c, argv, image_longopts, cli); break;
 		}
@@ -183,7 +213,7 @@ int cmd_dump(int argc, char **argv, struct cli *cli)
 	bool to_stdout;
 	int ret;
 
-	ret = parse(argc, argv, cli, &a, "dump", "psloaFNJvq");
+	ret = parse(argc, argv, cli, &a, "dump", "psloaFNCJvq");
 	if (ret)
 		return ret;
 	if (!a.pid)
@@ -219,7 +249,9 @@ int cmd_dump(int argc, char **argv, struct cli *cli)
 	PGCLONE_OPTS_OF(pgclone_image_opts, opts, .flags = a.flags,
 			.progress = progress_cb, .progress_ctx = cli,
 			.ready = a.flags & PGCLONE_SNAPSHOT ? sandbox_ready_snapshot :
-							      sandbox_ready_dump);
+							      sandbox_ready_dump,
+			.compress = a.compress ? PGCLONE_COMPRESS_ZSTD : PGCLONE_COMPRESS_NONE,
+			.compress_level = a.level);
 	ret = pgclone_dump(a.pid, a.src.addr, a.len, out.fd, &opts, &res);
 	progress_done();
 	if (ret) {
@@ -292,6 +324,32 @@ int cmd_restore(int argc, char **argv, struct cli *cli)
 	return status;
 }
 
+/* "compressed (zstd, level 3): ..." with the ratio when it is known. */
+static void print_compression(const struct pgclone_image_info *in, FILE *out)
+{
+	if (in->compression != PGCLONE_COMPRESS_ZSTD) {
+		fputs("data: stored as it is (not compressed)\n", out);
+		return;
+	}
+	fprintf(out, "data: compressed (zstd, level %d)", (int)in->compress_level);
+	if (in->data_stored)
+		fprintf(out, ": %llu bytes stored for %llu, ratio %.2f\n",
+			(unsigned long long)in->data_stored,
+			(unsigned long long)in->data_len,
+			(double)in->data_len / (double)in->data_stored);
+	else
+		fputs(": stored size known once read (pgclone verify)\n", out);
+}
+
+/* The same for --json, inside the object open on @j. */
+static void json_compression(struct json *j, const struct pgclone_image_info *in)
+{
+	json_str(j, "compression", in->compression == PGCLONE_COMPRESS_ZSTD ? "zstd" : "none");
+	if (in->compression == PGCLONE_COMPRESS_ZSTD)
+		json_i64(j, "level", in->compress_level);
+	json_u64(j, "data_stored", in->data_stored);
+}
+
 static void show_text(const struct pgclone_image_info *in)
 {
 	time_t t = (time_t)(in->time_ns / 1000000000ULL);
@@ -315,6 +373,7 @@ static void show_text(const struct pgclone_image_info *in)
 	printf("layout: manifest %llu bytes at 64, data %llu bytes at %llu\n",
 	       (unsigned long long)in->manifest_len, (unsigned long long)in->data_len,
 	       (unsigned long long)in->data_off);
+	print_compression(in, stdout);
 	printf("%zu range(s), %llu extent(s): %llu data pages stored, %llu zero pages recorded\n",
 	       in->nr_ranges, (unsigned long long)in->nr_extents,
 	       (unsigned long long)in->pages_data, (unsigned long long)in->pages_zero);
@@ -352,6 +411,7 @@ static void show_json(const struct pgclone_image_info *in)
 	json_u64(&j, "manifest_len", in->manifest_len);
 	json_u64(&j, "data_off", in->data_off);
 	json_u64(&j, "data_len", in->data_len);
+	json_compression(&j, in);
 	json_close(&j);
 	json_open(&j, "source");
 	json_u64(&j, "pid", (uint64_t)in->src_pid);
@@ -396,13 +456,23 @@ static int info_cmd(int argc, char **argv, struct cli *cli, bool verify)
 		close(fd);
 	if (ret)
 		return report_lib_error(ret, verify ? "verify" : "show");
-	if (verify && cli->json)
-		printf("{\"ok\":true,\"ranges\":%zu,\"pages_data\":%llu}\n", info.nr_ranges,
-		       (unsigned long long)info.pages_data);
-	else if (verify && !cli->quiet) {
+	if (verify && cli->json) {
+		struct json j;
+
+		json_init(&j, stdout);
+		json_open(&j, NULL);
+		json_bool(&j, "ok", true);
+		json_u64(&j, "ranges", info.nr_ranges);
+		json_u64(&j, "pages_data", info.pages_data);
+		json_u64(&j, "data_len", info.data_len);
+		json_compression(&j, &info);
+		json_close(&j);
+		json_end(&j);
+	} else if (verify && !cli->quiet) {
 		fputs_escaped(a.path, stdout);
 		printf(": ok: %zu range(s), %llu data pages, every checksum matches\n",
 		       info.nr_ranges, (unsigned long long)info.pages_data);
+		print_compression(&info, stdout);
 	}
 	else if (!verify && cli->json)
 		show_json(&info);

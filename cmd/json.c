@@ -107,6 +107,12 @@ void json_bool(struct json *j, const char *k, bool val)
 	fputs(val ? "true" : "false", j->f);
 }
 
+void json_i64(struct json *j, const char *k, int64_t val)
+{
+	key(j, k);
+	fprintf(j->f, "%lld", (long long)val);
+}
+
 void json_double(struct json *j, const char *k, double val)
 {
 	key(j, k);

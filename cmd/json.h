@@ -20,6 +20,7 @@ void json_open_array(struct json *j, const char *key);	/* [ */
 void json_close_array(struct json *j);			/* ] */
 void json_str(struct json *j, const char *key, const char *val);
 void json_u64(struct json *j, const char *key, uint64_t val);
+void json_i64(struct json *j, const char *key, int64_t val);
 void json_hex(struct json *j, const char *key, uint64_t val);	/* "0x..." */
 void json_bool(struct json *j, const char *key, bool val);
 void json_double(struct json *j, const char *key, double val);

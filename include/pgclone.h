@@ -234,6 +234,12 @@ PGCLONE_API int pgclone_clone(pid_t src_pid, uint64_t src_addr, uint64_t len,
 /* Release what pgclone_clone() allocated in @res; safe on a zeroed result. */
 PGCLONE_API void pgclone_result_free(struct pgclone_result *res);
 
+/* pgclone_image_opts.compress, pgclone_image_info.compression */
+enum pgclone_compression {
+	PGCLONE_COMPRESS_NONE = 0,
+	PGCLONE_COMPRESS_ZSTD = 1,	/* per extent; pgclone-image(5) */
+};
+
 /* Options of pgclone_dump() and pgclone_restore(). */
 struct pgclone_image_opts {
 	size_t sz;			/* sizeof(struct pgclone_image_opts) */
@@ -247,14 +253,18 @@ struct pgclone_image_opts {
 	unsigned int input_timeout_ms;	/* restore: fail with -ETIMEDOUT when no
 					 * byte of the image arrives for this
 					 * long (each wait; 0: wait forever) */
+	unsigned int compress;		/* dump: enum pgclone_compression */
+	int compress_level;		/* dump, zstd: its level (0: zstd's default, 3) */
 	size_t :0;
 };
-#define pgclone_image_opts__last_field input_timeout_ms
+#define pgclone_image_opts__last_field compress_level
 
 /*
  * Write [addr, addr + len) of @pid (or, with PGCLONE_DUMP_ALL, every
  * mapping that can be dumped) to @fd as a pgclone image (pgclone-image(5)).
  * @fd may be a pipe: the image is written in one pass.
+ * With opts->compress PGCLONE_COMPRESS_ZSTD each extent's data is
+ * compressed (opts->compress_level, zstd's range; -EINVAL outside it).
  * Returns 0 or -EINVAL, -ESRCH, -EPERM, -EBUSY, -EFAULT, -EOPNOTSUPP,
  * -ENOMEM, -EINTR, -EIO.
  */
@@ -292,6 +302,11 @@ struct pgclone_image_info {
 					 * pages_copied: pages stored */
 	size_t nr_ranges;
 	uint64_t nr_extents, nr_data_extents, pages_data, pages_zero;
+	uint32_t compression;		/* enum pgclone_compression */
+	int32_t compress_level;		/* as the dump chose it */
+	uint64_t data_stored;		/* bytes the data area takes in the image
+					 * (data_len when stored as it is); 0 when
+					 * unknown: show of a compressed stream */
 	size_t :0;
 };
 

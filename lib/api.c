@@ -199,7 +199,24 @@ static bool image_opts_ok(const struct pgclone_image_opts *opts,
 	req->ready = OPTS_GET(opts, ready, NULL);
 	req->confine = OPTS_GET(opts, confine, NULL);
 	req->input_timeout_ms = OPTS_GET(opts, input_timeout_ms, 0);
+	req->compress = OPTS_GET(opts, compress, 0);
+	req->compress_level = OPTS_GET(opts, compress_level, 0);
 	return !(opts->flags & ~allowed);
+}
+
+/* A dump's compression, checked; level 0 becomes zstd's default. */
+static int check_compress(struct pgc_request *req)
+{
+	if (req->compress == PGCLONE_COMPRESS_NONE) {
+		if (req->compress_level)
+			return pgc_fail(-EINVAL, "a compression level without compression");
+		return 0;
+	}
+	if (req->compress != PGCLONE_COMPRESS_ZSTD)
+		return pgc_fail(-EINVAL, "unknown compression %u", req->compress);
+	if (!req->compress_level)
+		req->compress_level = pgc_zstd_default_level();
+	return pgc_zstd_check_level(req->compress_level);
 }
 
 static bool result_ok(struct pgclone_result *res)
@@ -226,6 +243,9 @@ int pgclone_dump(pid_t pid, uint64_t addr, uint64_t len, int fd,
 		return pgc_ret(pgc_fail(-EINVAL, "invalid pgclone_image_opts for a dump"));
 	if ((req.flags & PGCLONE_SNAPSHOT) && (req.flags & PGCLONE_NO_FREEZE))
 		return pgc_ret(pgc_fail(-EINVAL, "a snapshot freezes the source for an instant: not with PGCLONE_NO_FREEZE"));
+	err = check_compress(&req);
+	if (err)
+		return pgc_ret(err);
 	if (pid <= 0 || fd < 0 || !result_ok(res))
 		return pgc_ret(pgc_fail(-EINVAL, "invalid arguments"));
 	pgclone_result_free(res);
@@ -253,6 +273,8 @@ int pgclone_restore(pid_t pid, int fd, const struct pgclone_image_opts *opts,
 		return pgc_ret(pgc_fail(-EINVAL, "invalid pgclone_image_opts for a restore"));
 	if (pid <= 0 || fd < 0 || !result_ok(res))
 		return pgc_ret(pgc_fail(-EINVAL, "invalid arguments"));
+	if (req.compress || req.compress_level)	/* the image says how */
+		return pgc_ret(pgc_fail(-EINVAL, "compression is a dump's choice, not a restore's"));
 	if ((req.flags & PGCLONE_DST_AUTO) && ((req.flags & PGCLONE_REPLACE) || req.dst))
 		return pgc_ret(pgc_fail(-EINVAL, "PGCLONE_DST_AUTO takes a destination address of 0 and no PGCLONE_REPLACE"));
 	pgclone_result_free(res);
@@ -270,6 +292,7 @@ static const int info_errors[] = {
 int pgclone_image_info(int fd, unsigned int flags,
 		       struct pgclone_image_info *info)
 {
+	struct pgclone_image_info full = { .sz = sizeof(full) };
 	size_t sz;
 	int err;
 
@@ -278,12 +301,13 @@ int pgclone_image_info(int fd, unsigned int flags,
 						      pages_zero) ||
 	    (flags & ~PGCLONE_IMAGE_VERIFY))
 		return pgc_ret(pgc_fail(-EINVAL, "invalid arguments"));
+	/* a caller built against an older header has a shorter struct */
 	sz = info->sz;
-	memset(info, 0, sizeof(*info));
-	info->sz = sz;
-	err = pgc_image_info(fd, flags & PGCLONE_IMAGE_VERIFY, info);
+	err = pgc_image_info(fd, flags & PGCLONE_IMAGE_VERIFY, &full);
 	if (err)
-		pgclone_image_info_free(info);
+		pgclone_image_info_free(&full);
+	memcpy(info, &full, sz < sizeof(full) ? sz : sizeof(full));
+	info->sz = sz;
 	return pgc_ret(closed_set(err, info_errors, ARRAY_SIZE(info_errors)));
 }
 

@@ -402,6 +402,8 @@ struct pgc_request {
 	pgclone_ready_fn ready;
 	pgclone_confine_fn confine;	/* restore: the image parser's confinement */
 	unsigned int input_timeout_ms;	/* restore: longest wait for image bytes */
+	unsigned int compress;		/* dump: enum pgclone_compression */
+	int compress_level;		/* dump: checked, 0 replaced by the default */
 	int src_pin, dst_pin;		/* pidfds taken at the permission check, or -1 */
 };
 
@@ -459,6 +461,9 @@ int pgc_image_dump(const struct pgc_request *req, bool all, int out,
 int pgc_image_restore(const struct pgc_request *req, int in,
 		      struct pgclone_result *res) __must_check;
 int pgc_image_info(int fd, bool verify, struct pgclone_image_info *info);
+/* image/zstd.c: is @level one zstd has?  -EINVAL with the error set when not. */
+int pgc_zstd_check_level(int level);
+int pgc_zstd_default_level(void);
 
 /* The syscall number published in sysfs, or -ENOSYS. */
 long pgc_kernel_syscall_nr(void);

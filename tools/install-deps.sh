@@ -5,7 +5,7 @@
 #             (debhelper, lintian; devscripts for hardening-check)
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config python3 util-linux strace gdb libcap2-bin
-      libcap-dev libseccomp-dev libprotobuf-c-dev protobuf-c-compiler
+      libcap-dev libseccomp-dev libprotobuf-c-dev protobuf-c-compiler libzstd-dev
       libcmocka-dev clang-14 libclang-rt-14-dev man-db groff-base)
 for opt in "$@"; do
 	case $opt in

@@ -50,6 +50,10 @@ struct dumper {
 	char comm[32];
 	int smaps, mem;			/* of the source, opened before ready */
 	struct pgc_walk walk;		/* its pagemap, opened before ready too */
+	Pgclone__Compression comp;
+	struct pgc_zstd *z;		/* compressing: the block writer */
+	uint8_t *zbuf;			/* one batch, as blocks */
+	uint64_t stored;		/* bytes the data area took */
 };
 
 /* Record @nr pages at @off of range @range, merged with the last extent. */
@@ -182,6 +186,7 @@ static int write_head(struct dumper *d)
 		.major = PGC_IMG_MAJOR, .minor = PGC_IMG_MINOR,
 		.hdr_size = PGC_IMG_HDR_SIZE, .page_size = (uint32_t)PGC_PAGE_SIZE,
 		.manifest_len = mlen, .data_len = d->data_len,
+		.incompat = d->z ? PGC_IMG_INCOMPAT_ZSTD : 0,
 	};
 	size_t total;
 	uint8_t *buf;
@@ -203,15 +208,35 @@ static int write_head(struct dumper *d)
 	return ret;
 }
 
+/*
+ * Each piece of a batch is part of one extent: compressed, it is one
+ * block (image.h), so no block spans two extents and none is larger than
+ * the batch.  Only the batch is ever held, compressed or not: a dump
+ * through a pipe streams.
+ */
+static size_t pack_batch(struct dumper *d, const struct pgc_img_batch *b)
+{
+	size_t len = 0;
+
+	for (size_t i = 0; i < b->nr; i++)
+		len += pgc_zstd_pack(d->z, b->buf + b->piece[i].off,
+				     b->piece[i].len, d->zbuf + len);
+	return len;
+}
+
 static int flush_batch(struct dumper *d, struct pgc_img_batch *b,
 		       uint32_t *crcs)
 {
 	int err = pgc_step(d->req, "batch");
+	size_t len = b->used;
 
 	if (err)
 		return err;
-	if (pgc_img_write_full(d->out, b->buf, b->used))
+	if (d->z)
+		len = pack_batch(d, b);
+	if (pgc_img_write_full(d->out, d->z ? d->zbuf : (uint8_t *)b->buf, len))
 		return -EIO;
+	d->stored += len;
 	pgc_img_batch_done(b, crcs);
 	return 0;
 }
@@ -400,6 +425,13 @@ static int build_manifest(struct dumper *d, struct pgc_plan *plan, bool frozen)
 	}
 	fill_source(d, frozen);
 	pgclone__manifest__init(&d->m);
+	if (d->z) {
+		pgclone__compression__init(&d->comp);
+		d->comp.has_codec = d->comp.has_level = true;
+		d->comp.codec = PGCLONE__CODEC__ZSTD;
+		d->comp.level = d->req->compress_level;
+		d->m.compression = &d->comp;
+	}
 	d->m.source = &d->src;
 	d->m.n_ranges = plan->n;
 	d->m.ranges = d->rptr;
@@ -469,9 +501,23 @@ int pgc_image_dump(const struct pgc_request *req, bool all, int out,
 
 	pgc_phases_start(&ph);
 	pgc_img_tune_fd(out);
+	/* before the source stops: what cannot be had costs it nothing */
+	if (req->compress == PGCLONE_COMPRESS_ZSTD) {
+		d.z = pgc_zstd_new_writer(req->compress_level);
+		d.zbuf = malloc(pgc_zstd_pack_bound(PGC_IMG_CHUNK) +
+				PGC_IMG_BLOCK_HDR * PGC_IMG_IOV_BATCH);
+		if (!d.z || !d.zbuf) {
+			pgc_zstd_free(d.z);
+			free(d.zbuf);
+			return pgc_fail(-ENOMEM, "out of memory for the compressor");
+		}
+	}
 	ret = freeze(&d, all, &proc, &snap);
-	if (ret)
+	if (ret) {
+		pgc_zstd_free(d.z);
+		free(d.zbuf);
 		return ret;
+	}
 	pgc_phase_end(&ph, snapped ? "snapshot" : "seize");
 	ret = pgc_step(req, "seized");
 	if (!ret)
@@ -507,6 +553,10 @@ int pgc_image_dump(const struct pgc_request *req, bool all, int out,
 		ret = write_data(&d, req, crcs);
 	if (!ret)
 		ret = write_trailer(&d, crcs, nr_data);
+	if (!ret && d.z)
+		pr_info("zstd level %d: %llu bytes of data stored in %llu",
+			req->compress_level, (unsigned long long)d.data_len,
+			(unsigned long long)d.stored);
 	if (!ret)
 		pgc_phase_end(&ph, "write");
 	pgc_proc_release(&proc);
@@ -528,6 +578,8 @@ int pgc_image_dump(const struct pgc_request *req, bool all, int out,
 		res->elapsed_ns = elapsed;
 	free(crcs);
 	close_source(&d);
+	pgc_zstd_free(d.z);
+	free(d.zbuf);
 	free(d.ext);
 	free(d.eptr);
 	free(d.ranges);

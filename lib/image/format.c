@@ -255,6 +255,24 @@ int pgc_img_check_manifest(const struct pgc_img_header *h,
 	return 0;
 }
 
+/*
+ * The incompat bit is what makes an old reader refuse a compressed image;
+ * the manifest says which codec and level.  They must agree.
+ */
+static int check_codec(struct pgc_img *img)
+{
+	const Pgclone__Compression *c = img->m->compression;
+	bool zstd = c && c->has_codec && c->codec == PGCLONE__CODEC__ZSTD;
+
+	if (c && c->has_codec && c->codec != PGCLONE__CODEC__NONE && !zstd)
+		return pgc_fail(-EOPNOTSUPP, "image data uses unknown compression %d",
+				(int)c->codec);
+	if (zstd != !!(img->h.incompat & PGC_IMG_INCOMPAT_ZSTD))
+		return pgc_fail(-EPROTO, "image header and manifest disagree on compression");
+	img->level = zstd && c->has_level ? c->level : 0;
+	return 0;
+}
+
 int pgc_img_read_head(int fd, struct pgc_img *img)
 {
 	uint8_t hdr[PGC_IMG_HDR_SIZE];
@@ -288,6 +306,8 @@ int pgc_img_read_head(int fd, struct pgc_img *img)
 	free(buf);
 	if (!ret)
 		ret = pgc_img_check_manifest(&img->h, img->m, &img->nr_data);
+	if (!ret)
+		ret = check_codec(img);
 	if (ret) {
 		pgc_img_free(img);
 		return ret;

@@ -5,8 +5,10 @@
  *   offset 0         header, 64 bytes, little endian, readable without protobuf
  *   offset 64        manifest: protobuf-c Pgclone__Manifest, manifest_len bytes
  *   data_off         data area: the DATA extents' pages, in manifest order,
- *                    page aligned (data_off is a multiple of page_size)
- *   data_off+len     trailer: "PGCLEND\0", u64 count, count x u32 crc32c of
+ *                    page aligned (data_off is a multiple of page_size);
+ *                    with PGC_IMG_INCOMPAT_ZSTD, the same bytes as blocks
+ *                    (below), so its length is known only once read
+ *   after the data   trailer: "PGCLEND\0", u64 count, count x u32 crc32c of
  *                    each DATA extent, u32 crc32c of the trailer so far
  *
  * Everything a reader needs to place the data comes before the data, and
@@ -30,9 +32,10 @@
 #define PGC_IMG_MAJOR 1
 #define PGC_IMG_MINOR 0
 #define PGC_IMG_HDR_SIZE 64
-/* Feature bits: none defined yet.  Unknown incompat bits: refuse to read;
- * unknown ro_compat bits: read (show, verify) but refuse to restore. */
-#define PGC_IMG_INCOMPAT_KNOWN 0u
+/* Feature bits.  Unknown incompat bits: refuse to read; unknown
+ * ro_compat bits: read (show, verify) but refuse to restore. */
+#define PGC_IMG_INCOMPAT_ZSTD 0x1u	/* the data area is zstd blocks */
+#define PGC_IMG_INCOMPAT_KNOWN PGC_IMG_INCOMPAT_ZSTD
 #define PGC_IMG_RO_COMPAT_KNOWN 0u
 /* Bounds checked before anything is allocated. */
 #define PGC_IMG_MAX_MANIFEST (64u << 20)
@@ -66,6 +69,7 @@ struct pgc_img {
 	Pgclone__Manifest *m;
 	uint64_t nr_data;		/* DATA extents */
 	uint64_t pos;			/* bytes consumed from the stream */
+	int level;			/* PGC_IMG_INCOMPAT_ZSTD: the dump's level */
 	struct pgc_img_flat *flat;	/* m rebuilt from a parser's records */
 };
 
@@ -82,6 +86,46 @@ void pgc_img_set_input_timeout(unsigned int ms);
  * nothing for the input timeout: -ETIMEDOUT). */
 int pgc_img_read_full(int fd, void *buf, size_t len);
 int pgc_img_write_full(int fd, const void *buf, size_t len);
+/*
+ * A compressed data area (PGC_IMG_INCOMPAT_ZSTD) is a sequence of blocks,
+ * each an 8-byte header -- u32 raw_len, u32 stored_len, little endian --
+ * and stored_len bytes.  A block carries raw_len bytes (1 to
+ * PGC_IMG_CHUNK) of one DATA extent, never of two: stored_len == raw_len
+ * means the bytes as they are (they did not compress), stored_len <
+ * raw_len one zstd frame that declares raw_len as its content size.
+ * Checksums stay over the raw bytes, so verify means what it meant.
+ */
+#define PGC_IMG_BLOCK_HDR 8u
+
+/* zstd.c: one block writer or reader (a zstd context and its buffers). */
+struct pgc_zstd;
+struct pgc_zstd *pgc_zstd_new_writer(int level);
+struct pgc_zstd *pgc_zstd_new_reader(void);
+void pgc_zstd_free(struct pgc_zstd *z);
+/* Bytes pgc_zstd_pack() may write for @n raw bytes. */
+size_t pgc_zstd_pack_bound(size_t n);
+/* @n raw bytes as one block at @out; returns the block's size. */
+size_t pgc_zstd_pack(struct pgc_zstd *z, const void *src, size_t n, uint8_t *out);
+/*
+ * Read one block of DATA extent @k from @fd into @dst, which takes at most
+ * @room bytes (what is left of the extent, at most PGC_IMG_CHUNK): *@got
+ * is set to its raw_len, *@stored grows by what it took in the image.
+ * Every size is checked before anything is inflated, and a frame that
+ * would inflate past raw_len is refused: -EPROTO.
+ */
+int pgc_zstd_read_block(struct pgc_zstd *z, int fd, void *dst, size_t room,
+			size_t *got, uint64_t *stored, uint64_t k);
+
+/*
+ * data.c: the data area read extent by extent -- from its blocks when
+ * compressed -- each extent's checksum computed over the raw bytes, then
+ * the trailer checked.  @sink (optional) gets every raw byte in order;
+ * *@stored (optional) is set to the bytes the data area took in the image.
+ */
+typedef int (*pgc_img_sink_fn)(void *ctx, const void *buf, size_t len);
+int pgc_img_read_data(int fd, struct pgc_img *img, pgc_img_sink_fn sink,
+		      void *ctx, uint64_t *stored);
+
 /* Read the trailer and compare it with the CRCs computed while reading. */
 int pgc_img_read_trailer(int fd, struct pgc_img *img, const uint32_t *crcs);
 size_t pgc_img_trailer_size(uint64_t nr_data);

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "../pgcloneP.h"
 #include "image.h"
@@ -38,6 +40,10 @@ static int fill(struct pgclone_image_info *info, const struct pgc_img *img)
 	info->time_ns = s->time_ns;
 	info->frozen = s->has_frozen && s->frozen;
 	info->nr_extents = m->n_extents;
+	if (img->h.incompat & PGC_IMG_INCOMPAT_ZSTD) {
+		info->compression = PGCLONE_COMPRESS_ZSTD;
+		info->compress_level = img->level;
+	}
 	info->ranges = calloc(m->n_ranges, sizeof(*info->ranges));
 	if (!info->ranges)
 		return -ENOMEM;
@@ -67,36 +73,25 @@ static int fill(struct pgclone_image_info *info, const struct pgc_img *img)
 	return 0;
 }
 
-static int verify_data(int fd, struct pgc_img *img)
+/*
+ * What the data area takes in a compressed image, without reading it:
+ * known for a file (all but the trailer, from here to its end), not for
+ * a stream.  verify counts it instead.
+ */
+static uint64_t stored_size(int fd, const struct pgc_img *img)
 {
-	const Pgclone__Manifest *m = img->m;
-	uint32_t *crcs = calloc(img->nr_data ? img->nr_data : 1, sizeof(*crcs));
-	char *buf = malloc(PGC_IMG_CHUNK);
-	uint64_t k = 0;
-	int ret = crcs && buf ? 0 : -ENOMEM;
+	uint64_t tail = pgc_img_trailer_size(img->nr_data);
+	struct stat sb;
+	off_t at;
 
-	for (size_t i = 0; !ret && i < m->n_extents; i++) {
-		const Pgclone__Extent *e = m->extents[i];
-		uint64_t left = e->nr_pages * img->h.page_size;
-		uint32_t crc = 0;
-
-		if (e->kind != PGCLONE__EXTENT_KIND__DATA)
-			continue;
-		while (!ret && left) {
-			size_t n = left > PGC_IMG_CHUNK ? PGC_IMG_CHUNK : (size_t)left;
-
-			ret = pgc_img_read_full(fd, buf, n);
-			if (!ret)
-				crc = pgc_crc32c(crc, buf, n);
-			left -= n;
-		}
-		crcs[k++] = crc;
-	}
-	if (!ret)
-		ret = pgc_img_read_trailer(fd, img, crcs);
-	free(buf);
-	free(crcs);
-	return ret;
+	if (!(img->h.incompat & PGC_IMG_INCOMPAT_ZSTD))
+		return img->h.data_len;
+	if (fstat(fd, &sb) || !S_ISREG(sb.st_mode))
+		return 0;
+	at = lseek(fd, 0, SEEK_CUR);
+	if (at < 0 || (uint64_t)sb.st_size < (uint64_t)at + tail)
+		return 0;
+	return (uint64_t)sb.st_size - (uint64_t)at - tail;
 }
 
 int pgc_image_info(int fd, bool verify, struct pgclone_image_info *info)
@@ -111,7 +106,9 @@ int pgc_image_info(int fd, bool verify, struct pgclone_image_info *info)
 		return ret;
 	ret = fill(info, &img);
 	if (!ret && verify)
-		ret = verify_data(fd, &img);
+		ret = pgc_img_read_data(fd, &img, NULL, NULL, &info->data_stored);
+	else if (!ret)
+		info->data_stored = stored_size(fd, &img);
 	pgc_img_free(&img);
 	return ret;
 }

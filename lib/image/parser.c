@@ -14,7 +14,9 @@
  *
  * Down the first pipe it sends the manifest flattened into fixed-layout
  * records (struct wire_*), then the data area as it read it.  Down the
- * second, once it is done, one verdict.  The library decodes the records
+ * second, once it is done, one verdict.  A compressed image is inflated
+ * here too (data.c, zstd.c): the library only ever sees raw bytes, as
+ * many as the manifest says.  The library decodes the records
  * with a bounds check on every field and runs the manifest checks again
  * on the result: a child that a hostile image took over can lie about the
  * data, which the image's author chooses anyway, but cannot make the
@@ -182,38 +184,9 @@ static int send_plan(int out, const struct pgc_img *img)
 	return ret;
 }
 
-/* The data area, checked extent by extent, then the trailer. */
-static int send_data(int in, int out, struct pgc_img *img)
+static int send_raw(void *ctx, const void *buf, size_t len)
 {
-	const Pgclone__Manifest *m = img->m;
-	uint32_t *crcs = calloc(img->nr_data ? img->nr_data : 1, sizeof(*crcs));
-	char *buf = malloc(PGC_IMG_CHUNK);
-	uint64_t k = 0;
-	int ret = crcs && buf ? 0 : pgc_fail(-ENOMEM, "out of memory reading the data");
-
-	for (size_t i = 0; !ret && i < m->n_extents; i++) {
-		const Pgclone__Extent *e = m->extents[i];
-		uint64_t left = e->nr_pages * img->h.page_size;
-
-		if (e->kind != PGCLONE__EXTENT_KIND__DATA)
-			continue;
-		while (!ret && left) {
-			size_t n = left < PGC_IMG_CHUNK ? (size_t)left : PGC_IMG_CHUNK;
-
-			ret = pgc_img_read_full(in, buf, n);
-			if (!ret) {
-				crcs[k] = pgc_crc32c(crcs[k], buf, n);
-				ret = pgc_img_write_full(out, buf, n);
-			}
-			left -= n;
-		}
-		k++;
-	}
-	if (!ret)
-		ret = pgc_img_read_trailer(in, img, crcs);
-	free(buf);
-	free(crcs);
-	return ret;
+	return pgc_img_write_full(*(int *)ctx, buf, len);
 }
 
 static void send_verdict(int out, int err)
@@ -275,7 +248,7 @@ parser_child(pid_t parent, int in, int data, int verdict,
 	if (!ret) {
 		ret = send_plan(data, &img);
 		if (!ret)
-			ret = send_data(in, data, &img);
+			ret = pgc_img_read_data(in, &img, send_raw, &data, NULL);
 		pgc_img_free(&img);
 	}
 	send_verdict(verdict, ret);
