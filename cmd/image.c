@@ -324,13 +324,14 @@ int cmd_restore(int argc, char **argv, struct cli *cli)
 	return status;
 }
 
-/* "compressed (zstd, level 3): ..." with the ratio when it is known. */
+/*
+ * "compressed (zstd, level 3): ..." with the ratio when it is known.
+ * Nothing for an image stored as it is: its show output stays as it was.
+ */
 static void print_compression(const struct pgclone_image_info *in, FILE *out)
 {
-	if (in->compression != PGCLONE_COMPRESS_ZSTD) {
-		fputs("data: stored as it is (not compressed)\n", out);
+	if (in->compression != PGCLONE_COMPRESS_ZSTD)
 		return;
-	}
 	fprintf(out, "data: compressed (zstd, level %d)", (int)in->compress_level);
 	if (in->data_stored)
 		fprintf(out, ": %llu bytes stored for %llu, ratio %.2f\n",

@@ -8,9 +8,9 @@ cd "$(dirname "$0")/../.."
 CC=clang-14 cmake -S . -B build-fuzz -DPGCLONE_FUZZ=ON -DPGCLONE_SANITIZE=ON \
 	-DBUILD_TESTING=ON >/dev/null || exit 1
 cmake --build build-fuzz -j"$(nproc)" --target fuzz_maps fuzz_strutils fuzz_bpf \
-	fuzz_status fuzz_image fuzz_wire fuzz_escape >/dev/null || exit 1
+	fuzz_status fuzz_image fuzz_wire fuzz_escape fuzz_zstd >/dev/null || exit 1
 fail=0
-for t in maps strutils bpf status image wire escape; do
+for t in maps strutils bpf status image wire escape zstd; do
 	work=$(mktemp -d)
 	cp -r "test/fuzz/corpus/fuzz_$t/." "$work/"
 	if build-fuzz/test/fuzz/fuzz_$t -max_total_time="$secs" -timeout=10 \

@@ -467,7 +467,8 @@ def broken_images(good):
         "trailer bit flip": (flip(len(good) - 6), "trailer"),
         "trailing garbage": (good + b"x", "trailing garbage"),
         "future major": (field(8, "<H", 2), "version"),
-        "unknown incompat": (field(24, "<I", 1), "incompatible"),
+        # 0x1 is ZSTD (test_compress.py): the top bit is no feature yet
+        "unknown incompat": (field(24, "<I", 1 << 31), "incompatible features 0x80000000"),
         "page size 64K": (field(16, "<I", 65536), "data offset"),
         "odd page size": (field(16, "<I", 5000), "page size"),
         "huge manifest": (field(32, "<Q", 1 << 40), "manifest length"),

@@ -43,7 +43,7 @@ static int decode_with(void (*edit)(struct pgc_img_header *))
 
 static void e_none(struct pgc_img_header *h) { (void)h; }
 static void e_major(struct pgc_img_header *h) { h->major = 2; }
-static void e_incompat(struct pgc_img_header *h) { h->incompat = 1; }
+static void e_incompat(struct pgc_img_header *h) { h->incompat = 1u << 31; }
 static void e_compat(struct pgc_img_header *h) { h->compat = 0x80000000u; }
 static void e_ro(struct pgc_img_header *h) { h->ro_compat = 1; }
 static void e_hdr(struct pgc_img_header *h) { h->hdr_size = 128; }
