@@ -21,11 +21,17 @@ gcc -static -O2 -Wall -Wextra -Werror -I"$top/include" -o "$out/root/bin/pvm_ben
 if [[ -n ${PGCLONE_KERNEL_TREE:-} ]]; then
 	st=$PGCLONE_KERNEL_TREE/tools/testing/selftests
 	for c in "$st"/mm/process_vm_mmap*.c; do
-		[[ -f $c ]] || continue
+		[[ -f $c && $c != *_32.c ]] || continue
 		n=$(basename "$c" .c)
 		gcc -static -O2 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare -Wno-clobbered \
 			-pthread -I"$st" -o "$out/root/bin/kselftest-$n" "$c"
 	done
+	# the 32-bit destination of the compat test, beside the tests
+	peer=$st/mm/process_vm_mmap_peer_32.c
+	if [[ -f $peer ]]; then
+		gcc -m32 -static -nostdlib -ffreestanding -fno-pic -O2 -Wall -Werror \
+			-o "$out/root/bin/process_vm_mmap_peer_32" "$peer"
+	fi
 fi
 # The host integration suite (Python) runs in the guest too, once per
 # engine: Debian's python3 with its standard library and the tools the
