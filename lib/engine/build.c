@@ -189,6 +189,17 @@ static int set_aside(struct pgc_build *b, const struct pgc_vma_list *dst_maps)
 }
 
 /*
+ * The protection a range is built with: writable for the copy, unless
+ * shared (its contents are the object's); the final one comes last.
+ */
+static uint64_t build_prot(const struct pgclone_range *r)
+{
+	if (r->map.kind != PGCLONE_KIND_ANON_PRIVATE && r->map.shared)
+		return r->map.prot;
+	return r->map.prot | PROT_READ | PROT_WRITE;
+}
+
+/*
  * The mmap of range @i at @want (inside our own reservation when staged,
  * which MAP_FIXED replaces), for a descriptor @fd in the target or -1.
  */
@@ -197,20 +208,15 @@ static struct pgc_rop map_op(const struct pgc_build *b, size_t i, uint64_t want,
 {
 	const struct pgclone_range *r = &b->plan->r[i];
 	const struct pgc_vma *v = b->plan->src_vma ? b->plan->src_vma[i] : NULL;
-	uint64_t prot = r->map.prot;
 	uint64_t flags = b->staged ? MAP_FIXED : MAP_FIXED_NOREPLACE;
 
 	if (v && (v->vmflags & VMF_NORESERVE))
 		flags |= MAP_NORESERVE;
-	if (r->map.kind == PGCLONE_KIND_ANON_PRIVATE) {
+	if (r->map.kind == PGCLONE_KIND_ANON_PRIVATE)
 		flags |= MAP_PRIVATE | MAP_ANONYMOUS;
-		prot |= PROT_READ | PROT_WRITE;	/* final prot comes last */
-	} else {
+	else
 		flags |= r->map.shared ? MAP_SHARED : MAP_PRIVATE;
-		if (!r->map.shared)
-			prot |= PROT_READ | PROT_WRITE;
-	}
-	return rop(SYS_mmap, want, r->map.end - r->map.start, prot, flags,
+	return rop(SYS_mmap, want, r->map.end - r->map.start, build_prot(r), flags,
 		   (uint64_t)fd, false);
 }
 
@@ -669,13 +675,16 @@ static int fin_range(struct finisher *f, size_t i)
 					   b->scratch + f->names_len, true));
 		f->names_len += nlen;
 	}
+	/* what pgc_build_advise_all() gave every range is there already */
 	for (size_t k = 0; k < ARRAY_SIZE(advice); k++)
-		if (r->map.advice & advice[k].adv)
+		if (r->map.advice & advice[k].adv & ~b->advised)
 			fin_add(f, i, advice[k].madv,
 				rop(SYS_madvise, at, len, (uint64_t)advice[k].madv,
 				    0, 0, true));
-	fin_add(f, i, OP_MPROTECT, rop(SYS_mprotect, at, len, r->map.prot, 0, 0,
-				       false));
+	/* nor is a range built with its final protection changed again */
+	if (r->map.prot != build_prot(r))
+		fin_add(f, i, OP_MPROTECT, rop(SYS_mprotect, at, len, r->map.prot,
+					       0, 0, false));
 	return 0;
 }
 
@@ -739,6 +748,9 @@ int pgc_build_advise_all(struct pgc_build *b, unsigned int adv, int madv)
 			pr_warn("madvise(%d) of 0x%llx in PID %d failed: %s", madv,
 				(unsigned long long)ops[k].a[0], (int)b->plan->dst_pid,
 				strerror((int)-ops[k].ret));
+	/* all ran (none stops the batch): pgc_build_finish() need not again */
+	if (!err && ran == n)
+		b->advised |= adv;
 	free(ops);
 	return err;
 }

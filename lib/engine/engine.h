@@ -26,6 +26,7 @@ struct pgc_build {
 	bool staged;			/* built aside, moved into place last */
 	uint64_t stage_area, stage_len;	/* reservation the staged ranges live in */
 	uint64_t exec_len;		/* after them: room for the batch executor */
+	unsigned int advised;		/* PGCLONE_ADV_* every range has had */
 	pgc_build_fd_fn get_fd;		/* NULL: the source mapping's object */
 	void *ctx;			/* for get_fd */
 	uint64_t scratch;		/* RW scratch in the target, or 0 */
