@@ -179,6 +179,8 @@ void pgc_runs_free(struct pgc_runs *runs);
 #define PGC_PG_FILE (1u << 2)		/* not the process's own anonymous page */
 #define PGC_PG_ZERO (1u << 3)		/* the shared zero page, or the huge one */
 #define PGC_PG_HUGE (1u << 4)		/* mapped by a huge PMD (PAGEMAP_SCAN only) */
+#define PGC_PG_DIRTY (1u << 5)		/* soft-dirty: written since tracking was
+					 * armed (a walk with pgc_walk_track()) */
 
 enum pgc_walk_how {
 	PGC_WALK_SCAN,		/* ioctl(PAGEMAP_SCAN), Linux 6.7+ */
@@ -190,6 +192,7 @@ struct pgc_walk {
 	int fd;				/* /proc/PID/pagemap */
 	enum pgc_walk_how how;
 	uint64_t zero_pfn, huge_zero_pfn;	/* PGC_WALK_PFN; 0: none seen */
+	bool dirty;			/* report PGC_PG_DIRTY (pgc_walk_track()) */
 	void *buf;			/* for the kernel's answers, kept across
 					 * ranges: a walk of thousands of small
 					 * VMAs must not allocate per VMA */
@@ -203,6 +206,12 @@ typedef int (*pgc_walk_fn)(void *ctx, uint64_t start, uint64_t end,
 int pgc_walk_open(struct pgc_walk *w, pid_t pid) __must_check;
 /* The same on an open pagemap @fd, trying no better way than @best. */
 void pgc_walk_init(struct pgc_walk *w, int fd, enum pgc_walk_how best);
+/*
+ * Report soft-dirty pages too (PGC_PG_DIRTY), falling back from
+ * PAGEMAP_SCAN to pagemap entries where it does not know the category.
+ * Returns how written pages are seen.
+ */
+enum pgc_track_how pgc_walk_track(struct pgc_walk *w);
 /* Call @fn for every run of populated pages in [start, end), in order. */
 int pgc_walk_range(struct pgc_walk *w, uint64_t start, uint64_t end,
 		   pgc_walk_fn fn, void *ctx) __must_check;
@@ -223,7 +232,55 @@ int pgc_runs_add_cats(struct pgc_runs *runs, uint64_t off, uint64_t len,
  */
 int pgc_runs_mark_full_blocks(struct pgc_runs *runs, uint64_t base) __must_check;
 
+/* ---- proc/softdirty.c: written-page tracking (soft-dirty) -------------- */
+#define PGC_PAGE_IS_SOFT_DIRTY (1ULL << 7)	/* PAGEMAP_SCAN, Linux 6.8+ */
+
+/* How a walk sees written pages; the numbers are the image's TrackMethod. */
+enum pgc_track_how {
+	PGC_TRACK_SCAN = 1,	/* PAGEMAP_SCAN with PAGE_IS_SOFT_DIRTY */
+	PGC_TRACK_PAGEMAP = 2,	/* pagemap entries, bit 55 */
+};
+
+struct pgc_track_page;
+struct pgc_track {
+	int clear_refs;			/* /proc/PID/clear_refs, opened early */
+	int record;			/* the source's tracking record */
+	uint64_t generation;		/* what the record names; 0: nothing */
+	/* PGCLONE_FAULT_SOFTDIRTY=emulate (tests): page hashes, by address */
+	int emul_fd;
+	struct pgc_track_page *old, *new;
+	size_t n_old, n_new, cap_new;
+};
+
+/* 0, or -EOPNOTSUPP when the kernel keeps no soft-dirty bits. */
+int pgc_track_supported(void);
+/* Does PAGEMAP_SCAN on @pagemap_fd report PAGE_IS_SOFT_DIRTY? */
+bool pgc_track_scan_works(int pagemap_fd);
+/*
+ * Open what arming tracking of @pid writes -- its clear_refs and its
+ * record -- while we may (before the caller's ready callback), and read
+ * the generation the record names.
+ */
+int pgc_track_open(struct pgc_track *t, pid_t pid, uint64_t start_time,
+		   uint64_t boot_hi, uint64_t boot_lo) __must_check;
+/* Record @generation, then clear every soft-dirty bit of the process. */
+int pgc_track_arm(struct pgc_track *t, uint64_t generation) __must_check;
+void pgc_track_close(struct pgc_track *t);
+/*
+ * Tests, on kernels without soft-dirty: is tracking emulated?  Then was
+ * the page at @addr (its bytes: @page) written since it was armed, and
+ * note each page the dump holds, for the next (pgc_track_arm() keeps them).
+ */
+bool pgc_track_emulated(const struct pgc_track *t);
+bool pgc_track_emul_dirty(const struct pgc_track *t, uint64_t addr,
+			  const void *page);
+int pgc_track_emul_note(struct pgc_track *t, uint64_t addr, const void *page);
+
 /* ---- proc/status.c ---------------------------------------------------- */
+/* Field 22 of /proc/PID/stat: when it started, in clock ticks after boot. */
+int pgc_proc_start_time(pid_t pid, uint64_t *t) __must_check;
+/* /proc/sys/kernel/random/boot_id as two numbers. */
+int pgc_boot_id(uint64_t *hi, uint64_t *lo) __must_check;
 struct pgc_status {
 	char state;			/* R, S, D, T, t, Z, X */
 	pid_t tgid;
@@ -404,6 +461,9 @@ struct pgc_request {
 	unsigned int input_timeout_ms;	/* restore: longest wait for image bytes */
 	unsigned int compress;		/* dump: enum pgclone_compression */
 	int compress_level;		/* dump: checked, 0 replaced by the default */
+	int parent_fd;			/* dump, PGCLONE_DELTA: the parent image */
+	const int *chain;		/* restore: the images before the last */
+	size_t nr_chain;
 	int src_pin, dst_pin;		/* pidfds taken at the permission check, or -1 */
 };
 

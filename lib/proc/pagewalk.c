@@ -68,6 +68,8 @@ unsigned int pgc_walk_cats_of_scan(uint64_t categories)
 		cats |= PGC_PG_FILE;
 	if (categories & PAGE_IS_HUGE)
 		cats |= PGC_PG_HUGE;
+	if (categories & PGC_PAGE_IS_SOFT_DIRTY)
+		cats |= PGC_PG_DIRTY;
 	return cats;
 }
 
@@ -86,6 +88,8 @@ unsigned int pgc_walk_cats_of_entry(const struct pgc_walk *w, uint64_t e)
 		cats |= PGC_PG_ZERO;	/* pagemap calls the huge one a file page */
 	else if (e & PM_FILE)
 		cats |= PGC_PG_FILE;
+	if (w->dirty && (e & PM_SOFT_DIRTY))
+		cats |= PGC_PG_DIRTY;
 	return cats;
 }
 
@@ -194,6 +198,20 @@ int pgc_walk_open(struct pgc_walk *w, pid_t pid)
 	return 0;
 }
 
+enum pgc_track_how pgc_walk_track(struct pgc_walk *w)
+{
+	if (w->how == PGC_WALK_SCAN && !pgc_track_scan_works(w->fd)) {
+		void *buf = w->buf;
+
+		pgc_walk_init(w, w->fd, PGC_WALK_PFN);
+		w->buf = buf;
+	}
+	w->dirty = true;
+	pr_debug("written pages from %s", w->how == PGC_WALK_SCAN ?
+		 "PAGEMAP_SCAN" : "pagemap bit 55");
+	return w->how == PGC_WALK_SCAN ? PGC_TRACK_SCAN : PGC_TRACK_PAGEMAP;
+}
+
 void pgc_walk_close(struct pgc_walk *w)
 {
 	if (w->fd >= 0)
@@ -260,7 +278,8 @@ static int walk_scan(struct pgc_walk *w, uint64_t start, uint64_t end,
 			.vec_len = SCAN_REGIONS,
 			.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
 			.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED |
-				       PAGE_IS_FILE | PAGE_IS_PFNZERO | PAGE_IS_HUGE,
+				       PAGE_IS_FILE | PAGE_IS_PFNZERO | PAGE_IS_HUGE |
+				       (w->dirty ? PGC_PAGE_IS_SOFT_DIRTY : 0),
 		};
 		int n = ioctl(w->fd, PGC_PAGEMAP_SCAN, &arg);
 

@@ -132,3 +132,54 @@ int pgc_status_read(pid_t pid, pid_t tid, struct pgc_status *st)
 		return -EIO;
 	return 0;
 }
+
+int pgc_proc_start_time(pid_t pid, uint64_t *t)
+{
+	char path[64], buf[1024];
+	unsigned long long v;
+	const char *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return pgc_fail(-ESRCH, "cannot open %s", path);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return pgc_fail(-ESRCH, "cannot read %s", path);
+	buf[n] = '\0';
+	/* after the comm, which may hold anything but ends at the last ')':
+	 * state is field 3, starttime field 22 */
+	p = strrchr(buf, ')');
+	for (int field = 2; p && field < 22; field++)
+		p = strchr(p + 1, ' ');
+	if (!p || sscanf(p + 1, "%llu", &v) != 1)
+		return pgc_fail(-EIO, "cannot parse %s", path);
+	*t = v;
+	return 0;
+}
+
+int pgc_boot_id(uint64_t *hi, uint64_t *lo)
+{
+	char buf[64], hex[33];
+	size_t k = 0;
+	ssize_t n;
+	int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return pgc_fail(-EIO, "cannot open /proc/sys/kernel/random/boot_id");
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	for (ssize_t i = 0; i < n && k < 32; i++)
+		if (buf[i] != '-' && buf[i] != '\n')
+			hex[k++] = buf[i];
+	hex[k] = '\0';
+	if (k != 32)
+		return pgc_fail(-EIO, "cannot parse /proc/sys/kernel/random/boot_id");
+	*lo = strtoull(hex + 16, NULL, 16);
+	hex[16] = '\0';
+	*hi = strtoull(hex, NULL, 16);
+	return 0;
+}
