@@ -22,7 +22,7 @@
 #include "strutils.h"
 
 enum { OPT_ALL = 256, OPT_NO_FREEZE, OPT_REPLACE, OPT_STRICT, OPT_FORCE, OPT_TIMEOUT,
-       OPT_SNAPSHOT, OPT_COMPRESS };
+       OPT_SNAPSHOT, OPT_COMPRESS, OPT_PARENT, OPT_TRACK };
 
 struct image_args {
 	pid_t pid;
@@ -35,6 +35,10 @@ struct image_args {
 	unsigned int timeout_ms;	/* --timeout: longest wait for input */
 	bool compress;			/* --compress[=LEVEL] */
 	int level;			/* 0: zstd's default */
+	const char *parent;		/* dump --parent FILE */
+	/* restore: every -i, base first; path is the last */
+	const char *inputs[PGCLONE_MAX_CHAIN + 1];
+	size_t n_inputs;
 };
 
 static const struct option image_longopts[] = {
@@ -52,6 +56,8 @@ static const struct option image_longopts[] = {
 	{ "force", no_argument, NULL, OPT_FORCE },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "compress", optional_argument, NULL, OPT_COMPRESS },
+	{ "parent", required_argument, NULL, OPT_PARENT },
+	{ "track", no_argument, NULL, OPT_TRACK },
 	{ "dry-run", no_argument, NULL, 'n' },
 	CLI_COMMON_LONGOPTS,
 };
@@ -91,13 +97,14 @@ static int parse(int argc, char **argv, struct cli *cli, struct image_args *a,
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":p:s:l:d:o:i:nJvqhV", image_longopts,
 				NULL)) != -1) {
-		char key = c >= 256 ? "aFRSfTNC"[c - 256] : (char)c;
+		char key = c >= 256 ? "aFRSfTNCEK"[c - 256] : (char)c;
 
 		if (c != '?' && c != ':' && c != 'h' && c != 'V' &&
 		    !strchr(allowed, key))
 			return errx_usage("option %s does not apply to '%s'",
 					  option_name(image_longopts, c), cmd);
-		ret = option_once(image_longopts, c, seen);
+		/* -i again: the next image of a chain */
+		ret = c == 'i' ? 0 : option_once(image_longopts, c, seen);
 		if (ret)
 			return ret;
 		switch (c) {
@@ -111,7 +118,15 @@ static int parse(int argc, char **argv, struct cli *cli, struct image_args *a,
 				ret = errx_usage("--len 0: the length must not be zero");
 			break;
 		case 'd': ret = dst_option(optarg, true, &a->dst); break;
-		case 'o': case 'i': a->path = optarg; break;
+		case 'o': a->path = optarg; break;
+		case 'i':
+			if (a->n_inputs == sizeof(a->inputs) / sizeof(a->inputs[0]))
+				return errx_usage("-i given more than %zu times: a chain holds at most %d images",
+						  sizeof(a->inputs) / sizeof(a->inputs[0]), PGCLONE_MAX_CHAIN + 1);
+			a->inputs[a->n_inputs++] = a->path = optarg;
+			break;
+		case OPT_PARENT: a->parent = optarg; break;
+		case OPT_TRACK: a->flags |= PGCLONE_TRACK; break;
 		case OPT_ALL: a->all = true; break;
 		case OPT_NO_FREEZE: a->flags |= PGCLONE_NO_FREEZE; break;
 		case OPT_SNAPSHOT: a->flags |= PGCLONE_SNAPSHOT; break;
@@ -211,9 +226,9 @@ int cmd_dump(int argc, char **argv, struct cli *cli)
 	struct outfile out;
 	char done[96];
 	bool to_stdout;
-	int ret;
+	int parent_fd = -1, ret;
 
-	ret = parse(argc, argv, cli, &a, "dump", "psloaFNCJvq");
+	ret = parse(argc, argv, cli, &a, "dump", "psloaFNCEKJvq");
 	if (ret)
 		return ret;
 	if (!a.pid)
@@ -224,6 +239,16 @@ int cmd_dump(int argc, char **argv, struct cli *cli)
 		return errx_usage("-o FILE (or -o - for standard output) is required");
 	if ((a.flags & PGCLONE_SNAPSHOT) && (a.flags & PGCLONE_NO_FREEZE))
 		return errx_usage("--snapshot and --no-freeze contradict each other: a snapshot is a freeze of an instant");
+	if (a.parent)
+		a.flags |= PGCLONE_DELTA | PGCLONE_TRACK;
+	if ((a.flags & PGCLONE_TRACK) && (a.flags & PGCLONE_NO_FREEZE))
+		return errx_usage("%s needs the source frozen: it reads, then clears, what the source writes (not with --no-freeze)",
+				  a.parent ? "--parent" : "--track");
+	if ((a.flags & PGCLONE_TRACK) && (a.flags & PGCLONE_SNAPSHOT))
+		return errx_usage("%s is not supported with --snapshot yet",
+				  a.parent ? "--parent" : "--track");
+	if (a.parent && !strcmp(a.parent, "-"))
+		return errx_usage("--parent -: the parent is an image file, not standard input");
 	to_stdout = !strcmp(a.path, "-");
 	install_log(cli);
 	ret = check_pid_exists(a.pid, "--pid");
@@ -239,11 +264,24 @@ int cmd_dump(int argc, char **argv, struct cli *cli)
 		if (ret)
 			return ret;
 	}
+	/* opened as the user, like the image */
+	if (a.parent) {
+		parent_fd = open(a.parent, O_RDONLY | O_CLOEXEC);
+		if (parent_fd < 0) {
+			fprintf(stderr, "%s: --parent ", prog);
+			fputs_escaped(clip(a.parent), stderr);
+			fprintf(stderr, ": %s\n", strerror(errno));
+			return EXIT_USAGE;
+		}
+	}
 	/* before a temporary file exists: a signal then removes it */
 	cancel_on_signals();
 	ret = outfile_open(&out, a.path);
-	if (ret)
+	if (ret) {
+		if (parent_fd >= 0)
+			close(parent_fd);
 		return ret;
+	}
 	if (a.all)
 		a.flags |= PGCLONE_DUMP_ALL;
 	PGCLONE_OPTS_OF(pgclone_image_opts, opts, .flags = a.flags,
@@ -251,9 +289,11 @@ int cmd_dump(int argc, char **argv, struct cli *cli)
 			.ready = a.flags & PGCLONE_SNAPSHOT ? sandbox_ready_snapshot :
 							      sandbox_ready_dump,
 			.compress = a.compress ? PGCLONE_COMPRESS_ZSTD : PGCLONE_COMPRESS_NONE,
-			.compress_level = a.level);
+			.compress_level = a.level, .parent_fd = a.parent ? parent_fd : 0);
 	ret = pgclone_dump(a.pid, a.src.addr, a.len, out.fd, &opts, &res);
 	progress_done();
+	if (parent_fd >= 0)
+		close(parent_fd);
 	if (ret) {
 		outfile_abort(&out);	/* removes only the temporary file it made */
 		return report_lib_error(ret, "dump");
@@ -269,16 +309,29 @@ int cmd_dump(int argc, char **argv, struct cli *cli)
 	return check_report_written(to_stdout ? stderr : stdout, EXIT_DONE, done);
 }
 
+static void close_inputs(const int *fds, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (fds[i] != STDIN_FILENO)
+			close(fds[i]);
+}
+
 int cmd_restore(int argc, char **argv, struct cli *cli)
 {
 	struct image_args a = { 0 };
 	struct pgclone_result res = { .sz = sizeof(res) };
+	int chain[PGCLONE_MAX_CHAIN];
+	size_t nr_chain = 0;
 	char done[128];
 	int fd, ret, status;
 
 	ret = parse(argc, argv, cli, &a, "restore", "pidRSfTnJvq");
 	if (ret)
 		return ret;
+	for (size_t i = 0; i < a.n_inputs; i++)
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(a.inputs[i], "-") && !strcmp(a.inputs[j], "-"))
+				return errx_usage("-i - given twice: one image of a chain may come from standard input");
 	if ((a.flags & PGCLONE_FORCE) && !(a.flags & PGCLONE_REPLACE))
 		return errx_usage("--force applies only with --replace");
 	if (a.dst.automatic && (a.flags & PGCLONE_REPLACE))
@@ -296,17 +349,29 @@ int cmd_restore(int argc, char **argv, struct cli *cli)
 	if (priv_limit(PRIV_PROCESS))
 		return EXIT_FAILED;
 	cancel_on_signals();	/* from here on: the wait for input too */
+	/* a chain: every image but the last, base first */
+	for (; a.n_inputs > 1 && nr_chain < a.n_inputs - 1; nr_chain++) {
+		ret = open_input(a.inputs[nr_chain], a.timeout_ms, &chain[nr_chain]);
+		if (ret) {
+			close_inputs(chain, nr_chain);
+			return ret;
+		}
+	}
 	ret = open_input(a.path, a.timeout_ms, &fd);
-	if (ret)
+	if (ret) {
+		close_inputs(chain, nr_chain);
 		return ret;
+	}
 	PGCLONE_OPTS_OF(pgclone_image_opts, opts, .flags = a.flags, .dst = a.dst.addr,
 			.progress = progress_cb, .progress_ctx = cli,
 			.ready = sandbox_ready_copy, .confine = sandbox_image_child,
-			.input_timeout_ms = a.timeout_ms);
+			.input_timeout_ms = a.timeout_ms,
+			.chain = nr_chain ? chain : NULL, .nr_chain = nr_chain);
 	ret = pgclone_restore(a.pid, fd, &opts, &res);
 	progress_done();
 	if (fd != STDIN_FILENO)
 		close(fd);
+	close_inputs(chain, nr_chain);
 	/* -ENOTRECOVERABLE: restored, then a later step failed; report both */
 	if (ret && ret != -ENOTRECOVERABLE)
 		return report_lib_error(ret, "restore");
@@ -342,6 +407,34 @@ static void print_compression(const struct pgclone_image_info *in, FILE *out)
 		fputs(": stored size known once read (pgclone verify)\n", out);
 }
 
+/*
+ * "image ID, a delta of image ID (manifest crc32c 0x...)" and whether its
+ * dump armed written-page tracking.  Nothing for an image of an older
+ * pgclone, which has no id: its show output stays as it was.
+ */
+static void print_lineage(const struct pgclone_image_info *in, FILE *out)
+{
+	if (!in->id[0])
+		return;
+	fprintf(out, "image %s", in->id);
+	if (in->delta)
+		fprintf(out, ", a delta of image %s (manifest crc32c 0x%08x)",
+			in->parent_id, in->parent_manifest_crc);
+	fprintf(out, "%s\n", in->tracking ? ", armed written-page tracking" : "");
+}
+
+static void json_lineage(struct json *j, const struct pgclone_image_info *in)
+{
+	json_str(j, "id", in->id);
+	json_bool(j, "tracking", in->tracking);
+	json_bool(j, "delta", in->delta);
+	if (in->delta) {
+		json_str(j, "parent_id", in->parent_id);
+		json_hex(j, "parent_manifest_crc", in->parent_manifest_crc);
+		json_u64(j, "pages_parent", in->pages_parent);
+	}
+}
+
 /* The same for --json, inside the object open on @j. */
 static void json_compression(struct json *j, const struct pgclone_image_info *in)
 {
@@ -375,9 +468,13 @@ static void show_text(const struct pgclone_image_info *in)
 	       (unsigned long long)in->manifest_len, (unsigned long long)in->data_len,
 	       (unsigned long long)in->data_off);
 	print_compression(in, stdout);
-	printf("%zu range(s), %llu extent(s): %llu data pages stored, %llu zero pages recorded\n",
+	print_lineage(in, stdout);
+	printf("%zu range(s), %llu extent(s): %llu data pages stored, %llu zero pages recorded",
 	       in->nr_ranges, (unsigned long long)in->nr_extents,
 	       (unsigned long long)in->pages_data, (unsigned long long)in->pages_zero);
+	if (in->delta)
+		printf(", %llu pages left to the parent", (unsigned long long)in->pages_parent);
+	putchar('\n');
 	printf("%-16s %-16s %-4s %-12s %8s %8s %s\n", "START", "END", "PERM", "KIND",
 	       "PAGES", "STORED", "NAME");
 	for (size_t i = 0; i < in->nr_ranges; i++) {
@@ -413,6 +510,9 @@ static void show_json(const struct pgclone_image_info *in)
 	json_u64(&j, "data_off", in->data_off);
 	json_u64(&j, "data_len", in->data_len);
 	json_compression(&j, in);
+	json_close(&j);
+	json_open(&j, "lineage");	/* per dump, like the source's time */
+	json_lineage(&j, in);
 	json_close(&j);
 	json_open(&j, "source");
 	json_u64(&j, "pid", (uint64_t)in->src_pid);
@@ -467,6 +567,7 @@ static int info_cmd(int argc, char **argv, struct cli *cli, bool verify)
 		json_u64(&j, "pages_data", info.pages_data);
 		json_u64(&j, "data_len", info.data_len);
 		json_compression(&j, &info);
+		json_lineage(&j, &info);
 		json_close(&j);
 		json_end(&j);
 	} else if (verify && !cli->quiet) {
@@ -474,6 +575,8 @@ static int info_cmd(int argc, char **argv, struct cli *cli, bool verify)
 		printf(": ok: %zu range(s), %llu data pages, every checksum matches\n",
 		       info.nr_ranges, (unsigned long long)info.pages_data);
 		print_compression(&info, stdout);
+		if (info.delta)
+			print_lineage(&info, stdout);
 	}
 	else if (!verify && cli->json)
 		show_json(&info);

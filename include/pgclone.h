@@ -66,6 +66,22 @@ enum pgclone_flags {
 	 * PGCLONE_NO_FREEZE.  See pgclone_dump(3).
 	 */
 	PGCLONE_SNAPSHOT = 1u << 8,
+	/*
+	 * Dump: arm written-page tracking of the source, so that a later
+	 * PGCLONE_DELTA dump can store only what was written since this one.
+	 * Once the image is written, while the source is still frozen, the
+	 * dump records a new tracking generation for the source and clears
+	 * the soft-dirty bits of its whole address space (clear_refs): a
+	 * change to the source, see pgclone_dump(3).  Not with
+	 * PGCLONE_NO_FREEZE or PGCLONE_SNAPSHOT.
+	 */
+	PGCLONE_TRACK = 1u << 9,
+	/*
+	 * Dump: a delta of the image on pgclone_image_opts.parent_fd, which
+	 * must be the last dump that armed tracking of this same process:
+	 * only what was written since is stored.  Implies PGCLONE_TRACK.
+	 */
+	PGCLONE_DELTA = 1u << 10,
 };
 
 /* What kind of object a mapping is backed by (design.md semantics table). */
@@ -240,6 +256,9 @@ enum pgclone_compression {
 	PGCLONE_COMPRESS_ZSTD = 1,	/* per extent; pgclone-image(5) */
 };
 
+/* The most images pgclone_restore() takes in a chain (opts->nr_chain). */
+#define PGCLONE_MAX_CHAIN 64
+
 /* Options of pgclone_dump() and pgclone_restore(). */
 struct pgclone_image_opts {
 	size_t sz;			/* sizeof(struct pgclone_image_opts) */
@@ -255,9 +274,12 @@ struct pgclone_image_opts {
 					 * long (each wait; 0: wait forever) */
 	unsigned int compress;		/* dump: enum pgclone_compression */
 	int compress_level;		/* dump, zstd: its level (0: zstd's default, 3) */
+	int parent_fd;			/* dump, PGCLONE_DELTA: the parent image */
+	const int *chain;		/* restore: the images @fd is a delta of, */
+	size_t nr_chain;		/* base first, each the parent of the next */
 	size_t :0;
 };
-#define pgclone_image_opts__last_field compress_level
+#define pgclone_image_opts__last_field nr_chain
 
 /*
  * Write [addr, addr + len) of @pid (or, with PGCLONE_DUMP_ALL, every
@@ -275,7 +297,9 @@ PGCLONE_API int pgclone_dump(pid_t pid, uint64_t addr, uint64_t len, int fd,
 /*
  * Recreate the ranges of the image read from @fd in @pid.  Every checksum
  * is verified before anything appears in the process; on any failure it
- * is left exactly as it was.  Returns 0 or -EINVAL, -ESRCH, -EPERM, -EBUSY,
+ * is left exactly as it was.  A delta image is restored with its chain:
+ * opts->chain lists the images before it, base first; a chain whose links
+ * do not match is refused (-EINVAL) before the process is touched.  Returns 0 or -EINVAL, -ESRCH, -EPERM, -EBUSY,
  * -EOPNOTSUPP, -EEXIST, -EACCES, -EPROTO (a malformed, truncated or
  * corrupt image), -ENOMEM, -EINTR, -EIO, or -ENOTRECOVERABLE (restored
  * and moved into place, then a later step failed: see pgclone_clone()).
@@ -307,6 +331,12 @@ struct pgclone_image_info {
 	uint64_t data_stored;		/* bytes the data area takes in the image
 					 * (data_len when stored as it is); 0 when
 					 * unknown: show of a compressed stream */
+	char id[33];			/* the image's id, 32 hex digits ("": none) */
+	int tracking;			/* its dump armed written-page tracking */
+	int delta;			/* a delta: restored after its parent */
+	char parent_id[33];		/* a delta: the id of its parent */
+	uint32_t parent_manifest_crc;	/* ... and its manifest's crc32c */
+	uint64_t pages_parent;		/* a delta: pages left to the parent */
 	size_t :0;
 };
 

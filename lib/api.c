@@ -201,6 +201,9 @@ static bool image_opts_ok(const struct pgclone_image_opts *opts,
 	req->input_timeout_ms = OPTS_GET(opts, input_timeout_ms, 0);
 	req->compress = OPTS_GET(opts, compress, 0);
 	req->compress_level = OPTS_GET(opts, compress_level, 0);
+	req->parent_fd = OPTS_GET(opts, parent_fd, 0);
+	req->chain = OPTS_GET(opts, chain, NULL);
+	req->nr_chain = OPTS_GET(opts, nr_chain, 0);
 	return !(opts->flags & ~allowed);
 }
 
@@ -225,9 +228,26 @@ static bool result_ok(struct pgclone_result *res)
 }
 
 static const int dump_errors[] = {
-	-EINVAL, -ESRCH, -EPERM, -EBUSY, -EFAULT, -EOPNOTSUPP, -ENOMEM,
+	-EINVAL, -ESRCH, -EPERM, -EBUSY, -EFAULT, -EOPNOTSUPP, -EPROTO, -ENOMEM,
 	-EINTR, -EIO,
 };
+
+/* Tracking needs the source frozen for the dump: its bits are read, then
+ * cleared, and nothing may write in between. */
+static int check_track(struct pgc_request *req)
+{
+	if (req->flags & PGCLONE_DELTA)
+		req->flags |= PGCLONE_TRACK;
+	if (!(req->flags & PGCLONE_DELTA) && req->parent_fd)
+		return pgc_fail(-EINVAL, "a parent image without PGCLONE_DELTA");
+	if ((req->flags & PGCLONE_DELTA) && req->parent_fd < 0)
+		return pgc_fail(-EINVAL, "PGCLONE_DELTA without a parent image");
+	if ((req->flags & PGCLONE_TRACK) && (req->flags & PGCLONE_NO_FREEZE))
+		return pgc_fail(-EINVAL, "written-page tracking reads and clears what the source writes: it must be frozen (not with --no-freeze)");
+	if ((req->flags & PGCLONE_TRACK) && (req->flags & PGCLONE_SNAPSHOT))
+		return pgc_fail(-EOPNOTSUPP, "written-page tracking is not supported with --snapshot yet");
+	return 0;
+}
 
 int pgclone_dump(pid_t pid, uint64_t addr, uint64_t len, int fd,
 		 const struct pgclone_image_opts *opts,
@@ -239,11 +259,15 @@ int pgclone_dump(pid_t pid, uint64_t addr, uint64_t len, int fd,
 
 	pgc_clear_error();
 	if (!image_opts_ok(opts, PGCLONE_NO_FREEZE | PGCLONE_DUMP_ALL |
-			   PGCLONE_SNAPSHOT, &req))
+			   PGCLONE_SNAPSHOT | PGCLONE_TRACK | PGCLONE_DELTA, &req))
 		return pgc_ret(pgc_fail(-EINVAL, "invalid pgclone_image_opts for a dump"));
+	if (req.chain || req.nr_chain)
+		return pgc_ret(pgc_fail(-EINVAL, "a chain of images is a restore's, not a dump's"));
 	if ((req.flags & PGCLONE_SNAPSHOT) && (req.flags & PGCLONE_NO_FREEZE))
 		return pgc_ret(pgc_fail(-EINVAL, "a snapshot freezes the source for an instant: not with PGCLONE_NO_FREEZE"));
 	err = check_compress(&req);
+	if (!err)
+		err = check_track(&req);
 	if (err)
 		return pgc_ret(err);
 	if (pid <= 0 || fd < 0 || !result_ok(res))
@@ -275,6 +299,14 @@ int pgclone_restore(pid_t pid, int fd, const struct pgclone_image_opts *opts,
 		return pgc_ret(pgc_fail(-EINVAL, "invalid arguments"));
 	if (req.compress || req.compress_level)	/* the image says how */
 		return pgc_ret(pgc_fail(-EINVAL, "compression is a dump's choice, not a restore's"));
+	if (req.parent_fd)
+		return pgc_ret(pgc_fail(-EINVAL, "a parent image is a dump's; a restore takes a chain"));
+	if (!req.chain != !req.nr_chain || req.nr_chain > PGCLONE_MAX_CHAIN)
+		return pgc_ret(pgc_fail(-EINVAL, "a chain of images is an array of at most %u descriptors",
+					PGCLONE_MAX_CHAIN));
+	for (size_t i = 0; i < req.nr_chain; i++)
+		if (req.chain[i] < 0)
+			return pgc_ret(pgc_fail(-EINVAL, "invalid descriptor in the chain"));
 	if ((req.flags & PGCLONE_DST_AUTO) && ((req.flags & PGCLONE_REPLACE) || req.dst))
 		return pgc_ret(pgc_fail(-EINVAL, "PGCLONE_DST_AUTO takes a destination address of 0 and no PGCLONE_REPLACE"));
 	pgclone_result_free(res);

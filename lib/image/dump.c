@@ -18,11 +18,25 @@
  * With PGCLONE_SNAPSHOT the three are the snapshot's (engine/snapshot.c):
  * the source is stopped only while it forks, and the image is the
  * instant of that fork however long writing it takes.
+ *
+ * With PGCLONE_TRACK the dump also arms written-page tracking
+ * (proc/softdirty.c): once the image is written, while the source is
+ * still frozen, it records a new generation and clears the source's
+ * soft-dirty bits.  With PGCLONE_DELTA it is a delta of the image on
+ * parent_fd, which must carry the generation the record names: the walk
+ * reads the soft-dirty bits with everything else, and a populated page
+ * of the process's own that was not written since and that the parent
+ * holds is a PARENT extent, not stored.  Anything else is stored as
+ * before -- what was written, the zero page, page cache and shared pages
+ * (which other processes and write(2) change without a fault here), and
+ * pages the parent does not hold -- so a delta is never wrong for want
+ * of a page, only larger.
  */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/uio.h>
 #include <sys/utsname.h>
 #include <time.h>
@@ -31,6 +45,11 @@
 #include "../engine/snapshot.h"
 #include "../inject/inject.h"
 #include "image.h"
+
+/* Addresses [start, end) of pages a parent image holds. */
+struct span {
+	uint64_t start, end;
+};
 
 struct dumper {
 	const struct pgc_request *req;
@@ -54,21 +73,31 @@ struct dumper {
 	struct pgc_zstd *z;		/* compressing: the block writer */
 	uint8_t *zbuf;			/* one batch, as blocks */
 	uint64_t stored;		/* bytes the data area took */
+	/* PGCLONE_TRACK, PGCLONE_DELTA */
+	struct pgc_track track;
+	uint64_t start_time, boot_hi, boot_lo;
+	Pgclone__Tracking tracking;
+	Pgclone__Parent pref;
+	struct pgc_img parent;		/* a delta: the parent's head */
+	struct span *held;		/* what the parent holds, in order */
+	size_t n_held;
+	uint64_t pages_parent;		/* left to the parent */
 };
 
 /* Record @nr pages at @off of range @range, merged with the last extent. */
 static int add_extent(struct dumper *d, uint32_t range, uint64_t off,
-		      uint64_t nr, bool zero, bool anon)
+		      uint64_t nr, Pgclone__ExtentKind kind, bool anon)
 {
 	Pgclone__Extent *last = d->n_ext ? &d->ext[d->n_ext - 1] : NULL;
-	Pgclone__ExtentKind kind = zero ? PGCLONE__EXTENT_KIND__ZERO :
-					  PGCLONE__EXTENT_KIND__DATA;
+	bool data = kind == PGCLONE__EXTENT_KIND__DATA;
 
+	if (kind == PGCLONE__EXTENT_KIND__PARENT)
+		d->pages_parent += nr;
 	if (last && last->range == range && last->kind == kind &&
 	    last->anon == anon &&
 	    last->offset + last->nr_pages * PGC_PAGE_SIZE == off) {
 		last->nr_pages += nr;
-		if (!zero)
+		if (data)
 			d->data_len += nr * PGC_PAGE_SIZE;
 		return 0;
 	}
@@ -90,7 +119,7 @@ static int add_extent(struct dumper *d, uint32_t range, uint64_t off,
 	last->nr_pages = nr;
 	last->kind = kind;
 	last->anon = anon;
-	if (!zero) {
+	if (data) {
 		last->has_data_off = true;
 		last->data_off = d->data_len;
 		d->data_len += nr * PGC_PAGE_SIZE;
@@ -111,13 +140,127 @@ struct walked {
  * own page, not page cache, which a file-backed range's restore takes
  * from the file; the zero page counts as the source's own.
  */
+static int add_run(const struct walked *w, uint64_t start, uint64_t end,
+		   Pgclone__ExtentKind kind, bool anon)
+{
+	return add_extent(w->d, w->idx, start - w->start,
+			  (end - start) / PGC_PAGE_SIZE, kind, anon);
+}
+
+/* The first span the parent holds that ends after @addr. */
+static size_t held_from(const struct dumper *d, uint64_t addr)
+{
+	size_t lo = 0, hi = d->n_held;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (d->held[mid].end <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * A run of the process's own pages not written since the parent: what
+ * the parent holds of it is left to the parent, the rest stored.
+ */
+static int add_unwritten(const struct walked *w, uint64_t start, uint64_t end)
+{
+	const struct dumper *d = w->d;
+	const Pgclone__ExtentKind DATA = PGCLONE__EXTENT_KIND__DATA;
+	int ret = 0;
+
+	for (size_t i = held_from(d, start); !ret && start < end && i < d->n_held; i++) {
+		uint64_t a = d->held[i].start > start ? d->held[i].start : start;
+		uint64_t b = d->held[i].end < end ? d->held[i].end : end;
+
+		if (a >= end)
+			break;
+		if (a > start)
+			ret = add_run(w, start, a, DATA, true);
+		if (!ret)
+			ret = add_run(w, a, b, PGCLONE__EXTENT_KIND__PARENT, true);
+		start = b;
+	}
+	if (!ret && start < end)
+		ret = add_run(w, start, end, DATA, true);
+	return ret;
+}
+
+static int classify(const struct walked *w, uint64_t start, uint64_t end,
+		    unsigned int cats)
+{
+	if (cats & PGC_PG_ZERO)
+		return add_run(w, start, end, PGCLONE__EXTENT_KIND__ZERO, true);
+	if (w->d->held && !(cats & (PGC_PG_FILE | PGC_PG_DIRTY)))
+		return add_unwritten(w, start, end);
+	return add_run(w, start, end, PGCLONE__EXTENT_KIND__DATA,
+		       !(cats & PGC_PG_FILE));
+}
+
+/* Read the page at @addr of the source into @page. */
+static int read_page(const struct dumper *d, uint64_t addr, void *page)
+{
+	if (pread(d->mem, page, PGC_PAGE_SIZE, (off_t)addr) != (ssize_t)PGC_PAGE_SIZE)
+		return pgc_fail(-ESRCH, "cannot read 0x%llx of PID %d (did it exit?)",
+				(unsigned long long)addr, (int)d->read_pid);
+	return 0;
+}
+
+/*
+ * Tests on a kernel without soft-dirty (PGCLONE_FAULT_SOFTDIRTY=emulate):
+ * a page of the process's own is written when its bytes hash otherwise.
+ */
+static int classify_emulated(const struct walked *w, uint64_t start,
+			     uint64_t end, unsigned int cats)
+{
+	static char page[PGC_PAGE_SIZE];
+	int ret = 0;
+
+	for (uint64_t a = start; !ret && a < end; a += PGC_PAGE_SIZE) {
+		unsigned int c = cats;
+
+		ret = read_page(w->d, a, page);
+		if (!ret && pgc_track_emul_dirty(&w->d->track, a, page))
+			c |= PGC_PG_DIRTY;
+		if (!ret)
+			ret = classify(w, a, a + PGC_PAGE_SIZE, c);
+	}
+	return ret;
+}
+
 static int add_walked(void *ctx, uint64_t start, uint64_t end, unsigned int cats)
 {
 	const struct walked *w = ctx;
 
-	return add_extent(w->d, w->idx, start - w->start,
-			  (end - start) / PGC_PAGE_SIZE, cats & PGC_PG_ZERO,
-			  !(cats & PGC_PG_FILE));
+	if (w->d->held && pgc_track_emulated(&w->d->track) &&
+	    !(cats & (PGC_PG_ZERO | PGC_PG_FILE)))
+		return classify_emulated(w, start, end, cats);
+	return classify(w, start, end, cats);
+}
+
+/* The emulation's state at arming: a hash of every own page the image holds. */
+static int note_emulated(struct dumper *d)
+{
+	static char page[PGC_PAGE_SIZE];
+	int ret = 0;
+
+	for (size_t i = 0; !ret && i < d->n_ext; i++) {
+		const Pgclone__Extent *e = &d->ext[i];
+		uint64_t a = d->rptr[e->range]->start + e->offset;
+
+		if (e->kind == PGCLONE__EXTENT_KIND__ZERO || !e->anon)
+			continue;
+		for (uint64_t n = 0; !ret && n < e->nr_pages; n++, a += PGC_PAGE_SIZE) {
+			ret = read_page(d, a, page);
+			if (!ret)
+				ret = pgc_track_emul_note(&d->track, a, page);
+		}
+	}
+	return ret;
 }
 
 static int scan_range(struct dumper *d, uint32_t idx)
@@ -177,6 +320,12 @@ static void fill_source(struct dumper *d, bool frozen)
 	d->src.pid = d->pid;
 	d->src.time_ns = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 	d->src.frozen = frozen;
+	if (d->start_time) {
+		d->src.has_start_time = d->src.has_boot_id_hi = d->src.has_boot_id_lo = true;
+		d->src.start_time = d->start_time;
+		d->src.boot_id_hi = d->boot_hi;
+		d->src.boot_id_lo = d->boot_lo;
+	}
 }
 
 static int write_head(struct dumper *d)
@@ -192,6 +341,8 @@ static int write_head(struct dumper *d)
 	uint8_t *buf;
 	int ret;
 
+	if (d->m.parent)
+		h.incompat |= PGC_IMG_INCOMPAT_DELTA;
 	if (mlen > PGC_IMG_MAX_MANIFEST)
 		return pgc_fail(-ENOMEM, "the manifest would be %zu bytes: too many ranges",
 				mlen);
@@ -408,6 +559,12 @@ static int build_manifest(struct dumper *d, struct pgc_plan *plan, bool frozen)
 		return -ENOMEM;
 	for (size_t i = 0; i < plan->n; i++)
 		fill_range(d, i, &plan->r[i], plan->src_vma[i]);
+	if (d->req->flags & PGCLONE_TRACK) {
+		/* what a delta of this one reads, and what this one (a delta) read */
+		d->tracking.has_method = d->held != NULL;
+		d->tracking.method = d->held ? (Pgclone__TrackMethod)pgc_walk_track(&d->walk) :
+					       PGCLONE__TRACK_METHOD__TRACK_NONE;
+	}
 	for (size_t i = 0; !ret && i < plan->n; i++)
 		ret = scan_range(d, (uint32_t)i);
 	if (ret)
@@ -437,7 +594,139 @@ static int build_manifest(struct dumper *d, struct pgc_plan *plan, bool frozen)
 	d->m.ranges = d->rptr;
 	d->m.n_extents = d->n_ext;
 	d->m.extents = d->eptr;
+	if (getrandom(&d->m.id_hi, sizeof(d->m.id_hi), 0) != sizeof(d->m.id_hi) ||
+	    getrandom(&d->m.id_lo, sizeof(d->m.id_lo), 0) != sizeof(d->m.id_lo))
+		return pgc_fail(-EIO, "cannot choose an id for the image: %s", strerror(errno));
+	d->m.has_id_hi = d->m.has_id_lo = true;
+	if (d->req->flags & PGCLONE_TRACK)
+		d->m.tracking = &d->tracking;
+	if (d->held)
+		d->m.parent = &d->pref;
 	return 0;
+}
+
+/* The spans of the process's own pages the parent holds, in order. */
+static int parent_spans(struct dumper *d)
+{
+	const Pgclone__Manifest *m = d->parent.m;
+
+	d->held = calloc(m->n_extents ? m->n_extents : 1, sizeof(*d->held));
+	if (!d->held)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->n_extents; i++) {
+		const Pgclone__Extent *e = m->extents[i];
+		uint64_t a = m->ranges[e->range]->start + e->offset;
+		uint64_t b = a + e->nr_pages * PGC_PAGE_SIZE;
+
+		if (e->kind == PGCLONE__EXTENT_KIND__DATA && !e->anon)
+			continue;	/* page cache: a delta stores it again */
+		if (d->n_held && d->held[d->n_held - 1].end == a)
+			d->held[d->n_held - 1].end = b;
+		else
+			d->held[d->n_held++] = (struct span){ a, b };
+	}
+	return 0;
+}
+
+/* The image on parent_fd, read and checked against the source. */
+static int read_parent(struct dumper *d, bool all)
+{
+	const Pgclone__Manifest *m;
+	const Pgclone__Source *s;
+	int ret = pgc_img_read_head(d->req->parent_fd, &d->parent);
+
+	if (ret) {
+		char why[256];
+
+		snprintf(why, sizeof(why), "%s", pgclone_last_error());
+		pgc_clear_error();
+		return pgc_fail(ret, "--parent: %s", why);
+	}
+	m = d->parent.m;
+	s = m->source;
+	if (!m->tracking || !m->tracking->has_generation || !m->has_id_hi ||
+	    !m->has_id_lo)
+		return pgc_fail(-EINVAL, "--parent: that image was dumped without --track: it cannot be a parent");
+	if (d->parent.h.page_size != PGC_PAGE_SIZE)
+		return pgc_fail(-EINVAL, "--parent: that image's page size is %u, not %llu",
+				d->parent.h.page_size, PGC_PAGE_SIZE);
+	if (!s->has_boot_id_hi || !s->has_boot_id_lo || s->boot_id_hi != d->boot_hi ||
+	    s->boot_id_lo != d->boot_lo)
+		return pgc_fail(-EINVAL, "--parent: that image was dumped before this machine last booted: it cannot be a parent");
+	if (!s->has_pid || s->pid != d->pid || !s->has_start_time ||
+	    s->start_time != d->start_time)
+		return pgc_fail(-EINVAL, "--parent: that image is of PID %d started at tick %llu, not of PID %d started at tick %llu",
+				s->has_pid ? (int)s->pid : 0,
+				(unsigned long long)s->start_time, (int)d->pid,
+				(unsigned long long)d->start_time);
+	if (!!m->tracking->all != all)
+		return pgc_fail(-EINVAL, "--parent: that image is a dump of %s, this one of %s: a delta covers what its parent covers",
+				all ? "a range" : "every mapping (--all)",
+				all ? "every mapping (--all)" : "a range");
+	pgclone__parent__init(&d->pref);
+	d->pref.has_id_hi = d->pref.has_id_lo = d->pref.has_manifest_crc = true;
+	d->pref.has_generation = true;
+	d->pref.id_hi = m->id_hi;
+	d->pref.id_lo = m->id_lo;
+	d->pref.manifest_crc = d->parent.h.manifest_crc;
+	d->pref.generation = m->tracking->generation;
+	return parent_spans(d);
+}
+
+/*
+ * PGCLONE_TRACK: who the source is for good, the parent checked against
+ * it, and what arming tracking writes opened while we may.  Before the
+ * source stops: a refusal costs it nothing.
+ */
+static int prepare_tracking(struct dumper *d, bool all)
+{
+	const struct pgc_request *req = d->req;
+	uint64_t gen = 0;
+	int ret;
+
+	if (!(req->flags & PGCLONE_TRACK))
+		return 0;
+	ret = pgc_proc_start_time(d->pid, &d->start_time);
+	if (!ret)
+		ret = pgc_boot_id(&d->boot_hi, &d->boot_lo);
+	if (!ret && (req->flags & PGCLONE_DELTA))
+		ret = read_parent(d, all);
+	if (!ret)
+		ret = pgc_track_open(&d->track, d->pid, d->start_time, d->boot_hi,
+				     d->boot_lo);
+	if (!ret && d->held && d->track.generation != d->pref.generation)
+		ret = pgc_fail(-EINVAL, "--parent: that image is not the last dump that armed tracking of PID %d (a later one did, or one that failed): give the newest, or dump with --track alone",
+			       (int)d->pid);
+	while (!ret && !gen)
+		if (getrandom(&gen, sizeof(gen), 0) != sizeof(gen))
+			ret = pgc_fail(-EIO, "cannot choose a tracking generation: %s",
+				       strerror(errno));
+	if (ret)
+		return ret;
+	pgclone__tracking__init(&d->tracking);
+	d->tracking.has_generation = d->tracking.has_all = true;
+	d->tracking.generation = gen;
+	d->tracking.all = all;
+	return 0;
+}
+
+/* A delta of a range covers what its parent covered, no more, no less. */
+static int check_span(const struct dumper *d, const struct pgc_plan *plan)
+{
+	const Pgclone__Manifest *m = d->parent.m;
+	uint64_t ps, pe, s, e;
+
+	if (!d->held || m->tracking->all)
+		return 0;
+	ps = m->ranges[0]->start;
+	pe = m->ranges[m->n_ranges - 1]->end;
+	s = plan->r[0].map.start;
+	e = plan->r[plan->n - 1].map.end;
+	if (ps == s && pe == e)
+		return 0;
+	return pgc_fail(-EINVAL, "--parent: that image is of 0x%llx-0x%llx, this dump of 0x%llx-0x%llx: a delta covers what its parent covers",
+			(unsigned long long)ps, (unsigned long long)pe,
+			(unsigned long long)s, (unsigned long long)e);
 }
 
 /* What a dump of the range (or --all) takes, for the snapshot's refusals. */
@@ -486,7 +775,8 @@ int pgc_image_dump(const struct pgc_request *req, bool all, int out,
 {
 	struct dumper d = { .req = req, .pid = req->src_pid,
 			    .read_pid = req->src_pid, .out = out,
-			    .smaps = -1, .mem = -1, .walk.fd = -1 };
+			    .smaps = -1, .mem = -1, .walk.fd = -1,
+			    .track = { .clear_refs = -1, .record = -1 } };
 	bool frozen = !(req->flags & PGCLONE_NO_FREEZE);
 	bool snapped = req->flags & PGCLONE_SNAPSHOT;
 	struct pgc_snapshot snap = { .rollup = -1, .status = -1 };
@@ -512,8 +802,13 @@ int pgc_image_dump(const struct pgc_request *req, bool all, int out,
 			return pgc_fail(-ENOMEM, "out of memory for the compressor");
 		}
 	}
-	ret = freeze(&d, all, &proc, &snap);
+	ret = prepare_tracking(&d, all);
+	if (!ret)
+		ret = freeze(&d, all, &proc, &snap);
 	if (ret) {
+		pgc_track_close(&d.track);
+		pgc_img_free(&d.parent);
+		free(d.held);
 		pgc_zstd_free(d.z);
 		free(d.zbuf);
 		return ret;
@@ -537,6 +832,8 @@ int pgc_image_dump(const struct pgc_request *req, bool all, int out,
 	/* what changed between the check and the snapshot */
 	if (!ret && snapped)
 		ret = pgc_snapshot_refuse(&plan, &plan.src_maps);
+	if (!ret)
+		ret = check_span(&d, &plan);
 	if (!ret) {
 		pgc_phase_end(&ph, "plan");
 		ret = build_manifest(&d, &plan, frozen);
@@ -553,6 +850,15 @@ int pgc_image_dump(const struct pgc_request *req, bool all, int out,
 		ret = write_data(&d, req, crcs);
 	if (!ret)
 		ret = write_trailer(&d, crcs, nr_data);
+	/* the image is complete: arm the next delta, still frozen */
+	if (!ret && (req->flags & PGCLONE_TRACK) && pgc_track_emulated(&d.track))
+		ret = note_emulated(&d);
+	if (!ret && (req->flags & PGCLONE_TRACK))
+		ret = pgc_track_arm(&d.track, d.tracking.generation);
+	if (!ret && d.held)
+		pr_info("delta: %llu pages written since the parent stored, %llu left to it",
+			(unsigned long long)(d.data_len / PGC_PAGE_SIZE),
+			(unsigned long long)d.pages_parent);
 	if (!ret && d.z)
 		pr_info("zstd level %d: %llu bytes of data stored in %llu",
 			req->compress_level, (unsigned long long)d.data_len,
@@ -578,6 +884,9 @@ int pgc_image_dump(const struct pgc_request *req, bool all, int out,
 		res->elapsed_ns = elapsed;
 	free(crcs);
 	close_source(&d);
+	pgc_track_close(&d.track);
+	pgc_img_free(&d.parent);
+	free(d.held);
 	pgc_zstd_free(d.z);
 	free(d.zbuf);
 	free(d.ext);

@@ -196,8 +196,14 @@ static int check_range(const Pgclone__Range *r, size_t i, uint64_t prev_end,
 int pgc_img_check_manifest(const struct pgc_img_header *h,
 			   const Pgclone__Manifest *m, uint64_t *nr_data)
 {
+	bool delta = h->incompat & PGC_IMG_INCOMPAT_DELTA;
+	const Pgclone__Parent *p = m->parent;
 	uint64_t prev_end = 0, data_next = 0, n = 0;
 
+	/* the bit is what old readers refuse on; the manifest names the parent */
+	if (delta != !!p || (p && (!p->has_id_hi || !p->has_id_lo ||
+				   !p->has_manifest_crc)))
+		return pgc_fail(-EPROTO, "image header and manifest disagree on whether it is a delta");
 	if (!m->source || !m->source->has_page_size ||
 	    m->source->page_size != h->page_size)
 		return pgc_fail(-EPROTO, "image manifest has no source or a different page size");
@@ -229,8 +235,10 @@ int pgc_img_check_manifest(const struct pgc_img_header *h,
 		    !e->has_nr_pages || !e->nr_pages ||
 		    e->nr_pages > PGC_USER_ADDR_LIMIT / h->page_size ||
 		    e->offset % h->page_size ||
-		    (uint32_t)e->kind > PGCLONE__EXTENT_KIND__ZERO)
+		    (uint32_t)e->kind > PGCLONE__EXTENT_KIND__PARENT)
 			return pgc_fail(-EPROTO, "image extent %zu is malformed", i);
+		if (e->kind == PGCLONE__EXTENT_KIND__PARENT && !delta)
+			return pgc_fail(-EPROTO, "image extent %zu names a parent, but the image is no delta", i);
 		r = m->ranges[e->range];
 		len = e->nr_pages * h->page_size;
 		if (e->offset >= r->end - r->start || len > r->end - r->start - e->offset)

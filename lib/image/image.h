@@ -35,7 +35,8 @@
 /* Feature bits.  Unknown incompat bits: refuse to read; unknown
  * ro_compat bits: read (show, verify) but refuse to restore. */
 #define PGC_IMG_INCOMPAT_ZSTD 0x1u	/* the data area is zstd blocks */
-#define PGC_IMG_INCOMPAT_KNOWN PGC_IMG_INCOMPAT_ZSTD
+#define PGC_IMG_INCOMPAT_DELTA 0x2u	/* PARENT extents: pages of the parent */
+#define PGC_IMG_INCOMPAT_KNOWN (PGC_IMG_INCOMPAT_ZSTD | PGC_IMG_INCOMPAT_DELTA)
 #define PGC_IMG_RO_COMPAT_KNOWN 0u
 /* Bounds checked before anything is allocated. */
 #define PGC_IMG_MAX_MANIFEST (64u << 20)
@@ -150,6 +151,7 @@ struct pgc_img_flat {
 	Pgclone__Range *ranges, **rptr;
 	Pgclone__FileIdentity *files;
 	Pgclone__Extent *ext, **eptr;
+	Pgclone__Parent parent;
 	uint8_t *plan;			/* head and records; strings point into it */
 	char arch[PGC_IMG_MAX_ARCH];
 };

@@ -40,6 +40,17 @@ static int fill(struct pgclone_image_info *info, const struct pgc_img *img)
 	info->time_ns = s->time_ns;
 	info->frozen = s->has_frozen && s->frozen;
 	info->nr_extents = m->n_extents;
+	if (m->has_id_hi && m->has_id_lo)
+		snprintf(info->id, sizeof(info->id), "%016llx%016llx",
+			 (unsigned long long)m->id_hi, (unsigned long long)m->id_lo);
+	info->tracking = m->tracking != NULL;
+	if (m->parent) {	/* checked: a delta names it fully */
+		info->delta = 1;
+		snprintf(info->parent_id, sizeof(info->parent_id), "%016llx%016llx",
+			 (unsigned long long)m->parent->id_hi,
+			 (unsigned long long)m->parent->id_lo);
+		info->parent_manifest_crc = m->parent->manifest_crc;
+	}
 	if (img->h.incompat & PGC_IMG_INCOMPAT_ZSTD) {
 		info->compression = PGCLONE_COMPRESS_ZSTD;
 		info->compress_level = img->level;
@@ -66,6 +77,8 @@ static int fill(struct pgclone_image_info *info, const struct pgc_img *img)
 			p->pages_copied += e->nr_pages;
 			info->pages_data += e->nr_pages;
 			info->nr_data_extents++;
+		} else if (e->kind == PGCLONE__EXTENT_KIND__PARENT) {
+			info->pages_parent += e->nr_pages;
 		} else {
 			info->pages_zero += e->nr_pages;
 		}

@@ -49,8 +49,15 @@ struct wire_head {
 	struct pgc_img_header h;
 	uint64_t nr_ranges, nr_extents;
 	uint64_t plan_len;		/* bytes of records that follow */
+	uint64_t id_hi, id_lo;		/* WIRE_HAS_ID: the image's id */
+	uint64_t parent_hi, parent_lo;	/* WIRE_HAS_PARENT: a delta's parent */
+	uint32_t parent_crc;		/* ... and its manifest's crc32c */
+	uint32_t flags;			/* WIRE_HAS_* */
 	char arch[PGC_IMG_MAX_ARCH];
 };
+
+#define WIRE_HAS_ID	1u
+#define WIRE_HAS_PARENT	2u
 
 #define WIRE_SRC_START	1u
 #define WIRE_SRC_END	2u
@@ -146,6 +153,17 @@ int pgc_img_wire_encode(const struct pgc_img *img, uint8_t **out, size_t *len)
 
 	if (m->source->arch)
 		snprintf(head.arch, sizeof(head.arch), "%s", m->source->arch);
+	if (m->has_id_hi && m->has_id_lo) {
+		head.flags |= WIRE_HAS_ID;
+		head.id_hi = m->id_hi;
+		head.id_lo = m->id_lo;
+	}
+	if (m->parent) {		/* checked: it has all three */
+		head.flags |= WIRE_HAS_PARENT;
+		head.parent_hi = m->parent->id_hi;
+		head.parent_lo = m->parent->id_lo;
+		head.parent_crc = m->parent->manifest_crc;
+	}
 	ret = plan_size(m, &head.plan_len);
 	if (ret)
 		return ret;
@@ -517,6 +535,18 @@ static int rebuild(struct pgc_img *img, const struct wire_head *w,
 	f->m.ranges = f->rptr;
 	f->m.n_extents = ne;
 	f->m.extents = f->eptr;
+	f->m.has_id_hi = f->m.has_id_lo = !!(w->flags & WIRE_HAS_ID);
+	f->m.id_hi = w->id_hi;
+	f->m.id_lo = w->id_lo;
+	if (w->flags & WIRE_HAS_PARENT) {
+		pgclone__parent__init(&f->parent);
+		f->parent.has_id_hi = f->parent.has_id_lo = 1;
+		f->parent.has_manifest_crc = 1;
+		f->parent.id_hi = w->parent_hi;
+		f->parent.id_lo = w->parent_lo;
+		f->parent.manifest_crc = w->parent_crc;
+		f->m.parent = &f->parent;
+	}
 	img->h = w->h;
 	img->m = &f->m;
 	img->flat = f;
@@ -527,6 +557,7 @@ static int rebuild(struct pgc_img *img, const struct wire_head *w,
 static int check_head(const struct wire_head *w, size_t plan_len)
 {
 	if (w->magic != WIRE_MAGIC || !w->nr_ranges ||
+	    (w->flags & ~(WIRE_HAS_ID | WIRE_HAS_PARENT)) ||
 	    w->nr_ranges > PGC_IMG_MAX_RANGES ||
 	    w->nr_extents > PGC_IMG_MAX_EXTENTS || w->plan_len != plan_len ||
 	    w->plan_len > WIRE_MAX_PLAN || w->h.page_size < 512 ||

@@ -12,6 +12,16 @@
  * A truncated or corrupt image therefore leaves the process exactly as it
  * was.
  *
+ * A delta is restored with its chain, base first, each image read by a
+ * parser of its own.  The last image's ranges and extents are what is
+ * built; each of its PARENT extents takes its pages from the newest image
+ * before it that holds them (as data or as the zero page).  The links --
+ * each image names its parent's id and manifest checksum -- and that
+ * every PARENT extent is held by the image before are checked before the
+ * process is touched; then the images are read in order, each page
+ * written once, from the image it resolves to, and every image's
+ * checksums and trailer must match before anything is moved into place.
+ *
  * Shared and file ranges are attached again to their object when it can
  * still be found with the same identity (device and inode), through its
  * path or the dumping process's /proc/PID/map_files, and when the
@@ -35,10 +45,29 @@
 
 #define SCRATCH_LEN (64 * 1024)
 
+/* An extent at its source address; all images of a chain share those. */
+struct xspan {
+	uint64_t start, end;
+	uint32_t kind, range;
+	bool anon;
+};
+
+/* An image of a chain: the last one's are struct restorer's own. */
+struct link {
+	struct pgc_img img;
+	struct pgc_img_parser parser;
+	struct xspan *x;
+	size_t nx;
+};
+
 struct restorer {
 	const struct pgc_request *req;
-	struct pgc_img img;
+	struct pgc_img img;		/* the last image of the chain */
 	struct pgc_img_parser parser;	/* who reads the image for us */
+	struct xspan *x;		/* its extents */
+	size_t nx;
+	struct link *older;		/* the images before it, base first */
+	size_t n_older;
 	struct pgc_plan plan;
 	int *obj_fd;			/* per range: our fd of its object, or -1 */
 	bool *obj_by_path;		/* per range: found by its path */
@@ -252,10 +281,11 @@ static bool extent_wanted(const struct restorer *rs, const Pgclone__Extent *e)
 	}
 }
 
-static int flush_batch(struct restorer *rs, struct pgc_img_batch *b)
+static int flush_batch(struct restorer *rs, struct pgc_img_parser *parser,
+		       struct pgc_img_batch *b)
 {
 	size_t want = pgc_img_batch_iov_bytes(b);
-	int ret = pgc_img_parser_read(&rs->parser, b->buf, b->used);
+	int ret = pgc_img_parser_read(parser, b->buf, b->used);
 
 	if (ret)
 		return ret;
@@ -296,7 +326,7 @@ static int stream_data(struct restorer *rs)
 
 			if (!n) {
 				done += b->used;
-				ret = flush_batch(rs, b);
+				ret = flush_batch(rs, &rs->parser, b);
 				if (!ret && pgc_cancelled(rs->req, done,
 							  rs->img.h.data_len))
 					ret = pgc_fail(-EINTR, "interrupted");
@@ -311,9 +341,277 @@ static int stream_data(struct restorer *rs)
 		k++;
 	}
 	if (!ret)
-		ret = flush_batch(rs, b);
+		ret = flush_batch(rs, &rs->parser, b);
 	pgc_img_batch_free(b);
 	return ret;
+}
+
+/* ---- chains ---------------------------------------------------------- */
+
+static int index_extents(const struct pgc_img *img, struct xspan **out, size_t *n)
+{
+	const Pgclone__Manifest *m = img->m;
+	struct xspan *x = calloc(m->n_extents ? m->n_extents : 1, sizeof(*x));
+
+	if (!x)
+		return pgc_fail(-ENOMEM, "out of memory reading a chain");
+	for (size_t i = 0; i < m->n_extents; i++) {
+		const Pgclone__Extent *e = m->extents[i];
+
+		x[i].start = m->ranges[e->range]->start + e->offset;
+		x[i].end = x[i].start + e->nr_pages * PGC_PAGE_SIZE;
+		x[i].kind = (uint32_t)e->kind;
+		x[i].range = e->range;
+		x[i].anon = e->anon;
+	}
+	*out = x;
+	*n = m->n_extents;
+	return 0;
+}
+
+/* Image @j of the chain (the last is n_older), and its extents. */
+static const struct pgc_img *chain_img(const struct restorer *rs, size_t j,
+				       const struct xspan **x, size_t *nx)
+{
+	if (j == rs->n_older) {
+		*x = rs->x;
+		*nx = rs->nx;
+		return &rs->img;
+	}
+	*x = rs->older[j].x;
+	*nx = rs->older[j].nx;
+	return &rs->older[j].img;
+}
+
+/* The first of @x (sorted, disjoint) that ends after @addr. */
+static size_t first_after(const struct xspan *x, size_t n, uint64_t addr)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (x[mid].end <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* What a PARENT extent may take its pages from: what the dump did. */
+static bool holds(const struct xspan *s)
+{
+	return s->kind != PGCLONE__EXTENT_KIND__DATA || s->anon;
+}
+
+/* Every PARENT extent of image @j held by image @j - 1? */
+static int check_held(const struct restorer *rs, size_t j)
+{
+	const struct xspan *x, *px;
+	size_t nx, npx, k = 0;
+
+	chain_img(rs, j, &x, &nx);
+	chain_img(rs, j - 1, &px, &npx);
+	for (size_t i = 0; i < nx; i++) {
+		uint64_t at = x[i].start;
+
+		if (x[i].kind != PGCLONE__EXTENT_KIND__PARENT)
+			continue;
+		while (at < x[i].end) {
+			while (k < npx && px[k].end <= at)
+				k++;
+			if (k == npx || px[k].start > at || !holds(&px[k]))
+				return pgc_fail(-EINVAL, "image %zu of the chain leaves 0x%llx to its parent, which does not hold it",
+						j + 1, (unsigned long long)at);
+			at = px[k].end;
+		}
+	}
+	return 0;
+}
+
+static void id_str(const Pgclone__Manifest *m, char out[33])
+{
+	snprintf(out, 33, "%016llx%016llx", (unsigned long long)m->id_hi,
+		 (unsigned long long)m->id_lo);
+}
+
+/* Each image a delta of the one before, the first none: before anything. */
+static int check_chain(struct restorer *rs)
+{
+	size_t n = rs->n_older + 1;
+	char a[33], b[33];
+	int ret;
+
+	for (size_t j = 0; j < n; j++) {
+		const struct xspan *x;
+		size_t nx;
+		const struct pgc_img *img = chain_img(rs, j, &x, &nx), *prev;
+		const Pgclone__Parent *p = img->m->parent;
+
+		if (!j && p && n == 1) {
+			snprintf(a, sizeof(a), "%016llx%016llx", (unsigned long long)p->id_hi,
+				 (unsigned long long)p->id_lo);
+			return pgc_fail(-EINVAL, "the image is a delta of image %s: restore it after its chain (-i BASE ... -i DELTA)",
+					a);
+		}
+		if (!j && p)
+			return pgc_fail(-EINVAL, "image 1 of the chain is a delta: a chain starts with a full image");
+		if (!j)
+			continue;
+		prev = chain_img(rs, j - 1, &x, &nx);
+		if (!p)
+			return pgc_fail(-EINVAL, "image %zu of the chain is not a delta: only the first is a full image",
+					j + 1);
+		id_str(prev->m, b);
+		snprintf(a, sizeof(a), "%016llx%016llx", (unsigned long long)p->id_hi,
+			 (unsigned long long)p->id_lo);
+		if (!prev->m->has_id_hi || !prev->m->has_id_lo ||
+		    p->id_hi != prev->m->id_hi || p->id_lo != prev->m->id_lo ||
+		    p->manifest_crc != prev->h.manifest_crc)
+			return pgc_fail(-EINVAL, "image %zu of the chain is a delta of image %s, not of image %zu (%s)",
+					j + 1, a, j, prev->m->has_id_hi ? b : "which has no id");
+		ret = check_held(rs, j);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* Start a parser for each image of the chain before the last one. */
+static int start_older(struct restorer *rs)
+{
+	const struct pgc_request *req = rs->req;
+	int ret = 0;
+
+	if (!req->nr_chain)
+		return 0;
+	rs->older = calloc(req->nr_chain, sizeof(*rs->older));
+	if (!rs->older)
+		return pgc_fail(-ENOMEM, "out of memory reading a chain");
+	for (size_t i = 0; !ret && i < req->nr_chain; i++) {
+		struct link *l = &rs->older[i];
+
+		rs->n_older = i + 1;
+		pgc_img_tune_fd(req->chain[i]);
+		ret = pgc_img_parser_start(&l->parser, req->chain[i], req, &l->img);
+		if (!ret)
+			ret = check_machine(&l->img);
+		if (!ret)
+			ret = index_extents(&l->img, &l->x, &l->nx);
+	}
+	return ret;
+}
+
+/* Where the pages of the chain an older image gives go, and how many. */
+struct feed {
+	struct restorer *rs;
+	struct pgc_img_parser *parser;
+	struct pgc_img_batch *b;
+	uint64_t k;			/* the DATA extent being read */
+	uint64_t at;			/* its next byte's source address */
+	uint64_t done, total;
+};
+
+/* @end - f->at bytes of the extent, to @remote (0: read and dropped). */
+static int feed(struct feed *f, uint64_t end, uint64_t remote)
+{
+	int ret = 0;
+
+	while (!ret && f->at < end) {
+		size_t n = pgc_img_batch_room(f->b);
+
+		if (!n) {
+			f->done += f->b->used;
+			ret = flush_batch(f->rs, f->parser, f->b);
+			if (!ret && pgc_cancelled(f->rs->req, f->done, f->total))
+				ret = pgc_fail(-EINTR, "interrupted");
+			continue;
+		}
+		if (n > end - f->at)
+			n = (size_t)(end - f->at);
+		pgc_img_batch_add(f->b, f->k, n, remote);
+		f->at += n;
+		if (remote)
+			remote += n;
+	}
+	return ret;
+}
+
+/* [a, b) resolves to the image being read, and lands in range @r. */
+static int feed_wanted(struct feed *f, uint64_t a, uint64_t b, uint32_t r)
+{
+	struct restorer *rs = f->rs;
+	struct pgclone_range *p = &rs->plan.r[r];
+	const Pgclone__Range *mr = rs->img.m->ranges[r];
+	bool private = p->map.kind == PGCLONE_KIND_ANON_PRIVATE ||
+		       p->map.kind == PGCLONE_KIND_FILE_PRIVATE;
+	int ret = feed(f, a, 0);
+
+	if (ret)
+		return ret;
+	if (private)
+		p->pages_copied += (b - a) / PGC_PAGE_SIZE;
+	return feed(f, b, private ? rs->build.at[r] + (a - mr->start) : 0);
+}
+
+/*
+ * The parts of [a, b) that images @j to the last all leave to their
+ * parents: those take their pages from the image before @j.
+ */
+static int resolve(struct feed *f, size_t j, uint64_t a, uint64_t b)
+{
+	const struct xspan *x;
+	size_t nx;
+	int ret = 0;
+
+	chain_img(f->rs, j, &x, &nx);
+	for (size_t i = first_after(x, nx, a); !ret && i < nx && x[i].start < b; i++) {
+		uint64_t s = x[i].start > a ? x[i].start : a;
+		uint64_t e = x[i].end < b ? x[i].end : b;
+
+		if (x[i].kind != PGCLONE__EXTENT_KIND__PARENT)
+			continue;
+		ret = j == f->rs->n_older ? feed_wanted(f, s, e, x[i].range) :
+					    resolve(f, j + 1, s, e);
+	}
+	return ret;
+}
+
+/* Image @k of the chain (not the last): read, and what resolves to it written. */
+static int stream_older(struct restorer *rs, size_t k)
+{
+	struct link *l = &rs->older[k];
+	struct feed f = { .rs = rs, .parser = &l->parser,
+			  .total = l->img.h.data_len };
+	int ret = 0;
+
+	f.b = pgc_img_batch_new();
+	if (!f.b)
+		return -ENOMEM;
+	for (size_t i = 0; !ret && i < l->nx; i++) {
+		if (l->x[i].kind != PGCLONE__EXTENT_KIND__DATA)
+			continue;
+		f.at = l->x[i].start;
+		ret = resolve(&f, k + 1, l->x[i].start, l->x[i].end);
+		if (!ret)
+			ret = feed(&f, l->x[i].end, 0);
+		f.k++;
+	}
+	if (!ret)
+		ret = flush_batch(rs, f.parser, f.b);
+	pgc_img_batch_free(f.b);
+	/* every checksum of it, before the next is read */
+	return ret ? ret : pgc_img_parser_finish(&l->parser);
+}
+
+static int stream_chain(struct restorer *rs)
+{
+	int ret = 0;
+
+	for (size_t k = 0; !ret && k < rs->n_older; k++)
+		ret = stream_older(rs, k);
+	return ret ? ret : stream_data(rs);
 }
 
 static int run(struct restorer *rs)
@@ -361,7 +659,7 @@ static int run(struct restorer *rs)
 	if (ret)
 		return ret;
 	pgc_phase_end(&rs->ph, "map");
-	ret = stream_data(rs);
+	ret = stream_chain(rs);
 	/* every checksum and the trailer, as the parser found them */
 	if (!ret)
 		ret = pgc_img_parser_finish(&rs->parser);
@@ -387,15 +685,22 @@ static int run(struct restorer *rs)
 int pgc_image_restore(const struct pgc_request *req, int in,
 		      struct pgclone_result *res)
 {
-	struct restorer rs = { .req = req };
+	struct restorer rs = { .req = req,
+			       .parser = { .data = -1, .verdict = -1 } };
 	uint64_t elapsed;
 	int ret;
 
 	pgc_phases_start(&rs.ph);
+	ret = start_older(&rs);
 	pgc_img_tune_fd(in);
-	ret = pgc_img_parser_start(&rs.parser, in, req, &rs.img);
+	if (!ret)
+		ret = pgc_img_parser_start(&rs.parser, in, req, &rs.img);
 	if (!ret)
 		ret = check_machine(&rs.img);
+	if (!ret)
+		ret = index_extents(&rs.img, &rs.x, &rs.nx);
+	if (!ret)
+		ret = check_chain(&rs);
 	if (!ret)
 		ret = make_plan(&rs);
 	if (!ret)
@@ -411,6 +716,8 @@ int pgc_image_restore(const struct pgc_request *req, int in,
 	if (!ret && (req->flags & PGCLONE_DRY_RUN) && (req->flags & PGCLONE_DST_AUTO))
 		rs.plan.dst = 0;
 	pgc_img_parser_stop(&rs.parser);
+	for (size_t i = 0; i < rs.n_older; i++)
+		pgc_img_parser_stop(&rs.older[i].parser);
 	if (rs.built) {
 		int lost = ret && !rs.committed ? pgc_build_rollback(&rs.build) : 0;
 
@@ -440,5 +747,11 @@ int pgc_image_restore(const struct pgc_request *req, int in,
 	free(rs.obj_by_path);
 	free(rs.plan.r);
 	pgc_img_free(&rs.img);
+	free(rs.x);
+	for (size_t i = 0; i < rs.n_older; i++) {
+		pgc_img_free(&rs.older[i].img);
+		free(rs.older[i].x);
+	}
+	free(rs.older);
 	return ret;
 }

@@ -236,7 +236,8 @@ class Compressed(VictimTest):
                                       "does not fit"),
             "block stores more than it holds": (
                 good[:at] + struct.pack("<II", r, r + 1) + good[at + 8:], "stores"),
-            "unknown feature bit": (header(24, "<I", 0x3), "unknown incompatible features 0x2"),
+            "unknown feature bit": (header(24, "<I", 0x80000001),
+                                    "unknown incompatible features 0x80000000"),
             "bit without codec": (header(24, "<I", 0), "disagree on compression"),
         }
         more = zstd_frame(text(r + 4 * PAGE))

@@ -145,6 +145,7 @@ class Images(VictimTest):
                 with open(img, "rb") as f:
                     body = f.read()[info["header"]["data_off"]:]
                 del info["source"]                  # the time of the dump
+                del info["lineage"]                 # its id
                 images[walk] = (info, body)
             first = images["PAGEMAP_SCAN"]
             for walk, got in images.items():
