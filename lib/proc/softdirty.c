@@ -16,10 +16,11 @@
  *
  * Fault-point builds take PGCLONE_FAULT_SOFTDIRTY=pagemap to force the
  * second where the kernel has the first, so that tests reach both; and
- * PGCLONE_FAULT_SOFTDIRTY=emulate to stand in for a kernel built without
- * CONFIG_MEM_SOFT_DIRTY: arming then keeps a 64-bit hash of every page
- * the dump holds beside the record, and a page whose bytes hash
- * otherwise reads as written.  Tests only: it reads every page twice.
+ * PGCLONE_FAULT_SOFTDIRTY=emulate (or "emulate,pagemap") to stand in for
+ * a kernel built without CONFIG_MEM_SOFT_DIRTY: arming then keeps a
+ * 64-bit hash of every page the dump holds beside the record, and a page
+ * whose bytes hash otherwise reads as written.  Tests only: it reads
+ * every page twice, and it cannot see a write of the same bytes.
  *
  * The bit is the process's, not ours: anything else that writes
  * clear_refs (CRIU's pre-dump, a user, another pgclone) resets it, and no
@@ -67,7 +68,7 @@ static bool emulating(void)
 #ifdef PGCLONE_FAULT_POINTS
 	const char *how = getenv("PGCLONE_FAULT_SOFTDIRTY");
 
-	return how && !strcmp(how, "emulate");
+	return how && strstr(how, "emulate");
 #else
 	return false;
 #endif
@@ -184,7 +185,7 @@ bool pgc_track_scan_works(int pagemap_fd)
 #ifdef PGCLONE_FAULT_POINTS
 	const char *how = getenv("PGCLONE_FAULT_SOFTDIRTY");
 
-	if (how && !strcmp(how, "pagemap"))
+	if (how && strstr(how, "pagemap"))
 		return false;
 #endif
 	/* a kernel that does not know the category says EINVAL, not 0 */
