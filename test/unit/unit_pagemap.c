@@ -97,6 +97,11 @@ static void test_cats_of_scan(void **state)
 	/* a zero page is never also a file page */
 	assert_int_equal(pgc_walk_cats_of_scan(1 << 3 | 1 << 5 | 1 << 2),
 			 PGC_PG_PRESENT | PGC_PG_ZERO);
+	/* soft-dirty, bit 7: a walk asks for it only when tracking */
+	assert_int_equal(pgc_walk_cats_of_scan(1 << 3 | 1 << 7),
+			 PGC_PG_PRESENT | PGC_PG_DIRTY);
+	assert_int_equal(pgc_walk_cats_of_scan(1 << 4 | 1 << 7),
+			 PGC_PG_SWAPPED | PGC_PG_DIRTY);
 }
 
 static void test_cats_of_entry(void **state)
@@ -118,6 +123,15 @@ static void test_cats_of_entry(void **state)
 	/* no pfns known: no zero page */
 	w.how = PGC_WALK_PAGEMAP;
 	assert_int_equal(pgc_walk_cats_of_entry(&w, P | 0x1234), PGC_PG_PRESENT);
+	/* bit 55, soft-dirty: said only by a walk that tracks */
+	assert_int_equal(pgc_walk_cats_of_entry(&w, P | PM_SOFT_DIRTY | 0x999),
+			 PGC_PG_PRESENT);
+	w.dirty = true;
+	assert_int_equal(pgc_walk_cats_of_entry(&w, P | PM_SOFT_DIRTY | 0x999),
+			 PGC_PG_PRESENT | PGC_PG_DIRTY);
+	assert_int_equal(pgc_walk_cats_of_entry(&w, S | PM_SOFT_DIRTY | 0x999),
+			 PGC_PG_SWAPPED | PGC_PG_DIRTY);
+	assert_int_equal(pgc_walk_cats_of_entry(&w, P | 0x999), PGC_PG_PRESENT);
 }
 
 static void test_runs_add_cats(void **state)
