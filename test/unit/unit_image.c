@@ -100,12 +100,120 @@ static void test_trailer_size(void **state)
 	assert_int_equal(buf[24], 3);
 }
 
+/* A delta's manifest: one range of 4 pages, DATA, PARENT, ZERO extents. */
+struct delta {
+	Pgclone__Manifest m;
+	Pgclone__Source src;
+	Pgclone__Range r, *rp[1];
+	Pgclone__Extent e[3], *ep[3];
+	Pgclone__Parent p;
+	struct pgc_img_header h;
+};
+
+static void delta_init(struct delta *d)
+{
+	Pgclone__ExtentKind kinds[3] = { PGCLONE__EXTENT_KIND__DATA,
+					 PGCLONE__EXTENT_KIND__PARENT,
+					 PGCLONE__EXTENT_KIND__ZERO };
+
+	memset(d, 0, sizeof(*d));
+	pgclone__manifest__init(&d->m);
+	pgclone__source__init(&d->src);
+	d->src.has_page_size = 1;
+	d->src.page_size = 4096;
+	pgclone__range__init(&d->r);
+	d->r.has_start = d->r.has_end = 1;
+	d->r.start = 0x10000;
+	d->r.end = 0x10000 + 4 * 4096;
+	d->rp[0] = &d->r;
+	for (int i = 0; i < 3; i++) {
+		pgclone__extent__init(&d->e[i]);
+		d->e[i].has_range = d->e[i].has_offset = d->e[i].has_nr_pages = 1;
+		d->e[i].has_kind = d->e[i].has_anon = 1;
+		d->e[i].offset = (uint64_t)i * 4096;
+		d->e[i].nr_pages = 1;
+		d->e[i].kind = kinds[i];
+		d->e[i].anon = 1;
+		d->ep[i] = &d->e[i];
+	}
+	d->e[0].has_data_off = 1;
+	pgclone__parent__init(&d->p);
+	d->p.has_id_hi = d->p.has_id_lo = d->p.has_manifest_crc = 1;
+	d->p.id_hi = 0x1122334455667788ULL;
+	d->p.id_lo = 0x99aabbccddeeff00ULL;
+	d->p.manifest_crc = 0xdeadbeef;
+	d->m.source = &d->src;
+	d->m.n_ranges = 1;
+	d->m.ranges = d->rp;
+	d->m.n_extents = 3;
+	d->m.extents = d->ep;
+	d->m.parent = &d->p;
+	d->m.has_id_hi = d->m.has_id_lo = 1;
+	d->m.id_hi = 7;
+	d->m.id_lo = 8;
+	d->h = good();
+	d->h.data_len = 4096;
+	d->h.incompat = PGC_IMG_INCOMPAT_DELTA;
+}
+
+static void test_delta_manifest(void **state)
+{
+	struct delta d;
+	uint64_t n;
+
+	delta_init(&d);
+	assert_int_equal(pgc_img_check_manifest(&d.h, &d.m, &n), 0);
+	assert_int_equal(n, 1);
+	/* the bit without a parent, a parent without the bit */
+	d.m.parent = NULL;
+	assert_int_equal(pgc_img_check_manifest(&d.h, &d.m, &n), -EPROTO);
+	delta_init(&d);
+	d.h.incompat = 0;
+	assert_int_equal(pgc_img_check_manifest(&d.h, &d.m, &n), -EPROTO);
+	/* PARENT extents only in a delta; a parent named in full */
+	d.m.parent = NULL;
+	assert_int_equal(pgc_img_check_manifest(&d.h, &d.m, &n), -EPROTO);
+	delta_init(&d);
+	d.p.has_manifest_crc = 0;
+	assert_int_equal(pgc_img_check_manifest(&d.h, &d.m, &n), -EPROTO);
+	/* no kind past PARENT */
+	delta_init(&d);
+	d.e[1].kind = (Pgclone__ExtentKind)3;
+	assert_int_equal(pgc_img_check_manifest(&d.h, &d.m, &n), -EPROTO);
+}
+
+/* restore's parser passes the ids and the parent on to the library */
+static void test_delta_wire(void **state)
+{
+	struct pgc_img a = { 0 }, b;
+	struct delta d;
+	uint8_t *wire;
+	size_t len;
+
+	delta_init(&d);
+	a.h = d.h;
+	a.m = &d.m;
+	assert_int_equal(pgc_img_wire_encode(&a, &wire, &len), 0);
+	assert_int_equal(pgc_img_wire_decode(wire, len, &b), 0);	/* takes wire */
+	assert_true(b.m->has_id_hi && b.m->has_id_lo);
+	assert_int_equal(b.m->id_hi, 7);
+	assert_int_equal(b.m->id_lo, 8);
+	assert_non_null(b.m->parent);
+	assert_int_equal(b.m->parent->id_hi, d.p.id_hi);
+	assert_int_equal(b.m->parent->id_lo, d.p.id_lo);
+	assert_int_equal(b.m->parent->manifest_crc, 0xdeadbeef);
+	assert_int_equal(b.m->extents[1]->kind, PGCLONE__EXTENT_KIND__PARENT);
+	pgc_img_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_crc32c),
 		cmocka_unit_test(test_header),
 		cmocka_unit_test(test_trailer_size),
+		cmocka_unit_test(test_delta_manifest),
+		cmocka_unit_test(test_delta_wire),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
