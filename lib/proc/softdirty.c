@@ -59,92 +59,10 @@ struct pgc_sd_scan_arg {
 
 #define RECORD_LEN 17			/* 16 hex digits and a newline */
 
-struct pgc_track_page {
-	uint64_t addr, hash;
-};
-
-static bool emulating(void)
-{
-#ifdef PGCLONE_FAULT_POINTS
-	const char *how = getenv("PGCLONE_FAULT_SOFTDIRTY");
-
-	return how && strstr(how, "emulate");
-#else
-	return false;
-#endif
-}
-
-bool pgc_track_emulated(const struct pgc_track *t)
-{
-	return t->emul_fd >= 0;
-}
-
-static uint64_t page_hash(const void *page)
-{
-	const uint8_t *p = page;
-	uint64_t h = 0xcbf29ce484222325ULL;	/* FNV-1a */
-
-	for (size_t i = 0; i < PGC_PAGE_SIZE; i++)
-		h = (h ^ p[i]) * 0x100000001b3ULL;
-	return h;
-}
-
-bool pgc_track_emul_dirty(const struct pgc_track *t, uint64_t addr,
-			  const void *page)
-{
-	size_t lo = 0, hi = t->n_old;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (t->old[mid].addr < addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo == t->n_old || t->old[lo].addr != addr ||
-	       t->old[lo].hash != page_hash(page);
-}
-
-int pgc_track_emul_note(struct pgc_track *t, uint64_t addr, const void *page)
-{
-	if (t->n_new == t->cap_new) {
-		size_t cap = t->cap_new ? 2 * t->cap_new : 1024;
-		struct pgc_track_page *n = realloc(t->new, cap * sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		t->new = n;
-		t->cap_new = cap;
-	}
-	t->new[t->n_new++] = (struct pgc_track_page){ addr, page_hash(page) };
-	return 0;
-}
-
-static int emul_load(struct pgc_track *t)
-{
-	struct stat sb;
-	ssize_t n;
-
-	if (fstat(t->emul_fd, &sb))
-		return -EIO;
-	t->n_old = (size_t)sb.st_size / sizeof(*t->old);
-	t->old = malloc(t->n_old ? t->n_old * sizeof(*t->old) : 1);
-	if (!t->old)
-		return -ENOMEM;
-	n = pread(t->emul_fd, t->old, t->n_old * sizeof(*t->old), 0);
-	return n == (ssize_t)(t->n_old * sizeof(*t->old)) ? 0 : -EIO;
-}
-
-static int emul_save(struct pgc_track *t)
-{
-	size_t len = t->n_new * sizeof(*t->new);
-
-	if (ftruncate(t->emul_fd, 0) ||
-	    (len && pwrite(t->emul_fd, t->new, len, 0) != (ssize_t)len))
-		return pgc_fail(-EIO, "cannot write the emulated soft-dirty state");
-	return 0;
-}
+/* PGCLONE_FAULT_SOFTDIRTY=emulate: at the end of the file */
+static bool emulating(void);
+static int emul_load(struct pgc_track *t);
+static int emul_save(struct pgc_track *t);
 
 /* A page of our own, written: does pagemap say so (bit 55)? */
 int pgc_track_supported(void)
@@ -334,4 +252,93 @@ void pgc_track_close(struct pgc_track *t)
 	free(t->new);
 	t->old = t->new = NULL;
 	t->n_old = t->n_new = t->cap_new = 0;
+}
+
+/* ---- tests: soft-dirty emulated by the pages' bytes ----------------- */
+
+struct pgc_track_page {
+	uint64_t addr, hash;
+};
+
+static bool emulating(void)
+{
+#ifdef PGCLONE_FAULT_POINTS
+	const char *how = getenv("PGCLONE_FAULT_SOFTDIRTY");
+
+	return how && strstr(how, "emulate");
+#else
+	return false;
+#endif
+}
+
+bool pgc_track_emulated(const struct pgc_track *t)
+{
+	return t->emul_fd >= 0;
+}
+
+static uint64_t page_hash(const void *page)
+{
+	const uint8_t *p = page;
+	uint64_t h = 0xcbf29ce484222325ULL;	/* FNV-1a */
+
+	for (size_t i = 0; i < PGC_PAGE_SIZE; i++)
+		h = (h ^ p[i]) * 0x100000001b3ULL;
+	return h;
+}
+
+bool pgc_track_emul_dirty(const struct pgc_track *t, uint64_t addr,
+			  const void *page)
+{
+	size_t lo = 0, hi = t->n_old;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (t->old[mid].addr < addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo == t->n_old || t->old[lo].addr != addr ||
+	       t->old[lo].hash != page_hash(page);
+}
+
+int pgc_track_emul_note(struct pgc_track *t, uint64_t addr, const void *page)
+{
+	if (t->n_new == t->cap_new) {
+		size_t cap = t->cap_new ? 2 * t->cap_new : 1024;
+		struct pgc_track_page *n = realloc(t->new, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		t->new = n;
+		t->cap_new = cap;
+	}
+	t->new[t->n_new++] = (struct pgc_track_page){ addr, page_hash(page) };
+	return 0;
+}
+
+static int emul_load(struct pgc_track *t)
+{
+	struct stat sb;
+	ssize_t n;
+
+	if (fstat(t->emul_fd, &sb))
+		return -EIO;
+	t->n_old = (size_t)sb.st_size / sizeof(*t->old);
+	t->old = malloc(t->n_old ? t->n_old * sizeof(*t->old) : 1);
+	if (!t->old)
+		return -ENOMEM;
+	n = pread(t->emul_fd, t->old, t->n_old * sizeof(*t->old), 0);
+	return n == (ssize_t)(t->n_old * sizeof(*t->old)) ? 0 : -EIO;
+}
+
+static int emul_save(struct pgc_track *t)
+{
+	size_t len = t->n_new * sizeof(*t->new);
+
+	if (ftruncate(t->emul_fd, 0) ||
+	    (len && pwrite(t->emul_fd, t->new, len, 0) != (ssize_t)len))
+		return pgc_fail(-EIO, "cannot write the emulated soft-dirty state");
+	return 0;
 }
