@@ -218,10 +218,50 @@ class Incremental(VictimTest):
                 r = self.dump(v, at, "never", *extra, check=None, length=length)
                 self.assert_refused(r, needle)
                 self.assertFalse(os.path.exists(self.path("never")))
+        r = run("dump", "--pid", a.pid, "--all", "--parent", self.path("d1"),
+                "-o", self.path("never"), env=self.env())
+        self.assert_refused(r, "a dump of a range, this one of every mapping (--all)")
+        self.assertFalse(os.path.exists(self.path("never")))
         # d1 is still the newest: a delta of it works
         a.ok(f"poke {addr:#x} 3")
         self.dump(a, addr, "d2", "--parent", self.path("d1"))
         self.assertEqual(run_json("show", self.path("d2"))["pages_data"], 1)
+
+    def test_compressed_delta_through_a_pipe(self):
+        """A compressed delta, its chain's last image from standard input."""
+        a, addr = self.source()
+        self.dump(a, addr, "base", "--track", "--compress")
+        a.ok(f"fill {addr + 3 * MIB:#x} {MIB:#x} {1 << 30:#x}")
+        self.dump(a, addr, "d1", "--parent", self.path("base"), "--compress")
+        self.assertEqual(run_json("show", self.path("d1"))["header"]["incompat"], "0x3")
+        b = self.victim()
+        dst = self.free_addr(a, b)
+        env = " ".join(f"{k}={v}" for k, v in self.env().items() if v)
+        p = subprocess.run(f"{env} {PGCLONE} restore --pid {b.pid} -i {self.path('base')} "
+                           f"-i - --dst {dst:#x} < {self.path('d1')}",
+                           shell=True, capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(populated(b, dst), populated(a, addr))
+
+    def test_a_dump_that_fails_after_arming_orphans_its_parent(self):
+        """Arming records the new generation before it clears the bits: a
+        dump that fails after that leaves no image, and its parent is no
+        parent any more -- refused, not wrong."""
+        a, addr = self.source()
+        self.dump(a, addr, "base", "--track")
+        r = run("dump", "--pid", a.pid, "--src", hex(addr), "--len", hex(LEN),
+                "--parent", self.path("base"), "-o", self.path("lost"),
+                env=dict(self.env(), PGCLONE_FAULT_FAIL="armed"))
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("fault injected at armed", r.stderr)
+        self.assertFalse(os.path.exists(self.path("lost")))
+        r = self.dump(a, addr, "never", "--parent", self.path("base"), check=None)
+        self.assert_refused(r, "not the last dump that armed tracking")
+        # a full dump with --track starts a chain again
+        self.dump(a, addr, "base2", "--track")
+        a.ok(f"poke {addr + PAGE:#x} 5")
+        self.dump(a, addr, "d1", "--parent", self.path("base2"))
+        self.assertEqual(run_json("show", self.path("d1"))["pages_data"], 1)
 
     def test_old_reader_refuses_a_delta(self):
         old, why = old_reader()
