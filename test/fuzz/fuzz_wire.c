@@ -63,6 +63,14 @@ static void assert_same(const Pgclone__Manifest *a, const Pgclone__Manifest *b)
 				!same_str(x->file->path, y->file->path)))
 			abort();
 	}
+	/* a chain's links: the image's id, its parent's */
+	if ((a->has_id_hi && a->has_id_lo) != (b->has_id_hi && b->has_id_lo) ||
+	    (b->has_id_hi && (a->id_hi != b->id_hi || a->id_lo != b->id_lo)) ||
+	    !a->parent != !b->parent ||
+	    (a->parent && (a->parent->id_hi != b->parent->id_hi ||
+			   a->parent->id_lo != b->parent->id_lo ||
+			   a->parent->manifest_crc != b->parent->manifest_crc)))
+		abort();
 	for (size_t i = 0; i < a->n_extents; i++) {
 		const Pgclone__Extent *x = a->extents[i], *y = b->extents[i];
 
