@@ -442,7 +442,8 @@ static void command(char *line)
 			  !strcmp(s3, "dontdump") ? MADV_DONTDUMP :
 			  !strcmp(s3, "dontfork") ? MADV_DONTFORK :
 			  !strcmp(s3, "wipeonfork") ? MADV_WIPEONFORK :
-			  !strcmp(s3, "random") ? MADV_RANDOM : -1;
+			  !strcmp(s3, "random") ? MADV_RANDOM :
+			  !strcmp(s3, "dontneed") ? MADV_DONTNEED : -1;
 		puts(adv < 0 || madvise((void *)a, b, adv) ? "err" : "ok");
 	} else if (!strcmp(cmd, "unmap")) {
 		puts(munmap((void *)a, b) ? "err" : "ok");

@@ -210,21 +210,44 @@ static int read_page(const struct dumper *d, uint64_t addr, void *page)
 	return 0;
 }
 
-/*
- * Tests on a kernel without soft-dirty (PGCLONE_FAULT_SOFTDIRTY=emulate):
- * a page of the process's own is written when its bytes hash otherwise.
- */
-static int classify_emulated(const struct walked *w, uint64_t start,
-			     uint64_t end, unsigned int cats)
+static bool all_zero(const char *page)
 {
-	static char page[PGC_PAGE_SIZE];
+	const uint64_t *w = (const uint64_t *)page;
+
+	for (size_t i = 0; i < PGC_PAGE_SIZE / sizeof(*w); i++)
+		if (w[i])
+			return false;
+	return true;
+}
+
+/*
+ * Pages whose bits alone do not say whether the parent's copy is still
+ * theirs, read and decided one by one:
+ *
+ *  - a walk that cannot tell the zero page from data (pagemap, page frame
+ *    numbers hidden) sees a page dropped (MADV_DONTNEED) and read again
+ *    since the parent as an unwritten page of the process's own: the zero
+ *    page takes no write fault.  A page of zero bytes is stored, never
+ *    left to the parent;
+ *  - tests on a kernel without soft-dirty (PGCLONE_FAULT_SOFTDIRTY=
+ *    emulate): a page is written when its bytes hash otherwise.
+ */
+static int classify_pages(const struct walked *w, uint64_t start,
+			  uint64_t end, unsigned int cats)
+{
+	static char page[PGC_PAGE_SIZE] __attribute__((aligned(8)));
+	const struct dumper *d = w->d;
+	bool zero_unknown = d->walk.how == PGC_WALK_PAGEMAP;
 	int ret = 0;
 
 	for (uint64_t a = start; !ret && a < end; a += PGC_PAGE_SIZE) {
 		unsigned int c = cats;
 
-		ret = read_page(w->d, a, page);
-		if (!ret && pgc_track_emul_dirty(&w->d->track, a, page))
+		ret = read_page(d, a, page);
+		if (!ret && pgc_track_emulated(&d->track) &&
+		    pgc_track_emul_dirty(&d->track, a, page))
+			c |= PGC_PG_DIRTY;
+		if (!ret && zero_unknown && !(c & PGC_PG_DIRTY) && all_zero(page))
 			c |= PGC_PG_DIRTY;
 		if (!ret)
 			ret = classify(w, a, a + PGC_PAGE_SIZE, c);
@@ -235,10 +258,11 @@ static int classify_emulated(const struct walked *w, uint64_t start,
 static int add_walked(void *ctx, uint64_t start, uint64_t end, unsigned int cats)
 {
 	const struct walked *w = ctx;
+	const struct dumper *d = w->d;
 
-	if (w->d->held && pgc_track_emulated(&w->d->track) &&
-	    !(cats & (PGC_PG_ZERO | PGC_PG_FILE)))
-		return classify_emulated(w, start, end, cats);
+	if (d->held && !(cats & (PGC_PG_ZERO | PGC_PG_FILE | PGC_PG_DIRTY)) &&
+	    (d->walk.how == PGC_WALK_PAGEMAP || pgc_track_emulated(&d->track)))
+		return classify_pages(w, start, end, cats);
 	return classify(w, start, end, cats);
 }
 

@@ -61,6 +61,7 @@ class Incremental(VictimTest):
         self.dir = tempfile.mkdtemp(prefix="pgclone-incr-")
         self.addCleanup(lambda: shutil.rmtree(self.dir, ignore_errors=True))
         self.path_how = ""
+        self.walk_how = ""      # PGCLONE_FAULT_PAGEWALK
 
     def path(self, name):
         return os.path.join(self.dir, name)
@@ -68,7 +69,8 @@ class Incremental(VictimTest):
     def env(self):
         how = ",".join(x for x in ("emulate" if EMULATED else "", self.path_how) if x)
         return {"PGCLONE_RUNTIME_DIR": self.path("run"),
-                "PGCLONE_FAULT_SOFTDIRTY": how}
+                "PGCLONE_FAULT_SOFTDIRTY": how,
+                "PGCLONE_FAULT_PAGEWALK": self.walk_how}
 
     def dump(self, v, addr, name, *extra, check=0, length=LEN):
         return run("dump", "--pid", v.pid, "--src", hex(addr), "--len", hex(length),
@@ -226,6 +228,26 @@ class Incremental(VictimTest):
         a.ok(f"poke {addr:#x} 3")
         self.dump(a, addr, "d2", "--parent", self.path("d1"))
         self.assertEqual(run_json("show", self.path("d2"))["pages_data"], 1)
+
+    def test_a_page_dropped_and_read_again_is_not_the_parents(self):
+        """MADV_DONTNEED, then a read: the zero page, which takes no write
+        fault.  Every walk, also one that cannot tell the zero page from
+        data, must not leave it to the parent, which holds other bytes."""
+        for walk in ("", "pfn", "pagemap"):
+            with self.subTest(walk=walk or "PAGEMAP_SCAN"):
+                self.walk_how = walk
+                shutil.rmtree(self.path("run"), ignore_errors=True)
+                a, addr = self.source()
+                page = addr + 32 * PAGE
+                self.dump(a, addr, "base", "--track")
+                a.ok(f"advise {page:#x} {PAGE:#x} dontneed")
+                self.assertEqual(a.cmd(f"peek {page:#x}"), "0")
+                self.dump(a, addr, "d1", "--parent", self.path("base"))
+                b = self.victim()
+                dst = self.free_addr(a, b)
+                self.restore(b, dst, "base", "d1", check=0)
+                self.assertEqual(b.read(dst + 32 * PAGE, PAGE), bytes(PAGE))
+                self.assertEqual(b.sum(dst, LEN), a.sum(addr, LEN))
 
     def test_compressed_delta_through_a_pipe(self):
         """A compressed delta, its chain's last image from standard input."""
