@@ -437,7 +437,8 @@ static void test_python_suite(const char *engine)
 		execle("/usr/bin/python3", "python3", "-m", "unittest", "-v", "test_semantics",
 		       "test_safety", "test_image", "test_badinput", "test_objects", "test_cli",
 		       "test_commit", "test_interrupt", "test_freeze", "test_page_states",
-		       "test_dst_auto", "test_phases", "test_transfer", (char *)NULL, env);
+		       "test_dst_auto", "test_phases", "test_transfer", "test_incremental",
+		       (char *)NULL, env);
 		_exit(127);
 	}
 	waitpid(pid, &status, 0);

@@ -10,10 +10,10 @@ refused with one line, the destination's maps and bytes unchanged.
 On a kernel without CONFIG_MEM_SOFT_DIRTY the tests run with the
 fault-point build's stand-in for it (PGCLONE_FAULT_SOFTDIRTY=emulate):
 everything but the kernel's bit itself is the same code."""
-import mmap
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import unittest
 
@@ -39,18 +39,27 @@ def populated(v, addr):
 
 
 def kernel_soft_dirty():
-    """Does this kernel keep soft-dirty bits (a written page of ours)?"""
-    m = mmap.mmap(-1, PAGE)
-    m[0:1] = b"x"
-    import ctypes
-    addr = ctypes.addressof(ctypes.c_char.from_buffer(m))
+    """Does this kernel keep soft-dirty bits?  Asked of a page of ours
+    just written, without ctypes (the guest's python3 has no libffi):
+    CPython's id() is an object's address, and a bytes object holds its
+    data inline, so the page after its header is data."""
+    data = b"x" * (4 * PAGE)
+    page = (id(data) // PAGE + 1) * PAGE
     with open("/proc/self/pagemap", "rb") as f:
-        f.seek(addr // PAGE * 8)
+        f.seek(page // PAGE * 8)
         e = int.from_bytes(f.read(8), "little")
     return bool(e >> 55 & 1)
 
 
 EMULATED = not kernel_soft_dirty()
+
+
+def setUpModule():
+    print("\nwritten pages tracked by " +
+          ("the fault-point build's stand-in" if EMULATED else "the kernel's soft-dirty bit"),
+          file=sys.stderr)
+
+
 # the two ways of reading written pages, and what -v -v says of each
 PATHS = {"PAGEMAP_SCAN": "", "pagemap bit 55": "pagemap"}
 
