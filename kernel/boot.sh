@@ -14,7 +14,7 @@ timeout_s=${PGCLONE_BOOT_TIMEOUT:-1200}
 
 timeout "$timeout_s" qemu-system-x86_64 -accel tcg -cpu max -m 2G -smp 2 \
 	-nographic -no-reboot -kernel "$kernel" -initrd "$initrd" \
-	-append "console=ttyS0 panic=-1 quiet loglevel=5 transparent_hugepage=madvise numa=fake=2 no_timer_check" \
+	-append "console=ttyS0 panic=-1 quiet loglevel=5 transparent_hugepage=madvise numa=fake=2 no_timer_check memmap=64M%0x40000000-1+0xefffffff" \
 	</dev/null >"$log" 2>&1
 qemu_rc=$?
 tr -d '\r' <"$log"
