@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
+#include <pgclone.h>
 
 /* Exit codes, documented in pgclone(1). */
 enum {
@@ -55,6 +56,8 @@ const char *option_name(const struct option *longopts, int c);
 /* refuse a single-valued option given twice (@seen: per command, zeroed) */
 int option_once(const struct option *longopts, int c,
 		const char *seen[OPT_SEEN_MAX]);
+/* --engine auto|kernel|copy */
+int engine_option(const char *arg, enum pgclone_engine *engine);
 
 /* --dst of every command goes through dst_option(): a word such as "auto"
  * is added there, once. */
@@ -136,7 +139,8 @@ int sandbox_ready_dump(void *ctx);
 /*
  * opts.ready of a dump --snapshot: the dump's filter, but the capabilities
  * that reach the source are kept, for the library stops it once more at
- * the end to reap the snapshot (a child of the source)
+ * the end to reap the snapshot (a child of the source); and
+ * process_vm_mmap(2) allowed, which the kernel's snapshot calls next
  */
 int sandbox_ready_snapshot(void *ctx);
 /* opts.confine: restore's image parser, a child; nothing but the image */

@@ -61,17 +61,7 @@ static int parse_args(int argc, char **argv, struct cli *cli,
 			if (!ret && !a->len)
 				ret = errx_usage("--len 0: the length must not be zero");
 			break;
-		case 'e':
-			if (!strcmp(optarg, "auto"))
-				a->engine = PGCLONE_ENGINE_AUTO;
-			else if (!strcmp(optarg, "kernel"))
-				a->engine = PGCLONE_ENGINE_KERNEL;
-			else if (!strcmp(optarg, "copy"))
-				a->engine = PGCLONE_ENGINE_COPY;
-			else
-				ret = errx_usage("--engine '%s': use auto, kernel or copy",
-						 clip(optarg));
-			break;
+		case 'e': ret = engine_option(optarg, &a->engine); break;
 		case OPT_REPLACE: a->flags |= PGCLONE_REPLACE; break;
 		case OPT_MOVE: a->flags |= PGCLONE_MOVE; break;
 		case OPT_NO_FREEZE: a->flags |= PGCLONE_NO_FREEZE; break;

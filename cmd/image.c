@@ -36,6 +36,8 @@ struct image_args {
 	bool compress;			/* --compress[=LEVEL] */
 	int level;			/* 0: zstd's default */
 	const char *parent;		/* dump --parent FILE */
+	enum pgclone_engine engine;	/* dump --snapshot --engine */
+	bool engine_given;
 	/* restore: every -i, base first; path is the last */
 	const char *inputs[PGCLONE_MAX_CHAIN + 1];
 	size_t n_inputs;
@@ -59,6 +61,7 @@ static const struct option image_longopts[] = {
 	{ "parent", required_argument, NULL, OPT_PARENT },
 	{ "track", no_argument, NULL, OPT_TRACK },
 	{ "dry-run", no_argument, NULL, 'n' },
+	{ "engine", required_argument, NULL, 'e' },
 	CLI_COMMON_LONGOPTS,
 };
 
@@ -95,7 +98,7 @@ static int parse(int argc, char **argv, struct cli *cli, struct image_args *a,
 	int c, ret;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":p:s:l:d:o:i:nJvqhV", image_longopts,
+	while ((c = getopt_long(argc, argv, ":p:s:l:d:o:i:e:nJvqhV", image_longopts,
 				NULL)) != -1) {
 		char key = c >= 256 ? "aFRSfTNCEK"[c - 256] : (char)c;
 
@@ -119,6 +122,10 @@ static int parse(int argc, char **argv, struct cli *cli, struct image_args *a,
 			break;
 		case 'd': ret = dst_option(optarg, true, &a->dst); break;
 		case 'o': a->path = optarg; break;
+		case 'e':
+			a->engine_given = true;
+			ret = engine_option(optarg, &a->engine);
+			break;
 		case 'i':
 			if (a->n_inputs == sizeof(a->inputs) / sizeof(a->inputs[0]))
 				return errx_usage("-i given more than %zu times: a chain holds at most %d images",
@@ -228,7 +235,7 @@ int cmd_dump(int argc, char **argv, struct cli *cli)
 	bool to_stdout;
 	int parent_fd = -1, ret;
 
-	ret = parse(argc, argv, cli, &a, "dump", "psloaFNCEKJvq");
+	ret = parse(argc, argv, cli, &a, "dump", "psloaFNCEKeJvq");
 	if (ret)
 		return ret;
 	if (!a.pid)
@@ -239,6 +246,8 @@ int cmd_dump(int argc, char **argv, struct cli *cli)
 		return errx_usage("-o FILE (or -o - for standard output) is required");
 	if ((a.flags & PGCLONE_SNAPSHOT) && (a.flags & PGCLONE_NO_FREEZE))
 		return errx_usage("--snapshot and --no-freeze contradict each other: a snapshot is a freeze of an instant");
+	if (a.engine_given && !(a.flags & PGCLONE_SNAPSHOT))
+		return errx_usage("--engine chooses who takes a --snapshot: a dump without one reads the source itself");
 	if (a.parent)
 		a.flags |= PGCLONE_DELTA | PGCLONE_TRACK;
 	if ((a.flags & PGCLONE_TRACK) && (a.flags & PGCLONE_NO_FREEZE))
@@ -289,7 +298,8 @@ int cmd_dump(int argc, char **argv, struct cli *cli)
 			.ready = a.flags & PGCLONE_SNAPSHOT ? sandbox_ready_snapshot :
 							      sandbox_ready_dump,
 			.compress = a.compress ? PGCLONE_COMPRESS_ZSTD : PGCLONE_COMPRESS_NONE,
-			.compress_level = a.level, .parent_fd = a.parent ? parent_fd : 0);
+			.compress_level = a.level, .parent_fd = a.parent ? parent_fd : 0,
+			.engine = a.engine);
 	ret = pgclone_dump(a.pid, a.src.addr, a.len, out.fd, &opts, &res);
 	progress_done();
 	if (parent_fd >= 0)

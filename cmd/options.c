@@ -104,3 +104,16 @@ int src_option(const char *arg, struct src_arg *s)
 	s->name = NULL;
 	return number_option("--src", arg, &s->addr);
 }
+
+int engine_option(const char *arg, enum pgclone_engine *engine)
+{
+	if (!strcmp(arg, "auto"))
+		*engine = PGCLONE_ENGINE_AUTO;
+	else if (!strcmp(arg, "kernel"))
+		*engine = PGCLONE_ENGINE_KERNEL;
+	else if (!strcmp(arg, "copy"))
+		*engine = PGCLONE_ENGINE_COPY;
+	else
+		return errx_usage("--engine '%s': use auto, kernel or copy", clip(arg));
+	return 0;
+}

@@ -215,7 +215,8 @@ int sandbox_ready_dump(void *ctx)
 int sandbox_ready_snapshot(void *ctx)
 {
 	(void)ctx;
-	return process_filter(0, true) ? -1 : 0;
+	/* the kernel's snapshot calls process_vm_mmap(2) after this */
+	return process_filter(pvm_syscall_nr(), true) ? -1 : 0;
 }
 
 int sandbox_ready(void *ctx)

@@ -277,9 +277,13 @@ struct pgclone_image_opts {
 	int parent_fd;			/* dump, PGCLONE_DELTA: the parent image */
 	const int *chain;		/* restore: the images @fd is a delta of, */
 	size_t nr_chain;		/* base first, each the parent of the next */
+	enum pgclone_engine engine;	/* dump, PGCLONE_SNAPSHOT: who takes it;
+					 * AUTO: the kernel where it has
+					 * process_vm_mmap(2), KERNEL: only the
+					 * kernel, COPY: a fork of the source */
 	size_t :0;
 };
-#define pgclone_image_opts__last_field nr_chain
+#define pgclone_image_opts__last_field engine
 
 /*
  * Write [addr, addr + len) of @pid (or, with PGCLONE_DUMP_ALL, every
@@ -287,8 +291,11 @@ struct pgclone_image_opts {
  * @fd may be a pipe: the image is written in one pass.
  * With opts->compress PGCLONE_COMPRESS_ZSTD each extent's data is
  * compressed (opts->compress_level, zstd's range; -EINVAL outside it).
+ * With PGCLONE_SNAPSHOT the source is stopped only while a copy-on-write
+ * snapshot is taken (opts->engine: by the kernel, or a fork of it).
  * Returns 0 or -EINVAL, -ESRCH, -EPERM, -EBUSY, -EFAULT, -EOPNOTSUPP,
- * -ENOMEM, -EINTR, -EIO.
+ * -ENOMEM, -EINTR, -EIO, -ENOSYS (PGCLONE_ENGINE_KERNEL on a kernel
+ * without process_vm_mmap(2)).
  */
 PGCLONE_API int pgclone_dump(pid_t pid, uint64_t addr, uint64_t len, int fd,
 			     const struct pgclone_image_opts *opts,

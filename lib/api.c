@@ -204,6 +204,7 @@ static bool image_opts_ok(const struct pgclone_image_opts *opts,
 	req->parent_fd = OPTS_GET(opts, parent_fd, 0);
 	req->chain = OPTS_GET(opts, chain, NULL);
 	req->nr_chain = OPTS_GET(opts, nr_chain, 0);
+	req->engine = OPTS_GET(opts, engine, PGCLONE_ENGINE_AUTO);
 	return !(opts->flags & ~allowed);
 }
 
@@ -229,7 +230,7 @@ static bool result_ok(struct pgclone_result *res)
 
 static const int dump_errors[] = {
 	-EINVAL, -ESRCH, -EPERM, -EBUSY, -EFAULT, -EOPNOTSUPP, -EPROTO, -ENOMEM,
-	-EINTR, -EIO,
+	-EINTR, -EIO, -ENOSYS,
 };
 
 /* Tracking needs the source frozen for the dump: its bits are read, then
@@ -246,6 +247,20 @@ static int check_track(struct pgc_request *req)
 		return pgc_fail(-EINVAL, "written-page tracking reads and clears what the source writes: it must be frozen (not with --no-freeze)");
 	if ((req->flags & PGCLONE_TRACK) && (req->flags & PGCLONE_SNAPSHOT))
 		return pgc_fail(-EOPNOTSUPP, "written-page tracking is not supported with --snapshot yet");
+	return 0;
+}
+
+/* Only a snapshot has a choice of engine: a dump reads the source itself. */
+static int check_dump_engine(const struct pgc_request *req)
+{
+	if (req->engine > PGCLONE_ENGINE_COPY)
+		return pgc_fail(-EINVAL, "unknown engine %d", (int)req->engine);
+	if (req->engine == PGCLONE_ENGINE_AUTO)
+		return 0;
+	if (!(req->flags & PGCLONE_SNAPSHOT))
+		return pgc_fail(-EINVAL, "an engine is a snapshot's choice: a dump without one reads the source itself");
+	if (req->engine == PGCLONE_ENGINE_KERNEL && pgc_kernel_syscall_nr() < 0)
+		return pgc_fail(-ENOSYS, "this kernel has no process_vm_mmap(2) (its entry point is not in /proc/kallsyms)");
 	return 0;
 }
 
@@ -268,6 +283,8 @@ int pgclone_dump(pid_t pid, uint64_t addr, uint64_t len, int fd,
 	err = check_compress(&req);
 	if (!err)
 		err = check_track(&req);
+	if (!err)
+		err = check_dump_engine(&req);
 	if (err)
 		return pgc_ret(err);
 	if (pid <= 0 || fd < 0 || !result_ok(res))

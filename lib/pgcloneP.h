@@ -464,6 +464,7 @@ struct pgc_request {
 	int parent_fd;			/* dump, PGCLONE_DELTA: the parent image */
 	const int *chain;		/* restore: the images before the last */
 	size_t nr_chain;
+	enum pgclone_engine engine;	/* dump: who takes a snapshot */
 	int src_pin, dst_pin;		/* pidfds taken at the permission check, or -1 */
 };
 

@@ -331,7 +331,7 @@ int pgc_snapshot_take(struct pgc_snapshot *s, const struct pgc_request *req)
 }
 
 /* A "Key:   N kB" line of a /proc file read on @fd, in bytes; 0 if absent. */
-static uint64_t proc_kb(int fd, const char *key)
+uint64_t pgc_proc_kb(int fd, const char *key)
 {
 	char buf[4096], *p;
 	ssize_t n;
@@ -359,9 +359,9 @@ static uint64_t proc_kb(int fd, const char *key)
  */
 static void report_cost(struct pgc_snapshot *s)
 {
-	uint64_t priv = proc_kb(s->rollup, "Private_Clean:") +
-			proc_kb(s->rollup, "Private_Dirty:");
-	uint64_t pte = proc_kb(s->status, "VmPTE:");
+	uint64_t priv = pgc_proc_kb(s->rollup, "Private_Clean:") +
+			pgc_proc_kb(s->rollup, "Private_Dirty:");
+	uint64_t pte = pgc_proc_kb(s->status, "VmPTE:");
 
 	pr_info("snapshot: at its end it held %.1f MiB the source had rewritten since, and %.1f MiB of page tables",
 		(double)priv / (1 << 20), (double)pte / (1 << 20));
@@ -399,6 +399,10 @@ int pgc_snapshot_drop(struct pgc_snapshot *s)
 	struct pgc_proc p;
 	int err = 0, killed;
 
+	if (s->by_kernel) {
+		pgc_snapshot_drop_helper(s);
+		goto out;
+	}
 	if (!s->child)
 		goto out;
 	report_cost(s);

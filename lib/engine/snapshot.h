@@ -2,7 +2,9 @@
 /*
  * snapshot.h - a copy-on-write snapshot of a process (issue 14): its
  * memory as it was at one instant, held by a stopped child of it, so that a
- * dump or a clone reads the snapshot while the process runs on.
+ * dump or a clone reads the snapshot while the process runs on.  Where the
+ * kernel has process_vm_mmap(2), a helper child of ours holds it instead
+ * (snapkernel.c), and the dump reads each range at its shift.
  */
 #ifndef PGCLONE_SNAPSHOT_H
 #define PGCLONE_SNAPSHOT_H
@@ -15,7 +17,7 @@ struct pgc_snapshot {
 	pid_t src;			/* the process snapshotted */
 	pid_t child;			/* the snapshot, stopped and traced by us; 0: none */
 	pid_t child_there;		/* its PID in the source's PID namespace */
-	int rollup, status;		/* the child's smaps_rollup and status, for -v */
+	int rollup, status;		/* the child's smaps_rollup (the helper's smaps) and status, for -v */
 	/*
 	 * The seccomp filters of the thread that ran the clone, read while
 	 * nothing confined us: the reap runs wait4 in the same thread later,
@@ -25,6 +27,14 @@ struct pgc_snapshot {
 	pid_t filters_tid;
 	long filters_count;		/* its Seccomp_filters then; -1 unknown */
 	uint64_t freeze_ns;		/* how long the source was stopped for it */
+	/* the kernel's snapshot: child is our helper, not the source's */
+	bool by_kernel;
+	int pidfd;			/* the helper's, for process_vm_mmap() */
+	int64_t *shift;			/* per plan range: helper - source address */
+	size_t n_shift;
+	struct { uint64_t start, end; } *runs;	/* the copies, in the helper */
+	size_t n_runs;
+	uint64_t pte_before;		/* the helper's page tables before them */
 };
 
 /* the reap must never block a thread of the source */
@@ -66,6 +76,23 @@ int pgc_snapshot_take(struct pgc_snapshot *s,
  * left).
  */
 int pgc_snapshot_drop(struct pgc_snapshot *s);
+
+/* snapkernel.c: may @engine's snapshot be the kernel's (process_vm_mmap)? */
+bool pgc_snapshot_by_kernel(enum pgclone_engine engine);
+/* Fork the helper that will hold it, before the source stops. */
+int pgc_snapshot_helper(struct pgc_snapshot *s, pid_t src) __must_check;
+/*
+ * With the source frozen: clone each run of adjacent ranges of @plan into
+ * the helper (req->src_pin names the source) and note where each landed.
+ * On failure the helper may hold some: pgc_snapshot_drop() ends it all.
+ */
+int pgc_snapshot_map(struct pgc_snapshot *s, const struct pgc_request *req,
+		     const struct pgc_plan *plan) __must_check;
+
+/* Kill and reap the helper (pgc_snapshot_drop() calls it). */
+void pgc_snapshot_drop_helper(struct pgc_snapshot *s);
+/* snapshot.c: a "Key:   N kB" line of the /proc file on @fd, in bytes. */
+uint64_t pgc_proc_kb(int fd, const char *key);
 
 /* snapname.c: the child's PID here, given the one clone() gave the source
  * (in its namespace) through thread @tid; 0 if it cannot be found. */

@@ -17,7 +17,11 @@
  * does) and read the process with none. *
  * With PGCLONE_SNAPSHOT the three are the snapshot's (engine/snapshot.c):
  * the source is stopped only while it forks, and the image is the
- * instant of that fork however long writing it takes.
+ * instant of that fork however long writing it takes.  Where the kernel
+ * has process_vm_mmap(2) (engine/snapkernel.c) smaps is the source's,
+ * read while it is stopped, and pagemap and mem are those of a helper of
+ * ours into which each planned range is cloned before the source runs
+ * again; each range is read at its shift there.
  *
  * With PGCLONE_TRACK the dump also arms written-page tracking
  * (proc/softdirty.c): once the image is written, while the source is
@@ -55,6 +59,9 @@ struct dumper {
 	const struct pgc_request *req;
 	pid_t pid;
 	pid_t read_pid;			/* whose memory is read: pid or its snapshot */
+	bool kernel_snap;		/* read_pid: a helper the kernel fills */
+	const int64_t *shift;		/* per range, where read_pid holds it less
+					 * where pid has it; NULL: nowhere else */
 	int out;
 	Pgclone__Manifest m;
 	Pgclone__Source src;
@@ -201,10 +208,18 @@ static int classify(const struct walked *w, uint64_t start, uint64_t end,
 		       !(cats & PGC_PG_FILE));
 }
 
-/* Read the page at @addr of the source into @page. */
-static int read_page(const struct dumper *d, uint64_t addr, void *page)
+/* Where the page at @addr of range @range is read. */
+static uint64_t read_at(const struct dumper *d, uint32_t range, uint64_t addr)
 {
-	if (pread(d->mem, page, PGC_PAGE_SIZE, (off_t)addr) != (ssize_t)PGC_PAGE_SIZE)
+	return d->shift ? addr + (uint64_t)d->shift[range] : addr;
+}
+
+/* Read the page at @addr of range @range of the source into @page. */
+static int read_page(const struct dumper *d, uint32_t range, uint64_t addr,
+		     void *page)
+{
+	if (pread(d->mem, page, PGC_PAGE_SIZE, (off_t)read_at(d, range, addr)) !=
+	    (ssize_t)PGC_PAGE_SIZE)
 		return pgc_fail(-ESRCH, "cannot read 0x%llx of PID %d (did it exit?)",
 				(unsigned long long)addr, (int)d->read_pid);
 	return 0;
@@ -243,7 +258,7 @@ static int classify_pages(const struct walked *w, uint64_t start,
 	for (uint64_t a = start; !ret && a < end; a += PGC_PAGE_SIZE) {
 		unsigned int c = cats;
 
-		ret = read_page(d, a, page);
+		ret = read_page(d, w->idx, a, page);
 		if (!ret && pgc_track_emulated(&d->track) &&
 		    pgc_track_emul_dirty(&d->track, a, page))
 			c |= PGC_PG_DIRTY;
@@ -259,6 +274,11 @@ static int add_walked(void *ctx, uint64_t start, uint64_t end, unsigned int cats
 {
 	const struct walked *w = ctx;
 	const struct dumper *d = w->d;
+	uint64_t shift = read_at(d, w->idx, 0);
+
+	/* back to the source's addresses, from the snapshot helper's */
+	start -= shift;
+	end -= shift;
 
 	if (d->held && !(cats & (PGC_PG_ZERO | PGC_PG_FILE | PGC_PG_DIRTY)) &&
 	    (d->walk.how == PGC_WALK_PAGEMAP || pgc_track_emulated(&d->track)))
@@ -279,7 +299,7 @@ static int note_emulated(struct dumper *d)
 		if (e->kind == PGCLONE__EXTENT_KIND__ZERO || !e->anon)
 			continue;
 		for (uint64_t n = 0; !ret && n < e->nr_pages; n++, a += PGC_PAGE_SIZE) {
-			ret = read_page(d, a, page);
+			ret = read_page(d, e->range, a, page);
 			if (!ret)
 				ret = pgc_track_emul_note(&d->track, a, page);
 		}
@@ -291,7 +311,8 @@ static int scan_range(struct dumper *d, uint32_t idx)
 {
 	const Pgclone__Range *r = d->rptr[idx];
 	struct walked w = { d, idx, r->start };
-	int ret = pgc_walk_range(&d->walk, r->start, r->end, add_walked, &w);
+	int ret = pgc_walk_range(&d->walk, read_at(d, idx, r->start),
+				 read_at(d, idx, r->end), add_walked, &w);
 
 	if (ret && ret != -ENOMEM)
 		return pgc_fail(-EIO, "cannot read the pagemap of PID %d", (int)d->pid);
@@ -454,7 +475,8 @@ static int write_data(struct dumper *d, const struct pgc_request *req,
 	for (size_t i = 0; !ret && i < d->n_ext; i++) {
 		const Pgclone__Extent *e = &d->ext[i];
 		const Pgclone__Range *r = d->rptr[e->range];
-		uint64_t addr = r->start + e->offset, left = e->nr_pages * PGC_PAGE_SIZE;
+		uint64_t addr = read_at(d, e->range, r->start + e->offset);
+		uint64_t left = e->nr_pages * PGC_PAGE_SIZE;
 
 		if (e->kind != PGCLONE__EXTENT_KIND__DATA)
 			continue;
@@ -543,7 +565,8 @@ static int open_source(struct dumper *d)
 	if (f)
 		fclose(f);
 	d->comm[strcspn(d->comm, "\n")] = '\0';
-	d->smaps = pgc_maps_open(d->read_pid);
+	/* a kernel snapshot is planned from the source, stopped */
+	d->smaps = pgc_maps_open(d->kernel_snap ? d->pid : d->read_pid);
 	if (d->smaps < 0)
 		return d->smaps;
 	/* pfns, its own and the zero page's: CAP_SYS_ADMIN, at open */
@@ -554,8 +577,8 @@ static int open_source(struct dumper *d)
 	d->mem = pgc_proc_open(path, O_RDONLY);
 	if (d->mem < 0)
 		return pgc_fail(-EPERM, "cannot open %s", path);
-	/* a snapshot is our own child: it is what it was, source or no source */
-	if (d->read_pid != d->pid)
+	/* a forked snapshot is our own child: it is what it was, source or not */
+	if (d->read_pid != d->pid && !d->kernel_snap)
 		return 0;
 	return pgc_pin_check(d->req->src_pin, d->pid);
 }
@@ -778,20 +801,43 @@ static int freeze(struct dumper *d, bool all, struct pgc_proc *proc,
 		/* asked of the running source: a refusal costs it no stop */
 		ret = pgc_snapshot_check(req, req->src_pid,
 					 all ? plan_every : plan_range);
-		if (!ret)
+		if (!ret && d->kernel_snap)
+			ret = pgc_snapshot_helper(snap, req->src_pid);
+		else if (!ret)
 			ret = pgc_snapshot_take(snap, req);
 		if (!ret)
 			d->read_pid = snap->child;
-		return ret;
-	}
-	if (req->flags & PGCLONE_NO_FREEZE)
+		/* the kernel's: stopped until the copies are in the helper */
+		if (ret || !d->kernel_snap)
+			return ret;
+		snap->freeze_ns = pgc_now_ns();
+	} else if (req->flags & PGCLONE_NO_FREEZE) {
 		return 0;
+	}
 	ret = pgc_proc_seize(proc, req->src_pid);
 	if (!ret)
 		ret = pgc_pin_check(req->src_pin, req->src_pid);
 	if (ret)
 		pgc_proc_release(proc);
+	if (ret && d->kernel_snap)
+		(void)pgc_snapshot_drop(snap);
 	return ret;
+}
+
+/* The kernel's snapshot: the planned ranges into the helper, then let go. */
+static int snapshot_by_kernel(struct dumper *d, struct pgc_proc *proc,
+			      struct pgc_snapshot *snap, const struct pgc_plan *plan)
+{
+	int ret = pgc_snapshot_map(snap, d->req, plan);
+
+	pgc_proc_release(proc);
+	snap->freeze_ns = pgc_now_ns() - snap->freeze_ns;
+	if (ret)
+		return ret;
+	d->shift = snap->shift;
+	pr_info("snapshot: PID %d was stopped for %.3f ms while process_vm_mmap(2) copied its page tables to helper %d",
+		(int)d->pid, (double)snap->freeze_ns / 1e6, (int)snap->child);
+	return pgc_step(d->req, "snapshot-taken");
 }
 
 int pgc_image_dump(const struct pgc_request *req, bool all, int out,
@@ -799,11 +845,13 @@ int pgc_image_dump(const struct pgc_request *req, bool all, int out,
 {
 	struct dumper d = { .req = req, .pid = req->src_pid,
 			    .read_pid = req->src_pid, .out = out,
+			    .kernel_snap = (req->flags & PGCLONE_SNAPSHOT) &&
+					   pgc_snapshot_by_kernel(req->engine),
 			    .smaps = -1, .mem = -1, .walk.fd = -1,
 			    .track = { .clear_refs = -1, .record = -1 } };
 	bool frozen = !(req->flags & PGCLONE_NO_FREEZE);
 	bool snapped = req->flags & PGCLONE_SNAPSHOT;
-	struct pgc_snapshot snap = { .rollup = -1, .status = -1 };
+	struct pgc_snapshot snap = { .rollup = -1, .status = -1, .pidfd = -1 };
 	struct pgc_vma_list maps;
 	struct pgc_proc proc = { 0 };
 	struct pgc_plan plan = { 0 };
@@ -856,6 +904,8 @@ int pgc_image_dump(const struct pgc_request *req, bool all, int out,
 	/* what changed between the check and the snapshot */
 	if (!ret && snapped)
 		ret = pgc_snapshot_refuse(&plan, &plan.src_maps);
+	if (!ret && d.kernel_snap)
+		ret = snapshot_by_kernel(&d, &proc, &snap, &plan);
 	if (!ret)
 		ret = check_span(&d, &plan);
 	if (!ret) {

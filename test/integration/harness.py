@@ -132,7 +132,10 @@ NOT_CLONES = {"maps", "dump", "restore", "show", "verify", "--help", "--version"
 
 def with_engine(args):
     args = [str(a) for a in args]
-    if ENGINE and args and args[0] not in NOT_CLONES and "--engine" not in args:
+    # a dump's engine is its snapshot's: the kernel's, or a fork
+    snapshot_dump = args[:1] == ["dump"] and "--snapshot" in args
+    if (ENGINE and args and (args[0] not in NOT_CLONES or snapshot_dump) and
+            "--engine" not in args):
         args += ["--engine", ENGINE]
     return args
 
@@ -142,6 +145,13 @@ def copy_engine_only(why):
     steps, ptrace refusals, injection): skipped, with the reason, when the
     guest runs the suite with the kernel engine."""
     return unittest.skipIf(ENGINE == "kernel", f"copy engine only: {why}")
+
+
+def kernel_engine_only(why):
+    """For tests of what only the kernel engine does: they run in the
+    guest's pass with the kernel engine (a kernel with process_vm_mmap(2));
+    skipped, with the reason, everywhere else."""
+    return unittest.skipUnless(ENGINE == "kernel", f"kernel engine only: {why}")
 
 
 def run(*args, env=None, user=None, timeout=120, check=None):

@@ -1,9 +1,11 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""dump --snapshot (issue 14): the source is stopped only while it forks;
-the image is the instant of that fork however long writing it takes, and
-nothing of the snapshot is left in the source afterwards: no child, no
-zombie, no thread, no signal.  Refusals (seccomp, DONTFORK, WIPEONFORK,
-shared) and every failure path leave the source exactly as it was."""
+"""dump --snapshot (issue 14): the source is stopped only while it forks
+(or, where the kernel has process_vm_mmap(2), while the kernel copies its
+page tables into a helper of pgclone's); the image is the instant of the
+snapshot however long writing it takes, and nothing of the snapshot is
+left in the source afterwards: no child, no zombie, no thread, no signal.
+Refusals (seccomp, DONTFORK, WIPEONFORK, shared) and every failure path
+leave the source exactly as it was."""
 import array
 import os
 import shutil
@@ -12,8 +14,8 @@ import subprocess
 import tempfile
 import time
 
-from harness import (VICTIM, Snapshot, Victim, VictimTest, copy_engine_only, run, run_json,
-                     start_stopped_at)
+from harness import (VICTIM, Snapshot, Victim, VictimTest, copy_engine_only,
+                     kernel_engine_only, run, run_json, start_stopped_at)
 from test_privilege import children_of, status
 
 MIB = 1 << 20
@@ -103,6 +105,30 @@ class SnapshotBase(VictimTest):
         self.assertTrue(runs_on(v), "the writer thread does not run")
         return v, addr
 
+    def assert_interrupted(self, v, p, sig):
+        """pgclone @p, stopped at a fault point, gets @sig: it fails, puts
+        no image anywhere and leaves nothing in @v (4 threads)."""
+        maps = v.maps()
+        os.kill(p.pid, sig)
+        os.kill(p.pid, signal.SIGCONT)
+        out, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 1, err)
+        self.assertEqual(os.listdir(self.dir), [])
+        self.assertEqual(v.maps(), maps)
+        self.assert_no_trace(v, 4)
+
+    def assert_gone(self, pid, what="the helper"):
+        """@pid dead (a zombie or reaped) within 10 s."""
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                if stat_fields(pid)[0] in ("Z", "X"):
+                    return
+            except (FileNotFoundError, ProcessLookupError):
+                return
+            time.sleep(0.05)
+        self.fail(f"{what} {pid} still runs")
+
     def assert_no_trace(self, v, threads):
         """Nothing of a snapshot in @v: no child, no zombie, no extra
         thread, no signal received or pending."""
@@ -115,6 +141,7 @@ class SnapshotBase(VictimTest):
 
 
 class SnapshotDump(SnapshotBase):
+    @copy_engine_only("a snapshot by fork: the kernel's is KernelSnapshotDump's")
     def test_image_is_the_instant_of_the_freeze(self):
         v, addr = self.writing_source()
         threads = len(os.listdir(f"/proc/{v.pid}/task"))
@@ -133,9 +160,13 @@ class SnapshotDump(SnapshotBase):
         self.assertEqual(p.returncode, 0, err)
         self.assertIn("was stopped for", err)
         self.assertIn("page tables", err)
+        self.assert_instant_restored(v, addr, threads)
+
+    def assert_instant_restored(self, v, addr, threads):
+        """Nothing left in @v, its blocked threads woken as they were, and
+        the image restored elsewhere one instant of its writer, an old one."""
         self.assert_no_trace(v, threads)
         self.assertEqual(v.cmd("wake"), "ok 2", "a thread blocked in read() lost its call")
-        # restored, every word is of one instant of the writer, an old one
         b = self.victim()
         run("restore", "--pid", b.pid, "-i", self.img, check=0)
         at = instant_of(b.read(addr, LEN))
@@ -249,6 +280,7 @@ class SnapshotDump(SnapshotBase):
                 "-o", self.img, check=2)
         self.assertIn("contradict", r.stderr)
 
+    @copy_engine_only("a snapshot by fork: the kernel's is KernelSnapshotDump's")
     def test_fault_points_roll_back(self):
         v = self.victim()
         v.ok("count-signals")
@@ -265,6 +297,7 @@ class SnapshotDump(SnapshotBase):
                 self.assert_no_trace(v, 3)
         self.assertEqual(v.cmd("wake"), "ok 2")
 
+    @copy_engine_only("a snapshot by fork: the kernel's is KernelSnapshotDump's")
     def test_sigint_and_sigterm_roll_back(self):
         v, addr = self.writing_source()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -272,15 +305,9 @@ class SnapshotDump(SnapshotBase):
                 p = self.stopped_at("seized", "dump", "--snapshot", "--pid", v.pid,
                                      "--src", hex(addr), "-o", self.img)
                 self.assertEqual(len(children_of(v.pid)), 1)
-                maps = v.maps()
-                os.kill(p.pid, sig)
-                os.kill(p.pid, signal.SIGCONT)
-                out, err = p.communicate(timeout=60)
-                self.assertEqual(p.returncode, 1, err)
-                self.assertEqual(os.listdir(self.dir), [])
-                self.assertEqual(v.maps(), maps)
-                self.assert_no_trace(v, 4)
+                self.assert_interrupted(v, p, sig)
 
+    @copy_engine_only("a snapshot by fork: the kernel's is KernelSnapshotDump's")
     def test_source_exit_mid_dump(self):
         """The snapshot outlives its source: the image is still the
         instant of the freeze, and the child, orphaned, is killed."""
@@ -293,20 +320,12 @@ class SnapshotDump(SnapshotBase):
         os.kill(p.pid, signal.SIGCONT)
         out, err = p.communicate(timeout=60)
         self.assertEqual(p.returncode, 0, err)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            try:
-                if stat_fields(child)[0] in ("Z", "X"):
-                    break
-            except (FileNotFoundError, ProcessLookupError):
-                break
-            time.sleep(0.05)
-        else:
-            self.fail(f"the snapshot child {child} still runs")
+        self.assert_gone(child, "the snapshot child")
         b = self.victim()
         run("restore", "--pid", b.pid, "-i", self.img, check=0)
         self.assertIsNotNone(instant_of(b.read(addr, LEN)))
 
+    @copy_engine_only("a snapshot by fork: the kernel's is KernelSnapshotDump's")
     def test_sigkill_of_pgclone_leaves_one_dead_child(self):
         """pgclone(1), SIGKILL: the kernel kills the snapshot child
         (PTRACE_O_EXITKILL); what is left is one zombie of exit signal 0
@@ -340,6 +359,163 @@ class SnapshotDump(SnapshotBase):
                       r.stderr)
         self.assert_no_trace(v, 4)
         self.assertEqual(v.maps(), maps)
+
+
+def pgclone_processes():
+    """PIDs of every pgclone process there is (a kernel snapshot's helper
+    is a fork of pgclone, named as it is)."""
+    pids = []
+    for d in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{d}/comm") as f:
+                if d.isdigit() and f.read().strip() == "pgclone":
+                    pids.append(int(d))
+        except OSError:
+            pass
+    return pids
+
+
+@kernel_engine_only("the kernel's snapshot needs process_vm_mmap(2)")
+class KernelSnapshotDump(SnapshotBase):
+    """dump --snapshot where the kernel has process_vm_mmap(2): the ranges
+    are cloned into a helper, a child of pgclone; nothing runs in the
+    source, which never has a child."""
+
+    def helper_of(self, p):
+        kids = children_of(p.pid)
+        self.assertEqual(len(kids), 1, "pgclone does not have one helper")
+        return kids[0]
+
+    def test_image_is_the_instant_of_the_snapshot(self):
+        v, addr = self.writing_source()
+        threads = len(os.listdir(f"/proc/{v.pid}/task"))
+        # the source runs again, the image is not begun
+        p = self.stopped_at("snapshot-taken", "dump", "--snapshot", "-v", "--pid", v.pid,
+                             "--src", hex(addr), "-o", self.img)
+        self.assertEqual(children_of(v.pid), [], "the source has a child")
+        helper = self.helper_of(p)
+        held = [line for line in open(f"/proc/{helper}/maps")
+                if int(line.split("-")[1].split()[0], 16) - int(line.split("-")[0], 16) == LEN]
+        self.assertTrue(held, "the helper holds no copy of the range")
+        self.assertTrue(runs_on(v), "the source did not run during the dump")
+        os.kill(p.pid, signal.SIGCONT)
+        out, err = p.communicate(timeout=120)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertIn("while process_vm_mmap(2) copied its page tables", err)
+        self.assertIn("page tables", err.split("at its end it held")[1])
+        self.assert_gone(helper)
+        self.assert_instant_restored(v, addr, threads)
+
+    def test_seccomp_forbidding_clone_is_no_obstacle(self):
+        """Nothing is injected: a source that may not fork is dumped."""
+        v = self.victim()
+        v.ok("count-signals")
+        addr = v.addr(f"anon {MIB:#x} 3")
+        v.ok("seccomp-kill-clone")
+        run("dump", "--snapshot", "--pid", v.pid, "--src", hex(addr), "-o", self.img, check=0)
+        self.assert_no_trace(v, 1)
+        self.assertTrue(v.alive())
+        b = self.victim()
+        run("restore", "--pid", b.pid, "-i", self.img, check=0)
+        self.assertEqual(b.sum(addr, MIB), v.sum(addr, MIB))
+
+    def test_fault_points_roll_back(self):
+        v = self.victim()
+        v.ok("count-signals")
+        v.ok("threads 2")
+        addr = v.addr(f"anon {8 * MIB:#x} 5")
+        other = v.addr(f"anon {MIB:#x} 6")
+        for point in ("seized", "snapshot-mapped", "snapshot-taken", "batch"):
+            with self.subTest(point=point):
+                snap = Snapshot(v, [(addr, 8 * MIB), (other, MIB)])
+                r = run("dump", "--snapshot", "--all", "--pid", v.pid, "-o", self.img,
+                        env={"PGCLONE_FAULT_FAIL": point}, check=1)
+                self.assertIn(f"fault injected at {point}", r.stderr)
+                self.assertEqual(os.listdir(self.dir), [])
+                snap.assert_unchanged(self)
+                self.assert_no_trace(v, 3)
+                self.assertEqual(pgclone_processes(), [], "a helper is left")
+        self.assertEqual(v.cmd("wake"), "ok 2")
+
+    def test_sigint_and_sigterm_roll_back(self):
+        v, addr = self.writing_source()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with self.subTest(sig=sig):
+                p = self.stopped_at("snapshot-taken", "dump", "--snapshot", "--pid", v.pid,
+                                     "--src", hex(addr), "-o", self.img)
+                helper = self.helper_of(p)
+                self.assert_interrupted(v, p, sig)
+                self.assert_gone(helper)
+
+    def test_source_exit_mid_dump(self):
+        """The helper holds the instant: the image is still written."""
+        v, addr = self.writing_source()
+        p = self.stopped_at("snapshot-taken", "dump", "--snapshot", "--pid", v.pid,
+                             "--src", hex(addr), "-o", self.img)
+        v.p.kill()
+        v.p.wait()
+        os.kill(p.pid, signal.SIGCONT)
+        out, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 0, err)
+        b = self.victim()
+        run("restore", "--pid", b.pid, "-i", self.img, check=0)
+        self.assertIsNotNone(instant_of(b.read(addr, LEN)))
+
+    def test_sigkill_of_pgclone_leaves_nothing(self):
+        """The kernel kills the helper with pgclone (PR_SET_PDEATHSIG);
+        the source never had anything of the snapshot."""
+        v, addr = self.writing_source()
+        maps = v.maps()
+        p = self.stopped_at("snapshot-taken", "dump", "--snapshot", "--pid", v.pid,
+                             "--src", hex(addr), "-o", self.img)
+        helper = self.helper_of(p)
+        p.kill()
+        p.communicate(timeout=60)
+        self.assert_gone(helper)
+        self.assertEqual(v.maps(), maps)
+        self.assert_no_trace(v, 4)
+        self.assertTrue(runs_on(v), "the source does not run")
+        self.assertFalse(os.path.exists(self.img))
+
+    def test_engine_copy_still_forks(self):
+        v = self.victim()
+        addr = v.addr(f"anon {MIB:#x} 3")
+        r = run("dump", "--snapshot", "--engine", "copy", "-v", "--pid", v.pid,
+                "--src", hex(addr), "-o", self.img, check=0)
+        self.assertIn("its child", r.stderr)
+        self.assertNotIn("process_vm_mmap", r.stderr)
+        self.assert_no_trace(v, 1)
+
+
+class SnapshotEngineChoice(VictimTest):
+    """--engine on a dump names who takes its snapshot, nothing else."""
+
+    def test_engine_without_snapshot_refused(self):
+        v = self.victim()
+        addr = v.addr(f"anon {MIB:#x} 3")
+        with tempfile.TemporaryDirectory() as d:
+            r = run("dump", "--engine", "copy", "--pid", v.pid, "--src", hex(addr),
+                    "-o", os.path.join(d, "img"), check=2)
+            self.assertIn("--engine chooses who takes a --snapshot", r.stderr)
+            self.assertEqual(os.listdir(d), [])
+
+    @copy_engine_only("the guest's kernel has process_vm_mmap(2)")
+    def test_engine_kernel_without_the_call_refused(self):
+        if os.path.exists("/proc/kallsyms") and any(
+                line.rstrip().endswith(" __x64_sys_process_vm_mmap")
+                for line in open("/proc/kallsyms")):
+            self.skipTest("this kernel has process_vm_mmap(2)")
+        v = self.victim()
+        addr = v.addr(f"anon {MIB:#x} 3")
+        snap = Snapshot(v, [(addr, MIB)])
+        with tempfile.TemporaryDirectory() as d:
+            r = run("dump", "--snapshot", "--engine", "kernel", "--pid", v.pid,
+                    "--src", hex(addr), "-o", os.path.join(d, "img"), check=1)
+            self.assertIn("no process_vm_mmap(2)", r.stderr)
+            self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+            self.assertEqual(os.listdir(d), [])
+        snap.assert_unchanged(self)
+        self.assertEqual(children_of(v.pid), [])
 
 
 @copy_engine_only("the kernel engine's clone is an instant by itself: --snapshot changes nothing")
