@@ -113,6 +113,54 @@ class Update(VictimTest):
         self.assertEqual(populated(b, dst), populated(a, addr))
         self.assertEqual(b.vma_at(dst)["perms"], "rw-p")
 
+    def test_several_ranges_and_the_zero_page(self):
+        """A range of three mappings (the middle one read-only), its middle
+        made executable, a page dropped and read again (the zero page),
+        and a delta whose layout is not its parent's, refused."""
+        a = self.victim()
+        addr = a.addr(f"sparse {LEN:#x} {32 * PAGE:#x}")
+        a.ok(f"prot {addr + 3 * MIB:#x} {MIB:#x} r")
+        self.dump(a, addr, "base", "--track")
+        self.assertEqual(len(run_json("show", self.path("base"))["ranges"]), 3)
+        b = self.victim()
+        dst = self.free_addr(a, b)
+        run("restore", "--pid", b.pid, "-i", self.path("base"), "--dst", hex(dst),
+            env=self.env(), check=0)
+        a.ok(f"fill {addr + PAGE:#x} {PAGE:#x} {1 << 30:#x}")
+        a.ok(f"fill {addr + 5 * MIB:#x} {4 * PAGE:#x} {2 << 30:#x}")
+        a.ok(f"prot {addr + 3 * MIB:#x} {MIB:#x} rx")
+        zero = 64 * PAGE
+        a.ok(f"advise {addr + zero:#x} {PAGE:#x} dontneed")
+        self.assertEqual(a.cmd(f"peek {addr + zero:#x}"), "0")
+        self.dump(a, addr, "d1", "--parent", self.path("base"))
+        maps_b = b.maps()
+        self.update(b, dst, "base", "d1", check=0)
+        want, got = populated(a, addr), populated(b, dst)
+        # the zero page: mapped in the source, untouched here (as a
+        # restore of the chain leaves it); both read zeroes
+        self.assertEqual(b.read(dst + zero, PAGE), bytes(PAGE))
+        for state in (want, got):
+            state[0][zero // PAGE] = False
+            state[1].pop(zero // PAGE, None)
+        self.assertEqual(got, want)
+        mid = f"{dst + 3 * MIB:x}-{dst + 4 * MIB:x} "
+        self.assertEqual(b.maps(), maps_b.replace(mid + "r--p", mid + "r-xp"))
+        self.assertEqual(b.sum(dst, LEN), a.sum(addr, LEN))
+        # the middle made writable again: one mapping in the source now,
+        # three in the clone
+        a.ok(f"prot {addr + 3 * MIB:#x} {MIB:#x} rw")
+        self.dump(a, addr, "d2", "--parent", self.path("d1"))
+        snap = Snapshot(b)
+        state = populated(b, dst)
+        self.assert_refused(self.update(b, dst, "base", "d1", "d2"),
+                            "the delta's mappings are not its parent's")
+        snap.assert_unchanged(self)
+        self.assertEqual(populated(b, dst), state)
+        # a restore of the whole chain is the way
+        c = self.victim()
+        run("restore", "--pid", c.pid, "-i", self.path("base"), "-i", self.path("d1"),
+            "-i", self.path("d2"), "--dst", hex(dst), env=self.env(), check=0)
+
     def test_a_delta_that_is_not_the_clones_is_refused(self):
         a, addr, b, dst, want = self.setup_clone()
         a.ok(f"prot {addr:#x} {LEN:#x} rw")
