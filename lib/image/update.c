@@ -360,29 +360,39 @@ int pgc_update_apply(struct pgc_update *up, struct pgc_remote *rem,
 	return ret;
 }
 
-/* Exited (a zombie until its parent reaps it): nothing to put back. */
-static bool exited(pid_t pid)
+/*
+ * Exited, or exiting: its memory is gone (/proc/PID/mem reads nothing
+ * once the process has let go of it, before it is a zombie), so there is
+ * nothing to put back.
+ */
+static bool exited(const struct pgc_update *up)
 {
 	struct pgc_status st;
+	char c;
 
-	return pgc_status_read(pid, 0, &st) || st.state == 'Z' || st.state == 'X';
+	if (pgc_status_read(up->pid, 0, &st) || st.state == 'Z' || st.state == 'X')
+		return true;
+	return up->put.n && pread(up->mem, &c, 1, (off_t)up->put.p[0].addr) == 0;
 }
 
 int pgc_update_rollback(struct pgc_update *up, struct pgc_remote *rem)
 {
+	bool died = false;
 	size_t done;
-	int lost = 0;
+	int err, lost = 0;
 
 	if (!up->changing)
 		return 0;
 	up->changing = false;
-	if (exited(up->pid)) {
+	if (exited(up)) {
 		pr_info("PID %d exited: nothing to put back", (int)up->pid);
 		return 0;
 	}
-	while (up->prot_done)
-		if (protect(up, rem, &up->prot[--up->prot_done], true))
-			lost++;
+	while (up->prot_done) {
+		err = protect(up, rem, &up->prot[--up->prot_done], true);
+		died |= err == -ESRCH;
+		lost += !!err;
+	}
 	/* every byte a write or a drop replaced, then the untouched pages */
 	for (size_t i = 0; i < up->undo.n; i++) {
 		const struct pgc_upiece *p = &up->undo.p[i];
@@ -390,8 +400,19 @@ int pgc_update_rollback(struct pgc_update *up, struct pgc_remote *rem)
 		if (mem_write(up, p->addr, up->undo.buf + p->off, p->len))
 			lost++;
 	}
-	if (drop_pieces(up, rem, &up->fresh, &done))
+	err = drop_pieces(up, rem, &up->fresh, &done);
+	died |= err == -ESRCH;
+	if (err)
 		lost += (int)(up->fresh.n - done);
+	/*
+	 * It died while we worked (the syscalls run in it found it gone: a
+	 * SIGKILL, the one way out of our stop): what failed had nothing to
+	 * go back to.
+	 */
+	if (lost && (died || exited(up))) {
+		pr_info("PID %d exited: nothing to put back", (int)up->pid);
+		return 0;
+	}
 	if (lost)
 		pr_warn("%d piece(s) of PID %d could not be put back as they were",
 			lost, (int)up->pid);
