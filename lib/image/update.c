@@ -336,6 +336,7 @@ static int protect(struct pgc_update *up, struct pgc_remote *rem,
 int pgc_update_apply(struct pgc_update *up, struct pgc_remote *rem,
 		     const struct pgc_request *req)
 {
+	uint64_t done = 0;
 	size_t dropped;
 	int ret = 0;
 
@@ -346,7 +347,8 @@ int pgc_update_apply(struct pgc_update *up, struct pgc_remote *rem,
 		ret = each_run(up, p->addr, p->len, keep_run, up);
 		if (!ret)
 			ret = mem_write(up, p->addr, up->put.buf + p->off, p->len);
-		if (!ret && pgc_cancelled(req, i + 1, up->put.n))
+		done += p->len;
+		if (!ret && pgc_cancelled(req, done, up->put.len))
 			ret = pgc_fail(-EINTR, "interrupted");
 	}
 	if (!ret)
