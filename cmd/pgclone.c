@@ -33,7 +33,7 @@ static void usage(FILE *out)
 		" %1$s dump --pid PID (--src ADDR|NAME [--len LEN] | --all) -o FILE|- [--no-freeze|--snapshot] [--compress[=LEVEL]]\n"
 		"      [--track | --parent PREV]\n"
 		" %1$s restore --pid PID -i FILE|- [-i DELTA ...] [--dst ADDR] [--replace [--force]] [--strict] [--timeout SECONDS] [--dry-run]\n"
-		" %1$s restore --update --pid PID -i BASE [-i DELTA ...] -i NEW [--dst ADDR] [--timeout SECONDS]\n"
+		" %1$s restore --update --pid PID -i BASE [-i DELTA ...] -i NEW [--dst ADDR] [--timeout SECONDS] [--dry-run]\n"
 		" %1$s show FILE|- [--json]\n"
 		" %1$s verify FILE|-\n"
 		" %1$s --help | --version\n"

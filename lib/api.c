@@ -315,7 +315,9 @@ int pgclone_restore(pid_t pid, int fd, const struct pgclone_image_opts *opts,
 	if ((req.flags & PGCLONE_DST_AUTO) && ((req.flags & PGCLONE_REPLACE) || req.dst))
 		return pgc_ret(pgc_fail(-EINVAL, "PGCLONE_DST_AUTO takes a destination address of 0 and no PGCLONE_REPLACE"));
 	pgclone_result_free(res);
-	err = req.flags & PGCLONE_DRY_RUN ? 0 : check_and_pin(&req, false, true);
+	/* an update's dry run reads the process (its clone is checked) */
+	err = (req.flags & PGCLONE_DRY_RUN) && !(req.flags & PGCLONE_UPDATE) ? 0 :
+	      check_and_pin(&req, false, true);
 	if (!err)
 		err = pgc_image_restore(&req, fd, res);
 	unpin(&req);

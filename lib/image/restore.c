@@ -776,7 +776,7 @@ static int run_update(struct restorer *rs)
 		ret = plan_update(rs);
 	if (!ret)
 		ret = pgc_step(req, "verified");
-	if (ret)
+	if (ret || (req->flags & PGCLONE_DRY_RUN))
 		return ret;
 	pgc_phase_end(&rs->ph, "check");
 	ret = pgc_update_apply(&rs->up, &rs->rem, req);
@@ -894,7 +894,8 @@ int pgc_image_restore(const struct pgc_request *req, int in,
 		ret = make_plan(&rs);
 	if (!ret)
 		pgc_phase_end(&rs.ph, "parse");
-	if (!ret && !(req->flags & PGCLONE_DRY_RUN))
+	/* an update's dry run checks the live clone too: it changes nothing */
+	if (!ret && (!(req->flags & PGCLONE_DRY_RUN) || rs.update))
 		ret = run(&rs);
 	else if (!ret && (req->flags & PGCLONE_REPLACE))	/* a dry run */
 		ret = pgc_replace_check_pid(req->dst_pid, &rs.plan,

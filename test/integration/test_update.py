@@ -82,6 +82,12 @@ class Update(VictimTest):
         a, addr, b, dst, want = self.setup_clone()
         maps_a, maps_b = a.maps(), b.maps()
         before = populated(b, dst)
+        # a dry run checks the live clone too, and writes nothing
+        r = run("restore", "--update", "--dry-run", "--pid", b.pid, "-i", self.path("base"),
+                "-i", self.path("d1"), "--dst", hex(dst), env=self.env(), check=0)
+        self.assertIn("would update 1 range(s)", r.stdout)
+        self.assertEqual((a.maps(), b.maps()), (maps_a, maps_b))
+        self.assertEqual(populated(b, dst), before)
         d1 = run_json("show", self.path("d1"))
         r = run("restore", "--update", "--pid", b.pid, "-i", self.path("base"),
                 "-i", self.path("d1"), "--dst", hex(dst), "--json",
@@ -209,8 +215,12 @@ class Update(VictimTest):
         b.ok(f"poke {dst + 10 * 32 * PAGE + 8:#x} 1")
         snap = Snapshot(b)
         state = populated(b, dst)
-        self.assert_refused(self.update(b, dst, "base", "d1"),
-                            f"{dst + 10 * 32 * PAGE:#x} in PID {b.pid} is not the page the chain holds")
+        needle = f"{dst + 10 * 32 * PAGE:#x} in PID {b.pid} is not the page the chain holds"
+        self.assert_refused(self.update(b, dst, "base", "d1"), needle)
+        snap.assert_unchanged(self)
+        r = run("restore", "--update", "--dry-run", "--pid", b.pid, "-i", self.path("base"),
+                "-i", self.path("d1"), "--dst", hex(dst), env=self.env())
+        self.assert_refused(r, needle)
         snap.assert_unchanged(self)
         self.assertEqual(populated(b, dst), state)
 
