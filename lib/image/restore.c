@@ -720,6 +720,12 @@ static int check_live(const struct restorer *rs)
 						(int)rs->req->dst_pid, (unsigned long long)at,
 						pgclone_kind_name(v->m.kind),
 						v->name && v->name[0] ? v->name : "memory", perms);
+			/* userfaultfd: a write there could wait on a stopped handler */
+			if (v->m.refusal != PGCLONE_OK)
+				return pgc_fail(-EOPNOTSUPP, "--update cannot write into 0x%llx-0x%llx of PID %d: %s",
+						(unsigned long long)v->m.start,
+						(unsigned long long)v->m.end, (int)rs->req->dst_pid,
+						pgclone_refusal_name(v->m.refusal));
 			at = v->m.end;
 		}
 	}
