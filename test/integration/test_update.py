@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import tempfile
 
 from harness import PAGE, PGCLONE, Snapshot, VictimTest, run, run_json, start_stopped_at
@@ -116,6 +117,24 @@ class Update(VictimTest):
         a.ok(f"fill {addr + 5 * MIB:#x} {2 * PAGE:#x} {5 << 30:#x}")
         self.dump(a, addr, "d2", "--parent", self.path("d1"))
         self.update(b, dst, "base", "d1", "d2", check=0)
+        self.assertEqual(populated(b, dst), populated(a, addr))
+        self.assertEqual(b.vma_at(dst)["perms"], "rw-p")
+
+    def test_a_compressed_delta_through_a_pipe(self):
+        """The delta from standard input, compressed, as a migration hook
+        would send it."""
+        a, addr, b, dst, _ = self.setup_clone()
+        a.ok(f"prot {addr:#x} {LEN:#x} rw")
+        a.ok(f"fill {addr + 4 * MIB:#x} {MIB:#x} {6 << 30:#x}")
+        self.dump(a, addr, "d2", "--parent", self.path("d1"), "--compress")
+        run("restore", "--update", "--pid", b.pid, "-i", self.path("base"),
+            "-i", self.path("d1"), "--dst", hex(dst), env=self.env(), check=0)
+        with open(self.path("d2"), "rb") as f:
+            p = subprocess.run([PGCLONE, "restore", "--update", "--pid", str(b.pid),
+                                "-i", self.path("base"), "-i", self.path("d1"), "-i", "-",
+                                "--dst", hex(dst)], stdin=f, capture_output=True,
+                               text=True, env=dict(os.environ, **self.env()))
+        self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(populated(b, dst), populated(a, addr))
         self.assertEqual(b.vma_at(dst)["perms"], "rw-p")
 
