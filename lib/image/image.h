@@ -251,6 +251,8 @@ int pgc_update_put(struct pgc_update *up, uint64_t addr, const void *buf,
 int pgc_update_drop(struct pgc_update *up, uint64_t addr, uint64_t len);
 int pgc_update_protect(struct pgc_update *up, uint64_t addr, uint64_t len,
 		       uint32_t from, uint32_t to);
+/* Keep what the pages to write replace (before apply: nothing changes). */
+int pgc_update_keep(struct pgc_update *up);
 /* Do it (fault points "written", "dropped"); on failure, roll back. */
 int pgc_update_apply(struct pgc_update *up, struct pgc_remote *rem,
 		     const struct pgc_request *req);

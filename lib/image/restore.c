@@ -762,7 +762,8 @@ static int plan_update(struct restorer *rs)
 						 r->end - r->start,
 						 pm->ranges[i]->prot, r->prot);
 	}
-	return ret;
+	/* and what the writes replace: all read before the first change */
+	return ret ? ret : pgc_update_keep(&rs->up);
 }
 
 /*

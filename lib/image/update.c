@@ -36,12 +36,17 @@
 #include "../engine/engine.h"
 #include "image.h"
 
-static int store_add(struct pgc_store *s, uint64_t addr, const void *buf,
-		     size_t len)
+/*
+ * Append [addr, addr + len) to @s, with @len bytes from @buf, or read from
+ * @fd at @addr when @buf is NULL and @fd >= 0, or no bytes at all.
+ */
+static int store_put(struct pgc_store *s, uint64_t addr, const void *buf,
+		     int fd, size_t len)
 {
 	struct pgc_upiece *last = s->n ? &s->p[s->n - 1] : NULL;
+	bool bytes = buf || fd >= 0;
 
-	if (buf && s->len + len > s->cap) {
+	if (bytes && s->len + len > s->cap) {
 		size_t cap = s->cap ? s->cap : 1 << 20;
 		char *b;
 
@@ -55,9 +60,11 @@ static int store_add(struct pgc_store *s, uint64_t addr, const void *buf,
 	}
 	if (buf)
 		memcpy(s->buf + s->len, buf, len);
+	else if (fd >= 0 && pread(fd, s->buf + s->len, len, (off_t)addr) != (ssize_t)len)
+		return -ESRCH;
 	/* contiguous in the target and in the store: one piece */
 	if (last && last->addr + last->len == addr &&
-	    (!buf || last->off + last->len == s->len)) {
+	    (!bytes || last->off + last->len == s->len)) {
 		last->len += len;
 	} else {
 		if (s->n == s->cap_p) {
@@ -71,9 +78,15 @@ static int store_add(struct pgc_store *s, uint64_t addr, const void *buf,
 		}
 		s->p[s->n++] = (struct pgc_upiece){ addr, len, s->len };
 	}
-	if (buf)
+	if (bytes)
 		s->len += len;
 	return 0;
+}
+
+static int store_add(struct pgc_store *s, uint64_t addr, const void *buf,
+		     size_t len)
+{
+	return store_put(s, addr, buf, -1, len);
 }
 
 static void store_free(struct pgc_store *s)
@@ -273,18 +286,20 @@ int pgc_update_protect(struct pgc_update *up, uint64_t addr, uint64_t len,
 /* What a write over [addr, addr + len) replaces, kept. */
 static int keep_run(struct pgc_update *up, uint64_t addr, uint64_t len, bool pop)
 {
-	char *buf;
 	int ret;
 
 	if (!pop)
 		return store_add(&up->fresh, addr, NULL, len);
-	buf = malloc(len);
-	if (!buf)
-		return -ENOMEM;
-	ret = mem_read(up, addr, buf, len);
-	if (!ret)
-		ret = store_add(&up->undo, addr, buf, len);
-	free(buf);
+	ret = store_put(&up->undo, addr, NULL, up->mem, len);
+	return ret == -ESRCH ? gone(up) : ret;
+}
+
+int pgc_update_keep(struct pgc_update *up)
+{
+	int ret = 0;
+
+	for (size_t i = 0; !ret && i < up->put.n; i++)
+		ret = each_run(up, up->put.p[i].addr, up->put.p[i].len, keep_run, up);
 	return ret;
 }
 
@@ -344,9 +359,7 @@ int pgc_update_apply(struct pgc_update *up, struct pgc_remote *rem,
 	for (size_t i = 0; !ret && i < up->put.n; i++) {
 		const struct pgc_upiece *p = &up->put.p[i];
 
-		ret = each_run(up, p->addr, p->len, keep_run, up);
-		if (!ret)
-			ret = mem_write(up, p->addr, up->put.buf + p->off, p->len);
+		ret = mem_write(up, p->addr, up->put.buf + p->off, p->len);
 		done += p->len;
 		if (!ret && pgc_cancelled(req, done, up->put.len))
 			ret = pgc_fail(-EINTR, "interrupted");
