@@ -22,7 +22,7 @@
 #include "strutils.h"
 
 enum { OPT_ALL = 256, OPT_NO_FREEZE, OPT_REPLACE, OPT_STRICT, OPT_FORCE, OPT_TIMEOUT,
-       OPT_SNAPSHOT, OPT_COMPRESS, OPT_PARENT, OPT_TRACK };
+       OPT_SNAPSHOT, OPT_COMPRESS, OPT_PARENT, OPT_TRACK, OPT_UPDATE };
 
 struct image_args {
 	pid_t pid;
@@ -60,6 +60,7 @@ static const struct option image_longopts[] = {
 	{ "compress", optional_argument, NULL, OPT_COMPRESS },
 	{ "parent", required_argument, NULL, OPT_PARENT },
 	{ "track", no_argument, NULL, OPT_TRACK },
+	{ "update", no_argument, NULL, OPT_UPDATE },
 	{ "dry-run", no_argument, NULL, 'n' },
 	{ "engine", required_argument, NULL, 'e' },
 	CLI_COMMON_LONGOPTS,
@@ -100,7 +101,7 @@ static int parse(int argc, char **argv, struct cli *cli, struct image_args *a,
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":p:s:l:d:o:i:e:nJvqhV", image_longopts,
 				NULL)) != -1) {
-		char key = c >= 256 ? "aFRSfTNCEK"[c - 256] : (char)c;
+		char key = c >= 256 ? "aFRSfTNCEKU"[c - 256] : (char)c;
 
 		if (c != '?' && c != ':' && c != 'h' && c != 'V' &&
 		    !strchr(allowed, key))
@@ -134,6 +135,7 @@ static int parse(int argc, char **argv, struct cli *cli, struct image_args *a,
 			break;
 		case OPT_PARENT: a->parent = optarg; break;
 		case OPT_TRACK: a->flags |= PGCLONE_TRACK; break;
+		case OPT_UPDATE: a->flags |= PGCLONE_UPDATE; break;
 		case OPT_ALL: a->all = true; break;
 		case OPT_NO_FREEZE: a->flags |= PGCLONE_NO_FREEZE; break;
 		case OPT_SNAPSHOT: a->flags |= PGCLONE_SNAPSHOT; break;
@@ -335,7 +337,9 @@ int cmd_restore(int argc, char **argv, struct cli *cli)
 	char done[128];
 	int fd, ret, status;
 
-	ret = parse(argc, argv, cli, &a, "restore", "pidRSfTnJvq");
+	bool update;
+
+	ret = parse(argc, argv, cli, &a, "restore", "pidRSfTnUJvq");
 	if (ret)
 		return ret;
 	for (size_t i = 0; i < a.n_inputs; i++)
@@ -346,6 +350,13 @@ int cmd_restore(int argc, char **argv, struct cli *cli)
 		return errx_usage("--force applies only with --replace");
 	if (a.dst.automatic && (a.flags & PGCLONE_REPLACE))
 		return errx_usage("--dst auto picks a free address: --replace does not apply");
+	update = a.flags & PGCLONE_UPDATE;
+	if (update && (a.flags & PGCLONE_REPLACE))
+		return errx_usage("--update writes into the clone that is there: --replace does not apply");
+	if (update && a.dst.automatic)
+		return errx_usage("--update writes into the clone that is there: give its address with --dst, not auto");
+	if (update && a.n_inputs < 2)
+		return errx_usage("--update needs the images the clone was restored from: -i BASE [-i DELTA ...] -i NEW, the last one applied");
 	if (a.dst.automatic)
 		a.flags |= PGCLONE_DST_AUTO;
 	if (!a.pid)
@@ -384,15 +395,17 @@ int cmd_restore(int argc, char **argv, struct cli *cli)
 	close_inputs(chain, nr_chain);
 	/* -ENOTRECOVERABLE: restored, then a later step failed; report both */
 	if (ret && ret != -ENOTRECOVERABLE)
-		return report_lib_error(ret, "restore");
-	status = ret ? report_lib_error(ret, "restore") : EXIT_DONE;
+		return report_lib_error(ret, update ? "restore --update" : "restore");
+	status = ret ? report_lib_error(ret, update ? "restore --update" : "restore") :
+		       EXIT_DONE;
 	if (res.flags & PGCLONE_RESULT_COMMITTED)
 		output_committed();
-	report(a.flags & PGCLONE_DRY_RUN ? "would restore" : "restored", &a, &res,
-	       cli, stdout);
+	report(a.flags & PGCLONE_DRY_RUN ? (update ? "would update" : "would restore") :
+	       update ? "updated" : "restored", &a, &res, cli, stdout);
 	if (res.flags & PGCLONE_RESULT_COMMITTED)
-		snprintf(done, sizeof(done), "restored %zu range(s) to 0x%llx in PID %d",
-			 res.nr_ranges, (unsigned long long)res.dst, (int)a.pid);
+		snprintf(done, sizeof(done), "%s %zu range(s) %s 0x%llx in PID %d",
+			 update ? "updated" : "restored", res.nr_ranges,
+			 update ? "at" : "to", (unsigned long long)res.dst, (int)a.pid);
 	status = check_report_written(stdout, status,
 				      res.flags & PGCLONE_RESULT_COMMITTED ? done : NULL);
 	pgclone_result_free(&res);

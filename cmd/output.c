@@ -105,10 +105,15 @@ void output_init(void)
 	hold_closed_fd(STDERR_FILENO);
 	/*
 	 * Everything pgclone prints fits: write it once, at the end, where
-	 * the reason of a failure (errno) can still be told.
+	 * the reason of a failure (errno) can still be told.  The buffer is
+	 * ours: glibc takes the size of a NULL one as a hint and uses
+	 * st_blksize (4 KiB for /dev/full), which --help outgrows.
 	 */
-	if (!isatty(STDOUT_FILENO))
-		setvbuf(stdout, NULL, _IOFBF, STDOUT_BUFFER);
+	if (!isatty(STDOUT_FILENO)) {
+		static char buf[STDOUT_BUFFER];
+
+		setvbuf(stdout, buf, _IOFBF, sizeof(buf));
+	}
 	signal(SIGPIPE, SIG_IGN);
 	atexit(output_at_exit);
 }

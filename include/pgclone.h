@@ -82,6 +82,19 @@ enum pgclone_flags {
 	 * only what was written since is stored.  Implies PGCLONE_TRACK.
 	 */
 	PGCLONE_DELTA = 1u << 10,
+	/*
+	 * Restore: @fd is a delta to write into the clone of its parent that
+	 * already lives in the process (dirty-only re-sync); opts->chain lists
+	 * the images that clone was restored from, base first.  Before
+	 * anything changes, the live range must have the layout of the
+	 * delta's parent (every range mapped, private anonymous, with its
+	 * protection) and every page the delta leaves to its parent must be
+	 * what the chain holds there, byte for byte: -EINVAL otherwise.  Then
+	 * only the delta's pages are written, the pages it no longer has are
+	 * dropped and the protections it changed are set, all or nothing.
+	 * Not with REPLACE, DST_AUTO or FORCE.  See pgclone_restore(3).
+	 */
+	PGCLONE_UPDATE = 1u << 11,
 };
 
 /* What kind of object a mapping is backed by (design.md semantics table). */
@@ -263,7 +276,8 @@ enum pgclone_compression {
 struct pgclone_image_opts {
 	size_t sz;			/* sizeof(struct pgclone_image_opts) */
 	unsigned int flags;		/* dump: NO_FREEZE, DUMP_ALL, SNAPSHOT;
-					 * restore: REPLACE, STRICT, DRY_RUN */
+					 * restore: REPLACE, STRICT, DRY_RUN,
+					 * UPDATE */
 	uint64_t dst;			/* restore: first range lands here (0: where it was) */
 	pgclone_progress_fn progress;
 	void *progress_ctx;
@@ -306,7 +320,9 @@ PGCLONE_API int pgclone_dump(pid_t pid, uint64_t addr, uint64_t len, int fd,
  * is verified before anything appears in the process; on any failure it
  * is left exactly as it was.  A delta image is restored with its chain:
  * opts->chain lists the images before it, base first; a chain whose links
- * do not match is refused (-EINVAL) before the process is touched.  Returns 0 or -EINVAL, -ESRCH, -EPERM, -EBUSY,
+ * do not match is refused (-EINVAL) before the process is touched.  With
+ * PGCLONE_UPDATE the delta on @fd is written into the live clone of the
+ * chain instead (see the flag).  Returns 0 or -EINVAL, -ESRCH, -EPERM, -EBUSY,
  * -EOPNOTSUPP, -EEXIST, -EACCES, -EPROTO (a malformed, truncated or
  * corrupt image), -ENOMEM, -EINTR, -EIO, or -ENOTRECOVERABLE (restored
  * and moved into place, then a later step failed: see pgclone_clone()).

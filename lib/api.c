@@ -310,7 +310,7 @@ int pgclone_restore(pid_t pid, int fd, const struct pgclone_image_opts *opts,
 
 	pgc_clear_error();
 	if (!image_opts_ok(opts, PGCLONE_REPLACE | PGCLONE_STRICT | PGCLONE_DRY_RUN |
-			   PGCLONE_FORCE | PGCLONE_DST_AUTO, &req))
+			   PGCLONE_FORCE | PGCLONE_DST_AUTO | PGCLONE_UPDATE, &req))
 		return pgc_ret(pgc_fail(-EINVAL, "invalid pgclone_image_opts for a restore"));
 	if (pid <= 0 || fd < 0 || !result_ok(res))
 		return pgc_ret(pgc_fail(-EINVAL, "invalid arguments"));
@@ -324,10 +324,17 @@ int pgclone_restore(pid_t pid, int fd, const struct pgclone_image_opts *opts,
 	for (size_t i = 0; i < req.nr_chain; i++)
 		if (req.chain[i] < 0)
 			return pgc_ret(pgc_fail(-EINVAL, "invalid descriptor in the chain"));
+	if ((req.flags & PGCLONE_UPDATE) &&
+	    (req.flags & (PGCLONE_REPLACE | PGCLONE_DST_AUTO | PGCLONE_FORCE)))
+		return pgc_ret(pgc_fail(-EINVAL, "PGCLONE_UPDATE writes into the clone that is there: not with PGCLONE_REPLACE, PGCLONE_DST_AUTO or PGCLONE_FORCE"));
+	if ((req.flags & PGCLONE_UPDATE) && !req.nr_chain)
+		return pgc_ret(pgc_fail(-EINVAL, "an update needs the images the clone was restored from (opts->chain), to check that the process holds it"));
 	if ((req.flags & PGCLONE_DST_AUTO) && ((req.flags & PGCLONE_REPLACE) || req.dst))
 		return pgc_ret(pgc_fail(-EINVAL, "PGCLONE_DST_AUTO takes a destination address of 0 and no PGCLONE_REPLACE"));
 	pgclone_result_free(res);
-	err = req.flags & PGCLONE_DRY_RUN ? 0 : check_and_pin(&req, false, true);
+	/* an update's dry run reads the process (its clone is checked) */
+	err = (req.flags & PGCLONE_DRY_RUN) && !(req.flags & PGCLONE_UPDATE) ? 0 :
+	      check_and_pin(&req, false, true);
 	if (!err)
 		err = pgc_image_restore(&req, fd, res);
 	unpin(&req);

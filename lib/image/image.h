@@ -207,6 +207,58 @@ size_t pgc_img_batch_iov_bytes(const struct pgc_img_batch *b);
  * empty the batch. */
 void pgc_img_batch_done(struct pgc_img_batch *b, uint32_t *crcs);
 
+/*
+ * update.c: restore --update, the delta written into the live clone of
+ * its parent.  Pieces of the target, [addr, addr + len), with their bytes
+ * at off in a store's buffer (none for drop and fresh).
+ */
+struct pgc_upiece {
+	uint64_t addr, len;
+	size_t off;
+};
+struct pgc_store {
+	char *buf;
+	size_t len, cap;
+	struct pgc_upiece *p;
+	size_t n, cap_p;
+};
+struct pgc_uprot {
+	uint64_t addr, len;
+	uint32_t from, to;
+};
+struct pgc_update {
+	pid_t pid;
+	int mem, pagemap;		/* the target's, opened before ready */
+	struct pgc_store put;		/* the delta's pages, checked: to write */
+	struct pgc_store undo;		/* what writes and drops replace */
+	struct pgc_store fresh;		/* written where nothing was populated */
+	struct pgc_store drop;		/* pages the delta no longer has */
+	struct pgc_uprot *prot;		/* protections the delta changed */
+	size_t n_prot, prot_done;
+	bool changing;			/* the target may differ: roll back */
+	uint64_t pages_written, pages_dropped;
+};
+struct pgc_remote;
+int pgc_update_open(struct pgc_update *up, pid_t pid);
+void pgc_update_close(struct pgc_update *up);
+/* Before anything changes: the target holds @want (or zeroes) there? */
+int pgc_update_compare(struct pgc_update *up, uint64_t addr, const void *want,
+		       size_t len);
+int pgc_update_check_zero(struct pgc_update *up, uint64_t addr, uint64_t len);
+/* Note what the update does: pages to write, to drop, protections. */
+int pgc_update_put(struct pgc_update *up, uint64_t addr, const void *buf,
+		   size_t len);
+int pgc_update_drop(struct pgc_update *up, uint64_t addr, uint64_t len);
+int pgc_update_protect(struct pgc_update *up, uint64_t addr, uint64_t len,
+		       uint32_t from, uint32_t to);
+/* Keep what the pages to write replace (before apply: nothing changes). */
+int pgc_update_keep(struct pgc_update *up);
+/* Do it (fault points "written", "dropped"); on failure, roll back. */
+int pgc_update_apply(struct pgc_update *up, struct pgc_remote *rem,
+		     const struct pgc_request *req);
+/* Returns how many pieces could not be put back (0: as it was). */
+int pgc_update_rollback(struct pgc_update *up, struct pgc_remote *rem);
+
 /* A manifest range as the public API shows one (name not copied). */
 void pgc_img_range_public(const Pgclone__Range *r, uint32_t page_size,
 			  struct pgclone_range *p);

@@ -22,6 +22,13 @@
  * written once, from the image it resolves to, and every image's
  * checksums and trailer must match before anything is moved into place.
  *
+ * With PGCLONE_UPDATE the last image is a delta to write into the live
+ * clone of the images before it, which the process holds already: the
+ * same parsers read the chain, but its pages are compared with the
+ * process's (only those the delta leaves to its parent, which the update
+ * does not write), and the delta's are handed to update.c, which writes
+ * them in place once everything is checked (see there).
+ *
  * Shared and file ranges are attached again to their object when it can
  * still be found with the same identity (device and inode), through its
  * path or the dumping process's /proc/PID/map_files, and when the
@@ -78,6 +85,8 @@ struct restorer {
 	bool rem_on, built;
 	bool committed;			/* moved into place: never rolled back */
 	uint64_t dst_span;		/* --dst auto: bytes reserved at plan.dst */
+	bool update;			/* PGCLONE_UPDATE: into the live clone */
+	struct pgc_update up;
 	struct pgc_phases ph;		/* -v: where the time goes */
 };
 
@@ -289,12 +298,34 @@ static int flush_batch(struct restorer *rs, struct pgc_img_parser *parser,
 
 	if (ret)
 		return ret;
+	/* an update: the delta's pages kept, the chain's compared */
+	for (size_t i = 0; rs->update && !ret && i < b->niov; i++)
+		ret = parser == &rs->parser ?
+		      pgc_update_put(&rs->up, (uint64_t)b->riov[i].iov_base,
+				     b->liov[i].iov_base, b->liov[i].iov_len) :
+		      pgc_update_compare(&rs->up, (uint64_t)b->riov[i].iov_base,
+					 b->liov[i].iov_base, b->liov[i].iov_len);
+	if (ret || rs->update) {
+		pgc_img_batch_done(b, NULL);
+		return ret;
+	}
 	if (b->niov && pgc_vm_writev(rs->req->dst_pid, b->liov, b->niov,
 				     b->riov, b->niov) != (ssize_t)want)
 		return pgc_fail(-ESRCH, "PID %d exited during the restore",
 				(int)rs->req->dst_pid);
 	pgc_img_batch_done(b, NULL);
 	return 0;
+}
+
+/*
+ * Where the byte of range @r at source address @a goes: the range built
+ * aside, or with an update the live clone itself.
+ */
+static uint64_t land(const struct restorer *rs, uint32_t r, uint64_t a)
+{
+	uint64_t off = a - rs->img.m->ranges[r]->start;
+
+	return (rs->update ? rs->plan.r[r].dst : rs->build.at[r]) + off;
 }
 
 /* The data area, from the parser, into the ranges built aside. */
@@ -311,7 +342,8 @@ static int stream_data(struct restorer *rs)
 		const Pgclone__Extent *e = m->extents[i];
 		struct pgclone_range *p = &rs->plan.r[e->range];
 		uint64_t left = e->nr_pages * PGC_PAGE_SIZE;
-		uint64_t at = rs->build.at[e->range] + e->offset;
+		uint64_t at = land(rs, e->range,
+				   rs->img.m->ranges[e->range]->start + e->offset);
 		bool wanted = extent_wanted(rs, e);
 
 		p->pages_present += e->nr_pages;
@@ -511,6 +543,7 @@ struct feed {
 	uint64_t k;			/* the DATA extent being read */
 	uint64_t at;			/* its next byte's source address */
 	uint64_t done, total;
+	bool zero;			/* an update: the image's ZERO extents */
 };
 
 /* @end - f->at bytes of the extent, to @remote (0: read and dropped). */
@@ -543,16 +576,19 @@ static int feed_wanted(struct feed *f, uint64_t a, uint64_t b, uint32_t r)
 {
 	struct restorer *rs = f->rs;
 	struct pgclone_range *p = &rs->plan.r[r];
-	const Pgclone__Range *mr = rs->img.m->ranges[r];
 	bool private = p->map.kind == PGCLONE_KIND_ANON_PRIVATE ||
 		       p->map.kind == PGCLONE_KIND_FILE_PRIVATE;
-	int ret = feed(f, a, 0);
+	int ret;
 
+	/* the zero page the delta leaves to its parent: zeroes there now */
+	if (f->zero)
+		return pgc_update_check_zero(&rs->up, land(rs, r, a), b - a);
+	ret = feed(f, a, 0);
 	if (ret)
 		return ret;
-	if (private)
+	if (private && !rs->update)
 		p->pages_copied += (b - a) / PGC_PAGE_SIZE;
-	return feed(f, b, private ? rs->build.at[r] + (a - mr->start) : 0);
+	return feed(f, b, private ? land(rs, r, a) : 0);
 }
 
 /*
@@ -598,6 +634,11 @@ static int stream_older(struct restorer *rs, size_t k)
 			ret = feed(&f, l->x[i].end, 0);
 		f.k++;
 	}
+	/* an update checks the zero pages too; a restore leaves them be */
+	f.zero = true;
+	for (size_t i = 0; rs->update && !ret && i < l->nx; i++)
+		if (l->x[i].kind == PGCLONE__EXTENT_KIND__ZERO)
+			ret = resolve(&f, k + 1, l->x[i].start, l->x[i].end);
 	if (!ret)
 		ret = flush_batch(rs, f.parser, f.b);
 	pgc_img_batch_free(f.b);
@@ -614,6 +655,150 @@ static int stream_chain(struct restorer *rs)
 	return ret ? ret : stream_data(rs);
 }
 
+/* ---- --update --------------------------------------------------------- */
+
+/* The delta's parent: the image before it. */
+static const Pgclone__Manifest *parent_of_last(const struct restorer *rs)
+{
+	return rs->older[rs->n_older - 1].img.m;
+}
+
+/*
+ * What an update can apply, from the images alone: pages and protections
+ * of private anonymous ranges that are where the parent's were.  A delta
+ * whose layout differs (a range added, removed, moved, split, or shared)
+ * is restored as a new clone instead.
+ */
+static int check_update_images(const struct restorer *rs)
+{
+	const Pgclone__Manifest *m = rs->img.m, *pm;
+
+	if (!rs->n_older)
+		return pgc_fail(-EINVAL, "--update needs the images the clone was restored from: -i BASE [-i DELTA ...] -i NEW, the last one applied");
+	pm = parent_of_last(rs);
+	for (size_t i = 0; i < m->n_ranges; i++) {
+		const Pgclone__Range *r = m->ranges[i];
+
+		if (r->kind != PGCLONE__KIND__ANON_PRIVATE)
+			return pgc_fail(-EOPNOTSUPP, "--update writes private anonymous memory only; 0x%llx-0x%llx %s is not: restore the chain as a new clone",
+					(unsigned long long)r->start,
+					(unsigned long long)r->end, r->name ? r->name : "");
+	}
+	for (size_t i = 0; i < m->n_ranges || i < pm->n_ranges; i++) {
+		const Pgclone__Range *r = i < m->n_ranges ? m->ranges[i] : NULL;
+		const Pgclone__Range *p = i < pm->n_ranges ? pm->ranges[i] : NULL;
+
+		if (!r || !p || r->start != p->start || r->end != p->end ||
+		    p->kind != r->kind)
+			return pgc_fail(-EOPNOTSUPP, "--update: the delta's mappings are not its parent's (the source mapped, unmapped or split 0x%llx since): restore the chain as a new clone",
+					(unsigned long long)(r ? r->start : p->start));
+	}
+	return 0;
+}
+
+/* The live range: mapped as the parent's ranges were, privately, anonymous. */
+static int check_live(const struct restorer *rs)
+{
+	const Pgclone__Manifest *pm = parent_of_last(rs);
+
+	for (size_t i = 0; i < rs->plan.n; i++) {
+		const struct pgclone_range *p = &rs->plan.r[i];
+		uint64_t at = p->dst, end = p->dst + (p->map.end - p->map.start);
+		uint32_t prot = pm->ranges[i]->prot;
+
+		while (at < end) {
+			const struct pgc_vma *v = pgc_maps_find(&rs->dst_maps, at);
+			char perms[4] = { prot & PROT_READ ? 'r' : '-',
+					  prot & PROT_WRITE ? 'w' : '-',
+					  prot & PROT_EXEC ? 'x' : '-', '\0' };
+
+			if (!v)
+				return pgc_fail(-EINVAL, "PID %d holds no clone of the delta's parent: nothing is mapped at 0x%llx",
+						(int)rs->req->dst_pid, (unsigned long long)at);
+			if (v->m.kind != PGCLONE_KIND_ANON_PRIVATE || v->m.prot != prot)
+				return pgc_fail(-EINVAL, "PID %d holds no clone of the delta's parent at 0x%llx: it maps %s %s there, the parent private anonymous %s",
+						(int)rs->req->dst_pid, (unsigned long long)at,
+						pgclone_kind_name(v->m.kind),
+						v->name && v->name[0] ? v->name : "memory", perms);
+			/* userfaultfd: a write there could wait on a stopped handler */
+			if (v->m.refusal != PGCLONE_OK)
+				return pgc_fail(-EOPNOTSUPP, "--update cannot write into 0x%llx-0x%llx of PID %d: %s",
+						(unsigned long long)v->m.start,
+						(unsigned long long)v->m.end, (int)rs->req->dst_pid,
+						pgclone_refusal_name(v->m.refusal));
+			at = v->m.end;
+		}
+	}
+	return 0;
+}
+
+/*
+ * What the delta does besides its pages: drop what it no longer has
+ * (neither its data nor its parent's), set the protections it changed.
+ */
+static int plan_update(struct restorer *rs)
+{
+	const Pgclone__Manifest *m = rs->img.m, *pm = parent_of_last(rs);
+	size_t k = 0;
+	int ret = 0;
+
+	for (size_t i = 0; !ret && i < m->n_ranges; i++) {
+		const Pgclone__Range *r = m->ranges[i];
+		uint64_t at = r->start;
+
+		for (; !ret && k < rs->nx && rs->x[k].range == i; k++) {
+			if (rs->x[k].kind == PGCLONE__EXTENT_KIND__ZERO)
+				continue;
+			if (rs->x[k].start > at)
+				ret = pgc_update_drop(&rs->up, land(rs, (uint32_t)i, at),
+						      rs->x[k].start - at);
+			at = rs->x[k].end;
+		}
+		if (!ret && r->end > at)
+			ret = pgc_update_drop(&rs->up, land(rs, (uint32_t)i, at),
+					      r->end - at);
+		if (!ret && r->prot != pm->ranges[i]->prot)
+			ret = pgc_update_protect(&rs->up, rs->plan.r[i].dst,
+						 r->end - r->start,
+						 pm->ranges[i]->prot, r->prot);
+	}
+	/* and what the writes replace: all read before the first change */
+	return ret ? ret : pgc_update_keep(&rs->up);
+}
+
+/*
+ * Seized and checked (check_live): read everything, then write.  Nothing
+ * in the process changes before pgc_update_apply().
+ */
+static int run_update(struct restorer *rs)
+{
+	const struct pgc_request *req = rs->req;
+	int ret = pgc_ready(req);
+
+	if (!ret)
+		ret = stream_chain(rs);
+	if (!ret)
+		ret = pgc_img_parser_finish(&rs->parser);
+	if (!ret)
+		ret = plan_update(rs);
+	if (!ret)
+		ret = pgc_step(req, "verified");
+	if (ret || (req->flags & PGCLONE_DRY_RUN))
+		return ret;
+	pgc_phase_end(&rs->ph, "check");
+	ret = pgc_update_apply(&rs->up, &rs->rem, req);
+	if (!ret)
+		ret = pgc_step(req, "finished");
+	if (ret)
+		return ret;
+	rs->committed = true;
+	pr_info("update: %llu pages written, %llu dropped, %zu protection(s) changed",
+		(unsigned long long)rs->up.pages_written,
+		(unsigned long long)rs->up.pages_dropped, rs->up.n_prot);
+	pgc_phase_end(&rs->ph, "write");
+	return pgc_fault_point("committed");
+}
+
 static int run(struct restorer *rs)
 {
 	const struct pgc_request *req = rs->req;
@@ -625,8 +810,13 @@ static int run(struct restorer *rs)
 	if (ret)
 		return ret;
 	ret = pgc_maps_read(req->dst_pid, &rs->dst_maps);
+	/* an update: the clone must be there, and what it needs opened */
+	if (!ret && rs->update)
+		ret = check_live(rs);
+	if (!ret && rs->update)
+		ret = pgc_update_open(&rs->up, req->dst_pid);
 	/* --dst auto: where the reservation lands is free by definition */
-	if (!ret && !(req->flags & PGCLONE_DST_AUTO))
+	if (!ret && !rs->update && !(req->flags & PGCLONE_DST_AUTO))
 		ret = pgc_plan_check_dst(&rs->plan, &rs->dst_maps,
 					 req->flags & PGCLONE_REPLACE);
 	if (!ret && (req->flags & PGCLONE_REPLACE))
@@ -641,6 +831,8 @@ static int run(struct restorer *rs)
 	if (ret)
 		return ret;
 	rs->rem_on = true;
+	if (rs->update)
+		return run_update(rs);
 	ret = check_objects(rs);
 	if (!ret)
 		ret = pgc_ready(req);
@@ -686,7 +878,9 @@ int pgc_image_restore(const struct pgc_request *req, int in,
 		      struct pgclone_result *res)
 {
 	struct restorer rs = { .req = req,
-			       .parser = { .data = -1, .verdict = -1 } };
+			       .parser = { .data = -1, .verdict = -1 },
+			       .update = req->flags & PGCLONE_UPDATE,
+			       .up = { .mem = -1, .pagemap = -1 } };
 	uint64_t elapsed;
 	int ret;
 
@@ -701,11 +895,14 @@ int pgc_image_restore(const struct pgc_request *req, int in,
 		ret = index_extents(&rs.img, &rs.x, &rs.nx);
 	if (!ret)
 		ret = check_chain(&rs);
+	if (!ret && rs.update)
+		ret = check_update_images(&rs);
 	if (!ret)
 		ret = make_plan(&rs);
 	if (!ret)
 		pgc_phase_end(&rs.ph, "parse");
-	if (!ret && !(req->flags & PGCLONE_DRY_RUN))
+	/* an update's dry run checks the live clone too: it changes nothing */
+	if (!ret && (!(req->flags & PGCLONE_DRY_RUN) || rs.update))
 		ret = run(&rs);
 	else if (!ret && (req->flags & PGCLONE_REPLACE))	/* a dry run */
 		ret = pgc_replace_check_pid(req->dst_pid, &rs.plan,
@@ -726,6 +923,15 @@ int pgc_image_restore(const struct pgc_request *req, int in,
 		else if (!ret || rs.committed)
 			pgc_build_commit(&rs.build);
 	}
+	if (ret && !rs.committed && rs.up.changing) {
+		int lost = pgc_update_rollback(&rs.up, &rs.rem);
+
+		if (lost) {
+			pgc_clear_error();
+			ret = pgc_fail(-EIO, "PID %d could NOT be put back as it was: %d piece(s) of the update stay (see the warnings)",
+				       (int)req->dst_pid, lost);
+		}
+	}
 	if (rs.rem_on) {
 		pgc_build_unreserve_dst(&rs.rem, &rs.plan, rs.dst_span, rs.committed);
 		pgc_remote_end(&rs.rem);
@@ -743,6 +949,7 @@ int pgc_image_restore(const struct pgc_request *req, int in,
 	for (size_t i = 0; rs.obj_fd && i < rs.plan.n; i++)
 		if (rs.obj_fd[i] >= 0)
 			close(rs.obj_fd[i]);
+	pgc_update_close(&rs.up);
 	free(rs.obj_fd);
 	free(rs.obj_by_path);
 	free(rs.plan.r);

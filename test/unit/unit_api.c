@@ -60,6 +60,23 @@ static void test_image_opts(void **state)
 	assert_int_equal(pgclone_dump(getpid(), 0, 0, -1, NULL, &res), -EINVAL);
 	assert_int_equal(pgclone_restore(getpid(), 0, &restore_bad, &res), -EINVAL);
 	assert_int_equal(pgclone_image_info(0, 0x80, &info), -EINVAL);
+	/* an update: with its chain, into the clone that is there */
+	{
+		int chain[1] = { 0 };
+		PGCLONE_OPTS_OF(pgclone_image_opts, no_chain, .flags = PGCLONE_UPDATE);
+		PGCLONE_OPTS_OF(pgclone_image_opts, replace,
+				.flags = PGCLONE_UPDATE | PGCLONE_REPLACE,
+				.chain = chain, .nr_chain = 1);
+		PGCLONE_OPTS_OF(pgclone_image_opts, automatic,
+				.flags = PGCLONE_UPDATE | PGCLONE_DST_AUTO,
+				.chain = chain, .nr_chain = 1);
+
+		assert_int_equal(pgclone_restore(getpid(), 0, &no_chain, &res), -EINVAL);
+		assert_non_null(strstr(pgclone_last_error(), "opts->chain"));
+		assert_int_equal(pgclone_restore(getpid(), 0, &replace, &res), -EINVAL);
+		assert_int_equal(pgclone_restore(getpid(), 0, &automatic, &res), -EINVAL);
+		assert_non_null(strstr(pgclone_last_error(), "PGCLONE_UPDATE"));
+	}
 	assert_int_equal(pgclone_image_info(-1, 0, &info), -EINVAL);
 }
 
