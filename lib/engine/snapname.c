@@ -24,11 +24,15 @@
  */
 #define SNAP_COMM "pgclone:snap"
 
-/* The last "NSpid:" of @pid: its number in its own namespace, or -1. */
+/*
+ * The last "NSpid:" of @pid: its number in its own namespace, or -1.  A
+ * kernel without CONFIG_PID_NS has one namespace and no such line: the
+ * number is the same everywhere.
+ */
 static long innermost_pid(pid_t pid)
 {
 	char path[64], line[256];
-	long n = -1;
+	long n = pid;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
