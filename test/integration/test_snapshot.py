@@ -501,10 +501,9 @@ class SnapshotEngineChoice(VictimTest):
 
     @copy_engine_only("the guest's kernel has process_vm_mmap(2)")
     def test_engine_kernel_without_the_call_refused(self):
-        if os.path.exists("/proc/kallsyms") and any(
-                line.rstrip().endswith(" __x64_sys_process_vm_mmap")
-                for line in open("/proc/kallsyms")):
-            self.skipTest("this kernel has process_vm_mmap(2)")
+        with open("/proc/kallsyms") as f:
+            if any(line.rstrip().endswith(" __x64_sys_process_vm_mmap") for line in f):
+                self.skipTest("this kernel has process_vm_mmap(2)")
         v = self.victim()
         addr = v.addr(f"anon {MIB:#x} 3")
         snap = Snapshot(v, [(addr, MIB)])
