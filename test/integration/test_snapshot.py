@@ -105,6 +105,20 @@ class SnapshotBase(VictimTest):
         self.assertTrue(runs_on(v), "the writer thread does not run")
         return v, addr
 
+    def assert_instant_restored(self, v, addr, threads):
+        """Nothing left in @v, its blocked threads woken as they were, and
+        the image restored elsewhere one instant of its writer, an old one."""
+        self.assert_no_trace(v, threads)
+        self.assertEqual(v.cmd("wake"), "ok 2", "a thread blocked in read() lost its call")
+        b = self.victim()
+        run("restore", "--pid", b.pid, "-i", self.img, check=0)
+        at = instant_of(b.read(addr, LEN))
+        self.assertIsNotNone(at, "the image is not one instant of the source")
+        now = instant_of(b.read(addr, LEN))
+        self.assertEqual(at, now)
+        self.assertLess(at // (LEN // 8) + 1, int(v.cmd("gen")),
+                        "the image is not older than the source")
+
     def assert_interrupted(self, v, p, sig):
         """pgclone @p, stopped at a fault point, gets @sig: it fails, puts
         no image anywhere and leaves nothing in @v (4 threads)."""
@@ -161,20 +175,6 @@ class SnapshotDump(SnapshotBase):
         self.assertIn("was stopped for", err)
         self.assertIn("page tables", err)
         self.assert_instant_restored(v, addr, threads)
-
-    def assert_instant_restored(self, v, addr, threads):
-        """Nothing left in @v, its blocked threads woken as they were, and
-        the image restored elsewhere one instant of its writer, an old one."""
-        self.assert_no_trace(v, threads)
-        self.assertEqual(v.cmd("wake"), "ok 2", "a thread blocked in read() lost its call")
-        b = self.victim()
-        run("restore", "--pid", b.pid, "-i", self.img, check=0)
-        at = instant_of(b.read(addr, LEN))
-        self.assertIsNotNone(at, "the image is not one instant of the source")
-        now = instant_of(b.read(addr, LEN))
-        self.assertEqual(at, now)
-        self.assertLess(at // (LEN // 8) + 1, int(v.cmd("gen")),
-                        "the image is not older than the source")
 
     def test_another_users_source(self):
         """pgclone may not signal another user's process (no CAP_KILL
@@ -394,8 +394,9 @@ class KernelSnapshotDump(SnapshotBase):
                              "--src", hex(addr), "-o", self.img)
         self.assertEqual(children_of(v.pid), [], "the source has a child")
         helper = self.helper_of(p)
-        held = [line for line in open(f"/proc/{helper}/maps")
-                if int(line.split("-")[1].split()[0], 16) - int(line.split("-")[0], 16) == LEN]
+        with open(f"/proc/{helper}/maps") as f:
+            held = [line for line in f
+                    if int(line.split("-")[1].split()[0], 16) - int(line.split("-")[0], 16) == LEN]
         self.assertTrue(held, "the helper holds no copy of the range")
         self.assertTrue(runs_on(v), "the source did not run during the dump")
         os.kill(p.pid, signal.SIGCONT)
