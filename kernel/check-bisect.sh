@@ -41,7 +41,13 @@ for p in "$top"/kernel/patches/0*.patch; do
 	st=tools/testing/selftests
 	if grep -q "^+++ b/$st/mm/process_vm_mmap" "$p"; then
 		for c in $st/mm/process_vm_mmap*.c; do
-			gcc -O2 -Wall -Werror -Wno-unused-parameter -pthread -I"$st" \
+			# the 32-bit peer: no libc, as the mm Makefile builds it
+			if [[ $c == *_32.c ]]; then
+				flags=(-m32 -static -nostdlib -ffreestanding -fno-pic)
+			else
+				flags=(-pthread -I"$st")
+			fi
+			gcc -O2 -Wall -Werror -Wno-unused-parameter "${flags[@]}" \
 				-o /dev/null "$c" >>"$top/build/bisect-$n.log" 2>&1 || {
 				echo "patch $n ($(basename "$p")): $c FAILED to compile"
 				exit 1
