@@ -438,7 +438,7 @@ static void test_python_suite(const char *engine)
 		       "test_safety", "test_image", "test_badinput", "test_objects", "test_cli",
 		       "test_commit", "test_interrupt", "test_freeze", "test_page_states",
 		       "test_dst_auto", "test_phases", "test_transfer", "test_incremental",
-		       "test_snapshot", (char *)NULL, env);
+		       "test_snapshot", "test_update", (char *)NULL, env);
 		_exit(127);
 	}
 	waitpid(pid, &status, 0);
