@@ -79,10 +79,6 @@ int pgc_snapshot_helper(struct pgc_snapshot *s, pid_t src)
 	}
 	s->child = child;
 	s->pidfd = (int)syscall(SYS_pidfd_open, child, 0);
-	/* for -v at the end: what it holds, less the page tables it had */
-	s->rollup = helper_open(child, "smaps");
-	s->status = helper_open(child, "status");
-	s->pte_before = pgc_proc_kb(s->status, "VmPTE:");
 	if (s->pidfd < 0) {
 		int err = -errno;
 
@@ -90,6 +86,10 @@ int pgc_snapshot_helper(struct pgc_snapshot *s, pid_t src)
 		return pgc_fail(err, "cannot open a pidfd of the snapshot helper: %s",
 				strerror(-err));
 	}
+	/* for -v at the end: what it holds, less the page tables it had */
+	s->rollup = helper_open(child, "smaps");
+	s->status = helper_open(child, "status");
+	s->pte_before = pgc_proc_kb(s->status, "VmPTE:");
 	return 0;
 }
 
@@ -135,7 +135,6 @@ int pgc_snapshot_map(struct pgc_snapshot *s, const struct pgc_request *req,
 	s->runs = calloc(plan->n ? plan->n : 1, sizeof(*s->runs));
 	if (!s->shift || !s->runs)
 		return -ENOMEM;
-	s->n_shift = plan->n;
 	/* one call per run of adjacent ranges: the kernel keeps each VMA */
 	for (size_t i = 0, j; !err && i < plan->n; i = j) {
 		uint64_t start = plan->r[i].map.start, end;
@@ -155,9 +154,8 @@ int pgc_snapshot_map(struct pgc_snapshot *s, const struct pgc_request *req,
 		if (!err) {
 			s->runs[s->n_runs].start = (uint64_t)at;
 			s->runs[s->n_runs++].end = (uint64_t)at + (end - start);
-		}
-		if (!err)
 			err = pgc_step(req, "snapshot-mapped");
+		}
 	}
 	return err;
 }
@@ -220,5 +218,5 @@ void pgc_snapshot_drop_helper(struct pgc_snapshot *s)
 	free(s->runs);
 	s->shift = NULL;
 	s->runs = NULL;
-	s->n_shift = s->n_runs = 0;
+	s->n_runs = 0;
 }

@@ -31,7 +31,6 @@ struct pgc_snapshot {
 	bool by_kernel;
 	int pidfd;			/* the helper's, for process_vm_mmap() */
 	int64_t *shift;			/* per plan range: helper - source address */
-	size_t n_shift;
 	struct { uint64_t start, end; } *runs;	/* the copies, in the helper */
 	size_t n_runs;
 	uint64_t pte_before;		/* the helper's page tables before them */
