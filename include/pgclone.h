@@ -95,6 +95,27 @@ enum pgclone_flags {
 	 * Not with REPLACE, DST_AUTO or FORCE.  See pgclone_restore(3).
 	 */
 	PGCLONE_UPDATE = 1u << 11,
+	/*
+	 * Dump: live pre-copy into one stream (pgclone-image(5), LIVE
+	 * STREAMS).  Round 0, the whole range, is read while the source
+	 * runs; then rounds of what it wrote meanwhile, each a delta of the
+	 * round before, until a round would keep it stopped no longer than
+	 * max_downtime_ms (estimated from the previous round's throughput)
+	 * or max_rounds rounds ran; the last round is read with the source
+	 * frozen, and the stream is the instant of that freeze.  Each round
+	 * stops the source briefly to read and re-arm written-page tracking
+	 * (the source's soft-dirty bits are cleared: a change to it, as
+	 * PGCLONE_TRACK).  Implies PGCLONE_TRACK; not with NO_FREEZE,
+	 * SNAPSHOT or DELTA.  pgclone_restore() takes such a stream as it is.
+	 */
+	PGCLONE_LIVE = 1u << 12,
+	/*
+	 * Dump, with PGCLONE_LIVE: after the last round the source is left
+	 * stopped -- SIGSTOP sent while it was still frozen, so it enters a
+	 * group stop (state T) before it runs another instruction, detached
+	 * from pgclone -- for the caller to kill or continue (SIGCONT).
+	 */
+	PGCLONE_LEAVE_STOPPED = 1u << 13,
 };
 
 /* What kind of object a mapping is backed by (design.md semantics table). */
@@ -269,6 +290,31 @@ enum pgclone_compression {
 	PGCLONE_COMPRESS_ZSTD = 1,	/* per extent; pgclone-image(5) */
 };
 
+/*
+ * A round of a live dump (PGCLONE_LIVE), as pgclone_image_opts.live_round
+ * reports it once the round is in the stream.  Fields past @sz are the
+ * library's to add.
+ */
+struct pgclone_live_round {
+	size_t sz;			/* sizeof(struct pgclone_live_round) */
+	unsigned int round;		/* 0: the whole range */
+	int final;			/* taken frozen: the last one */
+	uint64_t pages;			/* pages of data the round stored */
+	uint64_t bytes;			/* bytes it wrote to the stream */
+	uint64_t elapsed_ns;		/* its scan, plus writing its data */
+	uint64_t stopped_ns;		/* how long the source was stopped for it */
+	double dirty_rate;		/* bytes/s written by the source since the
+					 * round before (0 for round 0) */
+	size_t :0;
+};
+typedef void (*pgclone_live_fn)(void *ctx, const struct pgclone_live_round *r);
+
+/* pgclone_image_opts.max_rounds: no round while the source runs. */
+#define PGCLONE_LIVE_NO_PRECOPY (-1)
+#define PGCLONE_LIVE_DEFAULT_ROUNDS 10
+#define PGCLONE_LIVE_MAX_ROUNDS 99
+#define PGCLONE_LIVE_DEFAULT_DOWNTIME_MS 300
+
 /* The most images pgclone_restore() takes in a chain (opts->nr_chain). */
 #define PGCLONE_MAX_CHAIN 64
 
@@ -295,9 +341,17 @@ struct pgclone_image_opts {
 					 * AUTO: the kernel where it has
 					 * process_vm_mmap(2), KERNEL: only the
 					 * kernel, COPY: a fork of the source */
+	/* dump, PGCLONE_LIVE: rounds while the source runs, round 0
+	 * included (0: PGCLONE_LIVE_DEFAULT_ROUNDS; PGCLONE_LIVE_NO_PRECOPY:
+	 * none, round 0 is the frozen one), then the final round */
+	int max_rounds;
+	/* dump, PGCLONE_LIVE: the longest the final round may keep the source
+	 * stopped, as estimated (0: PGCLONE_LIVE_DEFAULT_DOWNTIME_MS) */
+	unsigned int max_downtime_ms;
+	pgclone_live_fn live_round;	/* dump, PGCLONE_LIVE, optional: each round */
 	size_t :0;
 };
-#define pgclone_image_opts__last_field engine
+#define pgclone_image_opts__last_field live_round
 
 /*
  * Write [addr, addr + len) of @pid (or, with PGCLONE_DUMP_ALL, every

@@ -205,6 +205,9 @@ static bool image_opts_ok(const struct pgclone_image_opts *opts,
 	req->chain = OPTS_GET(opts, chain, NULL);
 	req->nr_chain = OPTS_GET(opts, nr_chain, 0);
 	req->engine = OPTS_GET(opts, engine, PGCLONE_ENGINE_AUTO);
+	req->max_rounds = OPTS_GET(opts, max_rounds, 0);
+	req->max_downtime_ms = OPTS_GET(opts, max_downtime_ms, 0);
+	req->live_round = OPTS_GET(opts, live_round, NULL);
 	return !(opts->flags & ~allowed);
 }
 
@@ -250,6 +253,35 @@ static int check_track(struct pgc_request *req)
 	return 0;
 }
 
+/* A live dump's options, checked; zeroes become the defaults. */
+static int check_live(struct pgc_request *req)
+{
+	bool live = req->flags & PGCLONE_LIVE;
+
+	if (!live && (req->max_rounds || req->max_downtime_ms || req->live_round ||
+		      (req->flags & PGCLONE_LEAVE_STOPPED)))
+		return pgc_fail(-EINVAL, "rounds, a downtime, a round callback and PGCLONE_LEAVE_STOPPED are a live dump's (PGCLONE_LIVE)");
+	if (!live)
+		return 0;
+	if (req->flags & (PGCLONE_NO_FREEZE | PGCLONE_SNAPSHOT | PGCLONE_DELTA))
+		return pgc_fail(-EINVAL, "a live dump freezes the source for its last round and is its own base: not with PGCLONE_NO_FREEZE, PGCLONE_SNAPSHOT or PGCLONE_DELTA");
+	if (req->max_rounds < PGCLONE_LIVE_NO_PRECOPY ||
+	    req->max_rounds > PGCLONE_LIVE_MAX_ROUNDS)
+		return pgc_fail(-EINVAL, "max_rounds %d is out of range (-1 to %d)",
+				req->max_rounds, PGCLONE_LIVE_MAX_ROUNDS);
+	if (req->max_downtime_ms > 3600u * 1000u)
+		return pgc_fail(-EINVAL, "max_downtime_ms %u is more than an hour",
+				req->max_downtime_ms);
+	if (!req->max_rounds)
+		req->max_rounds = PGCLONE_LIVE_DEFAULT_ROUNDS;
+	if (req->max_rounds == PGCLONE_LIVE_NO_PRECOPY)
+		req->max_rounds = 0;
+	if (!req->max_downtime_ms)
+		req->max_downtime_ms = PGCLONE_LIVE_DEFAULT_DOWNTIME_MS;
+	req->flags |= PGCLONE_TRACK;
+	return 0;
+}
+
 /* Only a snapshot has a choice of engine: a dump reads the source itself. */
 static int check_dump_engine(const struct pgc_request *req)
 {
@@ -274,13 +306,16 @@ int pgclone_dump(pid_t pid, uint64_t addr, uint64_t len, int fd,
 
 	pgc_clear_error();
 	if (!image_opts_ok(opts, PGCLONE_NO_FREEZE | PGCLONE_DUMP_ALL |
-			   PGCLONE_SNAPSHOT | PGCLONE_TRACK | PGCLONE_DELTA, &req))
+			   PGCLONE_SNAPSHOT | PGCLONE_TRACK | PGCLONE_DELTA |
+			   PGCLONE_LIVE | PGCLONE_LEAVE_STOPPED, &req))
 		return pgc_ret(pgc_fail(-EINVAL, "invalid pgclone_image_opts for a dump"));
 	if (req.chain || req.nr_chain)
 		return pgc_ret(pgc_fail(-EINVAL, "a chain of images is a restore's, not a dump's"));
 	if ((req.flags & PGCLONE_SNAPSHOT) && (req.flags & PGCLONE_NO_FREEZE))
 		return pgc_ret(pgc_fail(-EINVAL, "a snapshot freezes the source for an instant: not with PGCLONE_NO_FREEZE"));
 	err = check_compress(&req);
+	if (!err)
+		err = check_live(&req);
 	if (!err)
 		err = check_track(&req);
 	if (!err)
@@ -318,6 +353,8 @@ int pgclone_restore(pid_t pid, int fd, const struct pgclone_image_opts *opts,
 		return pgc_ret(pgc_fail(-EINVAL, "compression is a dump's choice, not a restore's"));
 	if (req.parent_fd)
 		return pgc_ret(pgc_fail(-EINVAL, "a parent image is a dump's; a restore takes a chain"));
+	if (req.max_rounds || req.max_downtime_ms || req.live_round)
+		return pgc_ret(pgc_fail(-EINVAL, "rounds and downtime are a live dump's; a restore takes the stream as it is"));
 	if (!req.chain != !req.nr_chain || req.nr_chain > PGCLONE_MAX_CHAIN)
 		return pgc_ret(pgc_fail(-EINVAL, "a chain of images is an array of at most %u descriptors",
 					PGCLONE_MAX_CHAIN));

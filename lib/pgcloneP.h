@@ -275,6 +275,8 @@ bool pgc_track_emulated(const struct pgc_track *t);
 bool pgc_track_emul_dirty(const struct pgc_track *t, uint64_t addr,
 			  const void *page);
 int pgc_track_emul_note(struct pgc_track *t, uint64_t addr, const void *page);
+/* After an arm, the pages just noted are what the next scan compares with. */
+void pgc_track_emul_rotate(struct pgc_track *t);
 
 /* ---- proc/status.c ---------------------------------------------------- */
 /* Field 22 of /proc/PID/stat: when it started, in clock ticks after boot. */
@@ -465,6 +467,9 @@ struct pgc_request {
 	const int *chain;		/* restore: the images before the last */
 	size_t nr_chain;
 	enum pgclone_engine engine;	/* dump: who takes a snapshot */
+	int max_rounds;			/* dump, PGCLONE_LIVE: checked, defaults set */
+	unsigned int max_downtime_ms;
+	pgclone_live_fn live_round;
 	int src_pin, dst_pin;		/* pidfds taken at the permission check, or -1 */
 };
 

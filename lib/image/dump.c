@@ -40,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/random.h>
 #include <sys/uio.h>
 #include <sys/utsname.h>
@@ -89,6 +90,9 @@ struct dumper {
 	struct span *held;		/* what the parent holds, in order */
 	size_t n_held;
 	uint64_t pages_parent;		/* left to the parent */
+	uint32_t manifest_crc;		/* of the image last written */
+	Pgclone__Live live;		/* PGCLONE_LIVE: the round being taken */
+	uint64_t live_bytes;		/* ... and the data of every round */
 };
 
 /* Record @nr pages at @off of range @range, merged with the last extent. */
@@ -388,6 +392,8 @@ static int write_head(struct dumper *d)
 
 	if (d->m.parent)
 		h.incompat |= PGC_IMG_INCOMPAT_DELTA;
+	if (d->m.live)
+		h.incompat |= PGC_IMG_INCOMPAT_LIVE;
 	if (mlen > PGC_IMG_MAX_MANIFEST)
 		return pgc_fail(-ENOMEM, "the manifest would be %zu bytes: too many ranges",
 				mlen);
@@ -398,6 +404,7 @@ static int write_head(struct dumper *d)
 		return -ENOMEM;
 	pgclone__manifest__pack(&d->m, buf + PGC_IMG_HDR_SIZE);
 	h.manifest_crc = pgc_crc32c(0, buf + PGC_IMG_HDR_SIZE, mlen);
+	d->manifest_crc = h.manifest_crc;
 	pgc_img_header_encode(&h, buf);
 	ret = pgc_img_write_full(d->out, buf, total);
 	free(buf);
@@ -649,6 +656,8 @@ static int build_manifest(struct dumper *d, struct pgc_plan *plan, bool frozen)
 		d->m.tracking = &d->tracking;
 	if (d->held)
 		d->m.parent = &d->pref;
+	if (d->req->flags & PGCLONE_LIVE)
+		d->m.live = &d->live;
 	return 0;
 }
 
@@ -840,6 +849,269 @@ static int snapshot_by_kernel(struct dumper *d, struct pgc_proc *proc,
 	return pgc_step(d->req, "snapshot-taken");
 }
 
+/* ---- PGCLONE_LIVE: rounds into one stream (live.c decides) ---------- */
+
+/* A range's layout, as round 0 found it: every round must find the same. */
+struct shape {
+	uint64_t start, end;
+	uint32_t prot, kind;
+};
+
+/*
+ * The round just written becomes the next one's parent: what it holds
+ * (its own pages, the zero page, and what it left to its own parent)
+ * and its identity; then its manifest is let go.
+ */
+static int next_round(struct dumper *d)
+{
+	struct span *held = calloc(d->n_ext ? d->n_ext : 1, sizeof(*held));
+	size_t n = 0;
+
+	if (!held)
+		return -ENOMEM;
+	for (size_t i = 0; i < d->n_ext; i++) {
+		const Pgclone__Extent *e = &d->ext[i];
+		uint64_t a = d->rptr[e->range]->start + e->offset;
+		uint64_t b = a + e->nr_pages * PGC_PAGE_SIZE;
+
+		if (e->kind == PGCLONE__EXTENT_KIND__DATA && !e->anon)
+			continue;	/* page cache: stored again */
+		if (n && held[n - 1].end == a)
+			held[n - 1].end = b;
+		else
+			held[n++] = (struct span){ a, b };
+	}
+	free(d->held);
+	d->held = held;
+	d->n_held = n;
+	pgclone__parent__init(&d->pref);
+	d->pref.has_id_hi = d->pref.has_id_lo = d->pref.has_manifest_crc = true;
+	d->pref.has_generation = true;
+	d->pref.id_hi = d->m.id_hi;
+	d->pref.id_lo = d->m.id_lo;
+	d->pref.manifest_crc = d->manifest_crc;
+	d->pref.generation = d->tracking.generation;
+	free(d->ext);
+	free(d->eptr);
+	free(d->ranges);
+	free(d->rptr);
+	free(d->files);
+	d->ext = NULL;
+	d->eptr = NULL;
+	d->ranges = NULL;
+	d->rptr = NULL;
+	d->files = NULL;
+	d->n_ext = d->cap_ext = 0;
+	d->data_len = d->stored = d->pages_parent = 0;
+	return 0;
+}
+
+/* The source's mappings now: planned, and as round 0 found them. */
+static int live_plan(struct dumper *d, bool all, struct pgc_plan *plan,
+		     struct shape **shape, size_t *n_shape)
+{
+	const struct pgc_request *req = d->req;
+	struct pgc_vma_list maps;
+	int fd = d->smaps >= 0 ? d->smaps : pgc_maps_open(d->pid);
+	int ret;
+
+	d->smaps = -1;
+	if (fd < 0)
+		return fd;
+	pgc_plan_free(plan);
+	memset(plan, 0, sizeof(*plan));
+	ret = pgc_maps_read_fd(d->pid, fd, &maps);
+	if (ret)
+		return ret;
+	ret = all ? plan_all(plan, d->pid, &maps) :
+		    pgc_plan_build(plan, d->pid, &maps, req->src, req->len, 0, req->src);
+	plan->src_maps = maps;
+	if (ret)
+		return ret;
+	if (!*shape) {
+		*shape = calloc(plan->n, sizeof(**shape));
+		if (!*shape)
+			return -ENOMEM;
+		*n_shape = plan->n;
+		for (size_t i = 0; i < plan->n; i++)
+			(*shape)[i] = (struct shape){ plan->r[i].map.start, plan->r[i].map.end,
+						      plan->r[i].map.prot,
+						      (uint32_t)plan->r[i].map.kind };
+		return 0;
+	}
+	for (size_t i = 0; i < plan->n || i < *n_shape; i++) {
+		const struct shape *s = i < *n_shape ? &(*shape)[i] : NULL;
+		const struct pgclone_range *r = i < plan->n ? &plan->r[i] : NULL;
+
+		if (!s || !r || s->start != r->map.start || s->end != r->map.end ||
+		    s->prot != r->map.prot || s->kind != (uint32_t)r->map.kind)
+			return pgc_fail(-EBUSY, "PID %d mapped, unmapped or changed the protection of 0x%llx during the live dump: its stream is cut here (dump again)",
+					(int)d->pid,
+					(unsigned long long)(r ? r->map.start : s->start));
+	}
+	return 0;
+}
+
+/* Stop the source again for a round's scan (round 0's stop is freeze()). */
+static int live_stop(struct dumper *d, struct pgc_proc *proc)
+{
+	int ret = pgc_proc_seize(proc, d->pid);
+
+	if (!ret)
+		ret = pgc_pin_check(d->req->src_pin, d->pid);
+	if (ret)
+		pgc_proc_release(proc);
+	return ret;
+}
+
+/* One image of the stream: header, manifest, data, trailer. */
+static int write_round(struct dumper *d)
+{
+	uint64_t nr_data = 0;
+	uint32_t *crcs;
+	int ret;
+
+	for (size_t i = 0; i < d->n_ext; i++)
+		nr_data += d->ext[i].kind == PGCLONE__EXTENT_KIND__DATA;
+	crcs = calloc(nr_data ? nr_data : 1, sizeof(*crcs));
+	if (!crcs)
+		return -ENOMEM;
+	ret = write_head(d);
+	if (!ret)
+		ret = write_data(d, d->req, crcs);
+	if (!ret)
+		ret = write_trailer(d, crcs, nr_data);
+	free(crcs);
+	return ret;
+}
+
+/*
+ * Re-arm tracking for the next round, with the source stopped.  The
+ * order is what makes a round right while the source runs:
+ *
+ *   stopped:  read the written pages (the scan), then re-arm (clear the
+ *             bits, or note the hashes of what the pages hold now);
+ *   running:  read the data of the pages the scan found.
+ *
+ * A page written after the re-arm is written again for the next round's
+ * scan, whether the data read saw the write or not, or saw half of it (a
+ * torn page): it is sent again.  Re-arming after the data read instead
+ * would lose every write between the read and the re-arm.  And the scan
+ * and the re-arm share one stop because soft-dirty has no atomic "read
+ * and clear": a page first written between them would be cleared unseen.
+ */
+static int live_arm(struct dumper *d)
+{
+	int ret = 0;
+
+	if (pgc_track_emulated(&d->track))
+		ret = note_emulated(d);
+	if (!ret)
+		ret = pgc_track_arm(&d->track, d->tracking.generation);
+	if (!ret && pgc_track_emulated(&d->track))
+		pgc_track_emul_rotate(&d->track);
+	return ret;
+}
+
+static int new_generation(struct dumper *d)
+{
+	uint64_t gen = 0;
+
+	while (!gen)
+		if (getrandom(&gen, sizeof(gen), 0) != sizeof(gen))
+			return pgc_fail(-EIO, "cannot choose a tracking generation: %s",
+					strerror(errno));
+	d->tracking.generation = gen;
+	return 0;
+}
+
+/*
+ * The rounds, from a source frozen by freeze() with its descriptors open
+ * and the caller's ready callback called.  Each round: (stopped) plan,
+ * scan, decide; then either re-arm and let the source run while the
+ * round is written, or -- the final round -- write it frozen.  A failure
+ * anywhere ends the stream before a final round's trailer: a restore of
+ * it changes nothing.
+ */
+static int dump_rounds(struct dumper *d, bool all, struct pgc_proc *proc,
+		       struct pgc_plan *plan)
+{
+	const struct pgc_request *req = d->req;
+	struct shape *shape = NULL;
+	size_t n_shape = 0;
+	struct pgc_live lv;
+	bool final = false;
+	int ret = 0;
+
+	pgc_live_start(&lv, req);
+	while (!ret && !final) {
+		uint64_t t0 = pgc_now_ns(), stopped = t0, t_write;
+
+		if (lv.round)
+			ret = live_stop(d, proc);
+		if (!ret)
+			ret = pgc_step(req, "live-stopped");
+		if (!ret)
+			ret = live_plan(d, all, plan, &shape, &n_shape);
+		if (!ret && lv.round)
+			ret = next_round(d);
+		if (!ret)
+			ret = new_generation(d);
+		if (!ret) {
+			pgclone__live__init(&d->live);
+			d->live.has_round = d->live.has_final = d->live.has_elapsed_ns = true;
+			d->live.round = lv.round;
+			d->live.elapsed_ns = t0 - lv.t_start;
+			ret = build_manifest(d, plan, true);
+		}
+		if (ret)
+			break;
+		pgc_live_scanned(&lv, d->data_len);
+		final = pgc_live_final(&lv, d->data_len);
+		d->live.final = final;
+		d->src.frozen = final;
+		/*
+		 * The caller's ready callback (pgclone(1) drops its privileges
+		 * there) once the source is stopped for the last time: each
+		 * round before seizes it again, which takes them.
+		 */
+		if (final)
+			ret = pgc_ready(req);
+		if (ret)
+			break;
+		if (!final) {
+			ret = live_arm(d);
+			if (ret)
+				break;
+			pgc_live_armed(&lv);
+			pgc_proc_release(proc);
+			stopped = pgc_now_ns() - stopped;
+		}
+		t_write = pgc_now_ns();
+		ret = write_round(d);
+		if (!ret)
+			ret = pgc_step(req, final ? "live-final" : "live-round");
+		if (ret)
+			break;
+		if (final)
+			stopped = pgc_now_ns() - stopped;
+		pgc_live_done(&lv, final, d->data_len, d->z ? d->stored : d->data_len,
+			      pgc_now_ns() - t_write, pgc_now_ns() - t0, stopped);
+		d->live_bytes += d->data_len;
+	}
+	/*
+	 * --leave-stopped: SIGSTOP while every thread is still ours, so it is
+	 * pending when they are let go and the group stop comes before
+	 * another instruction of the source's: it stays the instant of the
+	 * stream.  pgc_proc_release() then detaches, as always.
+	 */
+	if (!ret && (req->flags & PGCLONE_LEAVE_STOPPED) && kill(d->pid, SIGSTOP))
+		ret = pgc_fail(-ESRCH, "cannot stop PID %d after the final round: %s",
+			       (int)d->pid, strerror(errno));
+	free(shape);
+	return ret;
+}
+
 int pgc_image_dump(const struct pgc_request *req, bool all, int out,
 		   struct pgclone_result *res)
 {
@@ -889,8 +1161,13 @@ int pgc_image_dump(const struct pgc_request *req, bool all, int out,
 	ret = pgc_step(req, "seized");
 	if (!ret)
 		ret = open_source(&d);
-	if (!ret)
+	/* a live dump stops the source again for each round: later */
+	if (!ret && !(req->flags & PGCLONE_LIVE))
 		ret = pgc_ready(req);
+	if (!ret && (req->flags & PGCLONE_LIVE)) {
+		ret = dump_rounds(&d, all, &proc, &plan);
+		goto done;
+	}
 	if (!ret) {
 		ret = pgc_maps_read_fd(req->src_pid, d.smaps, &maps);
 		d.smaps = -1;
@@ -939,6 +1216,7 @@ int pgc_image_dump(const struct pgc_request *req, bool all, int out,
 			(unsigned long long)d.stored);
 	if (!ret)
 		pgc_phase_end(&ph, "write");
+done:
 	pgc_proc_release(&proc);
 	close_source(&d);
 	if (snapped) {
@@ -950,8 +1228,8 @@ int pgc_image_dump(const struct pgc_request *req, bool all, int out,
 	if (!ret) {
 		ret = pgc_result_fill(res, &plan);
 		res->engine = PGCLONE_ENGINE_COPY;
-		res->bytes_copied = d.data_len;
-		res->pages_copied = d.data_len / PGC_PAGE_SIZE;
+		res->bytes_copied = d.live_bytes ? d.live_bytes : d.data_len;
+		res->pages_copied = res->bytes_copied / PGC_PAGE_SIZE;
 	}
 	elapsed = pgc_phases_elapsed(&ph);
 	if (!ret)

@@ -204,6 +204,11 @@ int pgc_img_check_manifest(const struct pgc_img_header *h,
 	if (delta != !!p || (p && (!p->has_id_hi || !p->has_id_lo ||
 				   !p->has_manifest_crc)))
 		return pgc_fail(-EPROTO, "image header and manifest disagree on whether it is a delta");
+	/* a live round: the bit, and round 0 is the one that is no delta */
+	if (!!(h->incompat & PGC_IMG_INCOMPAT_LIVE) != !!m->live ||
+	    (m->live && (!m->live->has_round || m->live->round >= PGC_IMG_MAX_ROUNDS ||
+			 !m->live->round != !p)))
+		return pgc_fail(-EPROTO, "image header and manifest disagree on whether it is a round of a live stream");
 	if (!m->source || !m->source->has_page_size ||
 	    m->source->page_size != h->page_size)
 		return pgc_fail(-EPROTO, "image manifest has no source or a different page size");
@@ -358,7 +363,8 @@ int pgc_img_read_trailer(int fd, struct pgc_img *img, const uint32_t *crcs)
 			ret = pgc_fail(-EPROTO, "image data extent %llu checksum mismatch",
 				       (unsigned long long)i);
 	free(buf);
-	if (!ret) {
+	/* a live round that is not the last: the next round follows */
+	if (!ret && !pgc_img_more_rounds(img)) {
 		ssize_t n;
 
 		while ((n = read(fd, &extra, 1)) < 0 && errno == EINTR)

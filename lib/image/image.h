@@ -36,7 +36,11 @@
  * ro_compat bits: read (show, verify) but refuse to restore. */
 #define PGC_IMG_INCOMPAT_ZSTD 0x1u	/* the data area is zstd blocks */
 #define PGC_IMG_INCOMPAT_DELTA 0x2u	/* PARENT extents: pages of the parent */
-#define PGC_IMG_INCOMPAT_KNOWN (PGC_IMG_INCOMPAT_ZSTD | PGC_IMG_INCOMPAT_DELTA)
+#define PGC_IMG_INCOMPAT_LIVE 0x4u	/* a round of a live stream: more may follow */
+#define PGC_IMG_INCOMPAT_KNOWN (PGC_IMG_INCOMPAT_ZSTD | PGC_IMG_INCOMPAT_DELTA | \
+				PGC_IMG_INCOMPAT_LIVE)
+/* The most rounds a live stream may hold (the writer stops far sooner). */
+#define PGC_IMG_MAX_ROUNDS 1000u
 #define PGC_IMG_RO_COMPAT_KNOWN 0u
 /* Bounds checked before anything is allocated. */
 #define PGC_IMG_MAX_MANIFEST (64u << 20)
@@ -127,6 +131,12 @@ typedef int (*pgc_img_sink_fn)(void *ctx, const void *buf, size_t len);
 int pgc_img_read_data(int fd, struct pgc_img *img, pgc_img_sink_fn sink,
 		      void *ctx, uint64_t *stored);
 
+/* A round of a live stream that is not its last: more bytes follow it. */
+static inline bool pgc_img_more_rounds(const struct pgc_img *img)
+{
+	return img->m && img->m->live && !img->m->live->final;
+}
+
 /* Read the trailer and compare it with the CRCs computed while reading. */
 int pgc_img_read_trailer(int fd, struct pgc_img *img, const uint32_t *crcs);
 size_t pgc_img_trailer_size(uint64_t nr_data);
@@ -152,6 +162,7 @@ struct pgc_img_flat {
 	Pgclone__FileIdentity *files;
 	Pgclone__Extent *ext, **eptr;
 	Pgclone__Parent parent;
+	Pgclone__Live live;
 	uint8_t *plan;			/* head and records; strings point into it */
 	char arch[PGC_IMG_MAX_ARCH];
 };
@@ -258,6 +269,28 @@ int pgc_update_apply(struct pgc_update *up, struct pgc_remote *rem,
 		     const struct pgc_request *req);
 /* Returns how many pieces could not be put back (0: as it was). */
 int pgc_update_rollback(struct pgc_update *up, struct pgc_remote *rem);
+
+/*
+ * live.c: when a live dump's pre-copy stops, and each round's report.
+ * dump.c calls scanned (with the bytes the round found written), final,
+ * armed when it re-armed tracking and lets the source run, done once the
+ * round is in the stream.
+ */
+struct pgc_live {
+	const struct pgc_request *req;
+	unsigned int round;		/* the round being taken */
+	uint64_t t_start, t_armed;	/* when tracking was last armed */
+	double rate;			/* bytes/s the last large round wrote */
+	double dirty_rate;		/* bytes/s written since the last arm */
+	uint64_t bytes;			/* bytes in the stream so far */
+};
+void pgc_live_start(struct pgc_live *l, const struct pgc_request *req);
+void pgc_live_scanned(struct pgc_live *l, uint64_t bytes);
+bool pgc_live_final(const struct pgc_live *l, uint64_t bytes);
+void pgc_live_armed(struct pgc_live *l);
+void pgc_live_done(struct pgc_live *l, bool final, uint64_t data_len,
+		   uint64_t stored, uint64_t write_ns, uint64_t round_ns,
+		   uint64_t stopped_ns);
 
 /* A manifest range as the public API shows one (name not copied). */
 void pgc_img_range_public(const Pgclone__Range *r, uint32_t page_size,

@@ -53,11 +53,15 @@ struct wire_head {
 	uint64_t parent_hi, parent_lo;	/* WIRE_HAS_PARENT: a delta's parent */
 	uint32_t parent_crc;		/* ... and its manifest's crc32c */
 	uint32_t flags;			/* WIRE_HAS_* */
+	uint32_t live_round;		/* WIRE_HAS_LIVE: a round of a live stream */
+	uint32_t live_final;		/* ... and whether it is the last */
+	uint32_t pad2;
 	char arch[PGC_IMG_MAX_ARCH];
 };
 
 #define WIRE_HAS_ID	1u
 #define WIRE_HAS_PARENT	2u
+#define WIRE_HAS_LIVE	4u
 
 #define WIRE_SRC_START	1u
 #define WIRE_SRC_END	2u
@@ -163,6 +167,11 @@ int pgc_img_wire_encode(const struct pgc_img *img, uint8_t **out, size_t *len)
 		head.parent_hi = m->parent->id_hi;
 		head.parent_lo = m->parent->id_lo;
 		head.parent_crc = m->parent->manifest_crc;
+	}
+	if (m->live) {			/* checked: it has its round */
+		head.flags |= WIRE_HAS_LIVE;
+		head.live_round = m->live->round;
+		head.live_final = !!m->live->final;
 	}
 	ret = plan_size(m, &head.plan_len);
 	if (ret)
@@ -547,6 +556,13 @@ static int rebuild(struct pgc_img *img, const struct wire_head *w,
 		f->parent.manifest_crc = w->parent_crc;
 		f->m.parent = &f->parent;
 	}
+	if (w->flags & WIRE_HAS_LIVE) {
+		pgclone__live__init(&f->live);
+		f->live.has_round = f->live.has_final = 1;
+		f->live.round = w->live_round;
+		f->live.final = w->live_final;
+		f->m.live = &f->live;
+	}
 	img->h = w->h;
 	img->m = &f->m;
 	img->flat = f;
@@ -557,7 +573,8 @@ static int rebuild(struct pgc_img *img, const struct wire_head *w,
 static int check_head(const struct wire_head *w, size_t plan_len)
 {
 	if (w->magic != WIRE_MAGIC || !w->nr_ranges ||
-	    (w->flags & ~(WIRE_HAS_ID | WIRE_HAS_PARENT)) ||
+	    (w->flags & ~(WIRE_HAS_ID | WIRE_HAS_PARENT | WIRE_HAS_LIVE)) ||
+	    w->live_final > 1 || w->pad2 ||
 	    w->nr_ranges > PGC_IMG_MAX_RANGES ||
 	    w->nr_extents > PGC_IMG_MAX_EXTENTS || w->plan_len != plan_len ||
 	    w->plan_len > WIRE_MAX_PLAN || w->h.page_size < 512 ||

@@ -88,6 +88,10 @@ struct restorer {
 	bool update;			/* PGCLONE_UPDATE: into the live clone */
 	struct pgc_update up;
 	struct pgc_phases ph;		/* -v: where the time goes */
+	/* a live stream: img is round 0 (the plan's names point into it) */
+	int in;				/* the stream */
+	struct pgc_img cur;		/* the round being read, past round 0 */
+	uint8_t **pop;			/* per range: pages written aside so far */
 };
 
 static bool same_object(int fd, const Pgclone__FileIdentity *f)
@@ -655,6 +659,222 @@ static int stream_chain(struct restorer *rs)
 	return ret ? ret : stream_data(rs);
 }
 
+/* ---- live streams ---------------------------------------------------- */
+
+/*
+ * A live stream (pgclone-image(5), LIVE STREAMS) is rounds back to back
+ * on one input, each a complete image: round 0 the whole range, each
+ * later one a delta of the round before.  They are all applied to the
+ * ranges built aside -- which nobody sees until they are placed -- each
+ * read by a parser of its own and checked (checksums, trailer, link to
+ * the round before) before the next is started, and only the final
+ * round's verdict lets run() place them.  A stream cut anywhere, a round
+ * that does not follow, a bad checksum or a signal: run() fails and the
+ * ranges built aside are dropped, the process as it was.
+ */
+
+static bool pop_test(const struct restorer *rs, uint32_t r, uint64_t pg)
+{
+	return rs->pop[r] && (rs->pop[r][pg / 8] & (1u << (pg % 8)));
+}
+
+/* Note the DATA extents written aside; @img's ranges are round 0's. */
+static int pop_mark(struct restorer *rs, const struct pgc_img *img)
+{
+	const Pgclone__Manifest *m = img->m;
+
+	if (!rs->pop) {
+		rs->pop = calloc(rs->plan.n, sizeof(*rs->pop));
+		if (!rs->pop)
+			return -ENOMEM;
+	}
+	for (size_t i = 0; i < m->n_extents; i++) {
+		const Pgclone__Extent *e = m->extents[i];
+		const Pgclone__Range *r = m->ranges[e->range];
+		uint64_t first = e->offset / PGC_PAGE_SIZE;
+
+		if (e->kind != PGCLONE__EXTENT_KIND__DATA || !extent_wanted(rs, e))
+			continue;
+		if (!rs->pop[e->range]) {
+			uint64_t pages = (r->end - r->start) / PGC_PAGE_SIZE;
+
+			rs->pop[e->range] = calloc((size_t)(pages + 7) / 8, 1);
+			if (!rs->pop[e->range])
+				return -ENOMEM;
+		}
+		for (uint64_t pg = first; pg < first + e->nr_pages; pg++)
+			rs->pop[e->range][pg / 8] |= (uint8_t)(1u << (pg % 8));
+	}
+	return 0;
+}
+
+/* Zeroes over [a, b) of range @r aside: a page the round no longer has. */
+static int zero_aside(struct restorer *rs, uint32_t r, uint64_t off, uint64_t len)
+{
+	static const char zero[64 * 1024];
+
+	while (len) {
+		size_t n = len < sizeof(zero) ? (size_t)len : sizeof(zero);
+		struct iovec l = { (void *)zero, n };
+		struct iovec d = { (void *)(rs->build.at[r] + off), n };
+
+		if (pgc_vm_writev(rs->req->dst_pid, &l, 1, &d, 1) != (ssize_t)n)
+			return pgc_fail(-ESRCH, "PID %d exited during the restore",
+					(int)rs->req->dst_pid);
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/*
+ * Pages an earlier round wrote aside that this round has neither as data
+ * nor left to its parent (dropped since, or the zero page now): zeroes,
+ * which is what the source reads there.
+ */
+static int zero_dropped(struct restorer *rs, const Pgclone__Manifest *m)
+{
+	size_t k = 0;
+	int ret = 0;
+
+	for (uint32_t r = 0; !ret && r < m->n_ranges; r++) {
+		uint64_t pages = (m->ranges[r]->end - m->ranges[r]->start) / PGC_PAGE_SIZE;
+
+		for (uint64_t pg = 0; !ret && rs->pop[r] && pg < pages; pg++) {
+			uint64_t off = pg * PGC_PAGE_SIZE;
+			bool kept = false;
+
+			while (k < m->n_extents && (m->extents[k]->range < r ||
+			       (m->extents[k]->range == r &&
+				m->extents[k]->offset + m->extents[k]->nr_pages *
+				PGC_PAGE_SIZE <= off)))
+				k++;
+			if (k < m->n_extents && m->extents[k]->range == r &&
+			    m->extents[k]->offset <= off)
+				kept = m->extents[k]->kind != PGCLONE__EXTENT_KIND__ZERO;
+			if (!kept && pop_test(rs, r, pg)) {
+				ret = zero_aside(rs, r, off, PGC_PAGE_SIZE);
+				rs->pop[r][pg / 8] &= (uint8_t)~(1u << (pg % 8));
+			}
+		}
+	}
+	return ret;
+}
+
+/* Round @cur follows the round before (@prev) and maps what round 0 mapped? */
+static int check_round(const struct restorer *rs, const struct pgc_img *prev,
+		       const struct pgc_img *cur)
+{
+	const Pgclone__Manifest *m = cur->m, *m0 = rs->img.m;
+	const Pgclone__Parent *p = m->parent;
+
+	if (!m->live || m->live->round != prev->m->live->round + 1 || !p ||
+	    !prev->m->has_id_hi || p->id_hi != prev->m->id_hi ||
+	    p->id_lo != prev->m->id_lo || p->manifest_crc != prev->h.manifest_crc)
+		return pgc_fail(-EPROTO, "the live stream's round %u is not followed by its next round",
+				prev->m->live->round);
+	if (cur->h.page_size != rs->img.h.page_size || m->n_ranges != m0->n_ranges)
+		return pgc_fail(-EPROTO, "round %u of the live stream maps other ranges than round 0",
+				m->live->round);
+	for (size_t i = 0; i < m->n_ranges; i++) {
+		const Pgclone__Range *a = m->ranges[i], *b = m0->ranges[i];
+
+		if (a->start != b->start || a->end != b->end || a->prot != b->prot ||
+		    a->kind != b->kind)
+			return pgc_fail(-EPROTO, "round %u of the live stream maps other ranges than round 0",
+					m->live->round);
+	}
+	return 0;
+}
+
+/* The DATA of round @img, from rs->parser, into the ranges aside. */
+static int apply_round(struct restorer *rs, const struct pgc_img *img)
+{
+	const Pgclone__Manifest *m = img->m;
+	struct pgc_img_batch *b = pgc_img_batch_new();
+	uint64_t done = 0, k = 0;
+	int ret = 0;
+
+	if (!b)
+		return -ENOMEM;
+	for (size_t i = 0; !ret && i < m->n_extents; i++) {
+		const Pgclone__Extent *e = m->extents[i];
+		uint64_t left = e->nr_pages * PGC_PAGE_SIZE;
+		uint64_t at = rs->build.at[e->range] + e->offset;
+		bool wanted = extent_wanted(rs, e);
+
+		if (e->kind != PGCLONE__EXTENT_KIND__DATA)
+			continue;
+		while (!ret && left) {
+			size_t n = pgc_img_batch_room(b);
+
+			if (!n) {
+				done += b->used;
+				ret = flush_batch(rs, &rs->parser, b);
+				if (!ret && pgc_cancelled(rs->req, done, img->h.data_len))
+					ret = pgc_fail(-EINTR, "interrupted");
+				continue;
+			}
+			if (n > left)
+				n = (size_t)left;
+			pgc_img_batch_add(b, k, n, wanted ? at : 0);
+			at += n;
+			left -= n;
+		}
+		k++;
+	}
+	if (!ret)
+		ret = flush_batch(rs, &rs->parser, b);
+	pgc_img_batch_free(b);
+	return ret;
+}
+
+static int stream_rounds(struct restorer *rs)
+{
+	struct pgc_img *prev = &rs->img;
+	int ret = stream_data(rs);
+
+	if (!ret)
+		ret = pop_mark(rs, &rs->img);
+	while (!ret && !prev->m->live->final) {
+		struct pgc_img next;
+
+		/* the round's checksums before the next (run() has the final's) */
+		ret = pgc_img_parser_finish(&rs->parser);
+		if (ret)
+			break;
+		pgc_img_parser_stop(&rs->parser);
+		ret = pgc_step(rs->req, "live-round");
+		if (!ret)
+			ret = pgc_img_parser_start(&rs->parser, rs->in, rs->req, &next);
+		if (ret) {
+			char why[256];
+
+			snprintf(why, sizeof(why), "%s", pgclone_last_error());
+			pgc_clear_error();
+			return pgc_fail(ret, "the live stream ends before its final round (after round %u): %s",
+					prev->m->live->round, why);
+		}
+		ret = check_round(rs, prev, &next);
+		if (!ret)
+			ret = zero_dropped(rs, next.m);
+		if (!ret)
+			ret = apply_round(rs, &next);
+		if (!ret)
+			ret = pop_mark(rs, &next);
+		if (!ret)
+			pr_info("live round %u applied aside: %llu pages%s",
+				next.m->live->round,
+				(unsigned long long)(next.h.data_len / PGC_PAGE_SIZE),
+				next.m->live->final ? " (final)" : "");
+		if (prev != &rs->img)
+			pgc_img_free(prev);
+		rs->cur = next;
+		prev = &rs->cur;
+	}
+	return ret;
+}
+
 /* ---- --update --------------------------------------------------------- */
 
 /* The delta's parent: the image before it. */
@@ -851,7 +1071,7 @@ static int run(struct restorer *rs)
 	if (ret)
 		return ret;
 	pgc_phase_end(&rs->ph, "map");
-	ret = stream_chain(rs);
+	ret = rs->img.m->live ? stream_rounds(rs) : stream_chain(rs);
 	/* every checksum and the trailer, as the parser found them */
 	if (!ret)
 		ret = pgc_img_parser_finish(&rs->parser);
@@ -886,6 +1106,7 @@ int pgc_image_restore(const struct pgc_request *req, int in,
 
 	pgc_phases_start(&rs.ph);
 	ret = start_older(&rs);
+	rs.in = in;
 	pgc_img_tune_fd(in);
 	if (!ret)
 		ret = pgc_img_parser_start(&rs.parser, in, req, &rs.img);
@@ -893,6 +1114,11 @@ int pgc_image_restore(const struct pgc_request *req, int in,
 		ret = check_machine(&rs.img);
 	if (!ret)
 		ret = index_extents(&rs.img, &rs.x, &rs.nx);
+	if (!ret && rs.img.m->live && (rs.n_older || rs.update))
+		ret = pgc_fail(-EINVAL, "a live stream is restored alone: not in a chain, nor with --update");
+	if (!ret && rs.img.m->live && rs.img.m->live->round)
+		ret = pgc_fail(-EPROTO, "the live stream starts at round %u, not at round 0",
+			       rs.img.m->live->round);
 	if (!ret)
 		ret = check_chain(&rs);
 	if (!ret && rs.update)
@@ -954,6 +1180,10 @@ int pgc_image_restore(const struct pgc_request *req, int in,
 	free(rs.obj_by_path);
 	free(rs.plan.r);
 	pgc_img_free(&rs.img);
+	pgc_img_free(&rs.cur);
+	for (size_t i = 0; rs.pop && i < rs.plan.n; i++)
+		free(rs.pop[i]);
+	free(rs.pop);
 	free(rs.x);
 	for (size_t i = 0; i < rs.n_older; i++) {
 		pgc_img_free(&rs.older[i].img);

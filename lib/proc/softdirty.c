@@ -342,3 +342,17 @@ static int emul_save(struct pgc_track *t)
 		return pgc_fail(-EIO, "cannot write the emulated soft-dirty state");
 	return 0;
 }
+
+/*
+ * A live dump arms again and again in one process: what was noted for
+ * the arm just done becomes what the next scan compares with, as a new
+ * pgc_track_open() would load it.
+ */
+void pgc_track_emul_rotate(struct pgc_track *t)
+{
+	free(t->old);
+	t->old = t->new;
+	t->n_old = t->n_new;
+	t->new = NULL;
+	t->n_new = t->cap_new = 0;
+}
