@@ -154,5 +154,9 @@ int cancel_signal(void);
 void exit_on_signals(void);
 int progress_cb(void *ctx, uint64_t done, uint64_t total);
 void progress_done(void);
+/* dump --live: a line per round on a TTY, or always with --progress */
+struct pgclone_live_round;
+void set_live_progress(bool always);
+void live_progress(void *ctx, const struct pgclone_live_round *r);
 
 #endif

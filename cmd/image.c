@@ -22,7 +22,8 @@
 #include "strutils.h"
 
 enum { OPT_ALL = 256, OPT_NO_FREEZE, OPT_REPLACE, OPT_STRICT, OPT_FORCE, OPT_TIMEOUT,
-       OPT_SNAPSHOT, OPT_COMPRESS, OPT_PARENT, OPT_TRACK, OPT_UPDATE };
+       OPT_SNAPSHOT, OPT_COMPRESS, OPT_PARENT, OPT_TRACK, OPT_UPDATE, OPT_LIVE,
+       OPT_MAX_ROUNDS, OPT_MAX_DOWNTIME, OPT_LEAVE_STOPPED, OPT_PROGRESS };
 
 struct image_args {
 	pid_t pid;
@@ -38,6 +39,10 @@ struct image_args {
 	const char *parent;		/* dump --parent FILE */
 	enum pgclone_engine engine;	/* dump --snapshot --engine */
 	bool engine_given;
+	/* dump --live */
+	long max_rounds;		/* -2: not given */
+	long max_downtime_ms;		/* 0: not given */
+	bool progress;			/* --progress: a line per round */
 	/* restore: every -i, base first; path is the last */
 	const char *inputs[PGCLONE_MAX_CHAIN + 1];
 	size_t n_inputs;
@@ -61,6 +66,11 @@ static const struct option image_longopts[] = {
 	{ "parent", required_argument, NULL, OPT_PARENT },
 	{ "track", no_argument, NULL, OPT_TRACK },
 	{ "update", no_argument, NULL, OPT_UPDATE },
+	{ "live", no_argument, NULL, OPT_LIVE },
+	{ "max-rounds", required_argument, NULL, OPT_MAX_ROUNDS },
+	{ "max-downtime", required_argument, NULL, OPT_MAX_DOWNTIME },
+	{ "leave-stopped", no_argument, NULL, OPT_LEAVE_STOPPED },
+	{ "progress", no_argument, NULL, OPT_PROGRESS },
 	{ "dry-run", no_argument, NULL, 'n' },
 	{ "engine", required_argument, NULL, 'e' },
 	CLI_COMMON_LONGOPTS,
@@ -92,6 +102,55 @@ static int compress_option(const char *arg, struct image_args *a)
 }
 
 /* Parse the options of one image command; @allowed lists its letters. */
+/* A whole number of @what in [lo, hi], for --max-rounds and --max-downtime. */
+static int count_option(const char *what, const char *arg, long lo, long hi, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || v < lo || v > hi)
+		return errx_usage("%s %.40s: give a whole number from %ld to %ld",
+				  what, arg, lo, hi);
+	*out = v;
+	return 0;
+}
+
+/* dump --live: every round as the library reports it, for --json. */
+static struct pgclone_live_round live_rounds[PGCLONE_LIVE_MAX_ROUNDS + 1];
+static size_t n_live_rounds;
+
+static void live_round_cb(void *ctx, const struct pgclone_live_round *r)
+{
+	if (n_live_rounds < sizeof(live_rounds) / sizeof(live_rounds[0]))
+		live_rounds[n_live_rounds++] = *r;
+	live_progress(ctx, r);
+}
+
+static void live_json(struct json *j)
+{
+	uint64_t bytes = 0;
+
+	json_open_array(j, "rounds");
+	for (size_t i = 0; i < n_live_rounds; i++) {
+		const struct pgclone_live_round *r = &live_rounds[i];
+
+		bytes += r->bytes;
+		json_open(j, NULL);
+		json_u64(j, "round", r->round);
+		json_bool(j, "final", r->final);
+		json_u64(j, "pages", r->pages);
+		json_u64(j, "bytes", r->bytes);
+		json_double(j, "elapsed_ms", (double)r->elapsed_ns / 1e6);
+		json_double(j, "stopped_ms", (double)r->stopped_ns / 1e6);
+		json_double(j, "dirty_rate_mbs", r->dirty_rate / 1e6);
+		json_close(j);
+	}
+	json_close_array(j);
+	json_u64(j, "stream_bytes", bytes);
+}
+
 static int parse(int argc, char **argv, struct cli *cli, struct image_args *a,
 		 const char *cmd, const char *allowed)
 {
@@ -101,7 +160,7 @@ static int parse(int argc, char **argv, struct cli *cli, struct image_args *a,
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":p:s:l:d:o:i:e:nJvqhV", image_longopts,
 				NULL)) != -1) {
-		char key = c >= 256 ? "aFRSfTNCEKU"[c - 256] : (char)c;
+		char key = c >= 256 ? "aFRSfTNCEKULmwxg"[c - 256] : (char)c;
 
 		if (c != '?' && c != ':' && c != 'h' && c != 'V' &&
 		    !strchr(allowed, key))
@@ -136,6 +195,17 @@ static int parse(int argc, char **argv, struct cli *cli, struct image_args *a,
 		case OPT_PARENT: a->parent = optarg; break;
 		case OPT_TRACK: a->flags |= PGCLONE_TRACK; break;
 		case OPT_UPDATE: a->flags |= PGCLONE_UPDATE; break;
+		case OPT_LIVE: a->flags |= PGCLONE_LIVE; break;
+		case OPT_LEAVE_STOPPED: a->flags |= PGCLONE_LEAVE_STOPPED; break;
+		case OPT_PROGRESS: a->progress = true; break;
+		case OPT_MAX_ROUNDS:
+			ret = count_option("--max-rounds", optarg, 0, PGCLONE_LIVE_MAX_ROUNDS,
+					   &a->max_rounds);
+			break;
+		case OPT_MAX_DOWNTIME:
+			ret = count_option("--max-downtime", optarg, 1, 3600000,
+					   &a->max_downtime_ms);
+			break;
 		case OPT_ALL: a->all = true; break;
 		case OPT_NO_FREEZE: a->flags |= PGCLONE_NO_FREEZE; break;
 		case OPT_SNAPSHOT: a->flags |= PGCLONE_SNAPSHOT; break;
@@ -198,6 +268,8 @@ static void report(const char *what, const struct image_args *a,
 			json_bool(&j, "dst_auto", a->flags & PGCLONE_DST_AUTO);
 		}
 		print_ranges_json(&j, r->ranges, r->nr_ranges);
+		if (a->flags & PGCLONE_LIVE)
+			live_json(&j);
 		json_u64(&j, "pages_present", r->pages_present);
 		json_u64(&j, "pages_written", r->pages_copied);
 		json_u64(&j, "bytes", r->bytes_copied);
@@ -237,9 +309,23 @@ int cmd_dump(int argc, char **argv, struct cli *cli)
 	bool to_stdout;
 	int parent_fd = -1, ret;
 
-	ret = parse(argc, argv, cli, &a, "dump", "psloaFNCEKeJvq");
+	a.max_rounds = -2;
+	ret = parse(argc, argv, cli, &a, "dump", "psloaFNCEKeJvqLmwxg");
 	if (ret)
 		return ret;
+	if (!(a.flags & PGCLONE_LIVE) && (a.max_rounds != -2 || a.max_downtime_ms ||
+					  (a.flags & PGCLONE_LEAVE_STOPPED) || a.progress))
+		return errx_usage("%s applies only with --live",
+				  a.flags & PGCLONE_LEAVE_STOPPED ? "--leave-stopped" :
+				  a.max_rounds != -2 ? "--max-rounds" :
+				  a.max_downtime_ms ? "--max-downtime" : "--progress");
+	if ((a.flags & PGCLONE_LIVE) && (a.flags & (PGCLONE_NO_FREEZE | PGCLONE_SNAPSHOT |
+						    PGCLONE_TRACK) || a.parent))
+		return errx_usage("--live does not go with %s: it freezes the source for its final round and is its own base",
+				  a.flags & PGCLONE_NO_FREEZE ? "--no-freeze" :
+				  a.flags & PGCLONE_SNAPSHOT ? "--snapshot" :
+				  a.parent ? "--parent" : "--track");
+	set_live_progress(a.progress);
 	if (!a.pid)
 		return errx_usage("--pid is required");
 	if (a.all == a.src.given)
@@ -301,7 +387,11 @@ int cmd_dump(int argc, char **argv, struct cli *cli)
 							      sandbox_ready_dump,
 			.compress = a.compress ? PGCLONE_COMPRESS_ZSTD : PGCLONE_COMPRESS_NONE,
 			.compress_level = a.level, .parent_fd = a.parent ? parent_fd : 0,
-			.engine = a.engine);
+			.engine = a.engine,
+			.max_rounds = a.max_rounds == -2 ? 0 :
+				      a.max_rounds == 0 ? PGCLONE_LIVE_NO_PRECOPY : (int)a.max_rounds,
+			.max_downtime_ms = (unsigned int)a.max_downtime_ms,
+			.live_round = a.flags & PGCLONE_LIVE ? live_round_cb : NULL);
 	ret = pgclone_dump(a.pid, a.src.addr, a.len, out.fd, &opts, &res);
 	progress_done();
 	if (parent_fd >= 0)

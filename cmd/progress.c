@@ -9,6 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <pgclone.h>
+
 #include "cli.h"
 
 #define PROGRESS_MIN_BYTES (64ULL << 20)
@@ -91,4 +93,30 @@ void progress_done(void)
 	if (progress_shown)
 		fputs("\r\033[K", stderr);
 	progress_shown = false;
+}
+
+static bool live_always;
+
+void set_live_progress(bool always)
+{
+	live_always = always;
+}
+
+/*
+ * One line per round of a live dump: which round, what it stored, how
+ * fast the source wrote since the round before, how long it was stopped.
+ * On a terminal, or always with --progress; never with --quiet or --json.
+ */
+void live_progress(void *ctx, const struct pgclone_live_round *r)
+{
+	const struct cli *cli = ctx;
+
+	if (cli->quiet || cli->json || (!live_always && !isatty(STDERR_FILENO)))
+		return;
+	progress_done();
+	fprintf(stderr, "%s: live round %u%s: %llu pages, %llu bytes, dirty rate %.1f MB/s, stopped %.1f ms, %.1f ms\n",
+		prog, r->round, r->final ? " (final, frozen)" : "",
+		(unsigned long long)r->pages, (unsigned long long)r->bytes,
+		r->dirty_rate / 1e6, (double)r->stopped_ns / 1e6,
+		(double)r->elapsed_ns / 1e6);
 }

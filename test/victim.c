@@ -189,6 +189,37 @@ static void *scribbler(void *arg)
 	return NULL;
 }
 
+/* "rewrite": RATE bytes a second of the range rewritten, in 10 ms steps,
+ * each pass with new bytes (a live dump's source). */
+struct rewrite {
+	volatile uint64_t *base;
+	uint64_t len, rate;
+};
+
+static void *rewriter(void *arg)
+{
+	struct rewrite *rw = arg;
+	uint64_t off = 0, gen = 1;
+
+	for (;;) {
+		struct timespec ts = { 0, 10000000 };
+
+		for (uint64_t done = 0; done < rw->rate / 100; done += 4096) {
+			volatile uint64_t *p = rw->base + off / 8;
+
+			for (size_t i = 0; i < 4096 / 8; i++)
+				p[i] = gen * 0x9e3779b97f4a7c15ULL + off + i;
+			off += 4096;
+			if (off >= rw->len) {
+				off = 0;
+				gen++;
+			}
+		}
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
+
 static void *exit_at_once(void *arg)
 {
 	return arg;
@@ -493,6 +524,15 @@ static void command(char *line)
 		sw.base = (volatile uint64_t *)a;
 		sw.pages = b / 4096;
 		puts(pthread_create(&t, NULL, scribbler, &sw) ? "err" : "ok");
+	} else if (!strcmp(cmd, "rewrite")) {	/* rewrite ADDR LEN RATE */
+		static struct rewrite rw;
+		pthread_t t;
+
+		rw.base = (volatile uint64_t *)a;
+		rw.len = b;
+		rw.rate = strtoull(s3, NULL, 0);
+		puts(rw.len < 4096 || rw.rate < 400 * 1024 ||
+		     pthread_create(&t, NULL, rewriter, &rw) ? "err" : "ok");
 	} else if (!strcmp(cmd, "churn")) {
 		for (unsigned long i = 0; i < a; i++) {
 			pthread_t t;
