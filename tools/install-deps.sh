@@ -7,7 +7,8 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config python3 util-linux strace gdb libcap2-bin
       libcap-dev libseccomp-dev libprotobuf-c-dev protobuf-c-compiler libzstd-dev
       libcmocka-dev clang-14 libclang-rt-14-dev man-db groff-base
-      zstd)	# the zstd program: test_compress.py crafts frames with it
+      zstd	# the zstd program: test_compress.py crafts frames with it
+      openssh-server openssh-client)	# test_live.py: a stream through real ssh
 for opt in "$@"; do
 	case $opt in
 	--kernel)

@@ -1,0 +1,262 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Live migration through one stream: dump --live, restore -i -.
+
+A source rewriting ~10 MB/s is dumped live and left stopped
+(--leave-stopped): the restore is its final-round instant, every page
+compared with the stopped source.  The stream cut at every round boundary
+and in the middle of every round, and a restore sent SIGTERM half-way
+through, leave the destination exactly as it was (maps and bytes).
+--max-rounds 0 and 1 give the rounds they say; bad options get one line
+and exit 2.  And through real ssh: an sshd of the test's own on
+127.0.0.1, with generated host and client keys, torn down at the end.
+
+On a kernel without CONFIG_MEM_SOFT_DIRTY the tests run with the
+fault-point build's stand-in (PGCLONE_FAULT_SOFTDIRTY=emulate), as
+test_incremental does."""
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+import unittest
+
+from harness import PAGE, PGCLONE, Snapshot, VictimTest, run
+from test_incremental import EMULATED
+
+MIB = 1 << 20
+LEN = 16 * MIB
+RATE = 10 * MIB
+
+
+def rounds_of(stream):
+    """[(start, data_start, end)] of each round of a captured stream,
+    from each round's header and trailer (pgclone-image(5))."""
+    out, at = [], 0
+    while at < len(stream):
+        hdr = stream[at:at + 64]
+        assert hdr[:8] == b"PGCLONE\0", f"no round header at {at}"
+        data_off, data_len = struct.unpack_from("<QQ", hdr, 40)
+        incompat = struct.unpack_from("<I", hdr, 24)[0]
+        assert incompat & 0x4, "a round without the live bit"
+        tr = at + data_off + data_len
+        assert stream[tr:tr + 8] == b"PGCLEND\0"
+        n = struct.unpack_from("<Q", stream, tr + 8)[0]
+        end = tr + 16 + 4 * n + 4
+        out.append((at, at + data_off, end))
+        at = end
+    return out
+
+
+class Live(VictimTest):
+    def setUp(self):
+        super().setUp()
+        self.dir = tempfile.mkdtemp(prefix="pgclone-live-")
+        self.addCleanup(lambda: shutil.rmtree(self.dir, ignore_errors=True))
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def env(self):
+        return {"PGCLONE_RUNTIME_DIR": self.path("run"),
+                "PGCLONE_FAULT_SOFTDIRTY": "emulate" if EMULATED else ""}
+
+    def writing_source(self, rate=RATE):
+        a = self.victim()
+        addr = a.addr(f"anon {LEN:#x}")
+        a.ok(f"fill {addr:#x} {LEN:#x} 7")
+        a.ok(f"rewrite {addr:#x} {LEN:#x} {rate}")
+        return a, addr
+
+    def dump_live(self, a, addr, *extra, out=None, check=0):
+        r = run("dump", "--pid", a.pid, "--src", hex(addr), "--len", hex(LEN),
+                "--live", "--json", *extra, "-o", out or self.path("stream"),
+                env=self.env(), check=check)
+        return r, (json.loads(r.stdout) if r.returncode == 0 else None)
+
+    def state(self, pid):
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+
+    def test_restores_the_final_round_instant_exactly(self):
+        a, addr = self.writing_source()
+        time.sleep(0.3)
+        r, j = self.dump_live(a, addr, "--leave-stopped", "--progress", "-v")
+        self.assertEqual(self.state(a.pid), "T", "--leave-stopped: not stopped")
+        rounds = j["rounds"]
+        self.assertGreaterEqual(len(rounds), 2, rounds)
+        self.assertEqual([x["round"] for x in rounds], list(range(len(rounds))))
+        self.assertEqual([x["final"] for x in rounds], [False] * (len(rounds) - 1) + [True])
+        self.assertEqual(rounds[0]["pages"], LEN // PAGE)
+        self.assertGreater(rounds[1]["dirty_rate_mbs"], 0)
+        self.assertIn("live round 0", r.stderr)
+        self.assertIn("(final, frozen)", r.stderr)
+        b = self.victim()
+        dst = self.free_addr(b)
+        run("restore", "--pid", b.pid, "-i", self.path("stream"), "--dst", hex(dst),
+            env=self.env(), check=0)
+        want = a.read(addr, LEN)
+        got = b.read(dst, LEN)
+        bad = [i for i in range(0, LEN, PAGE) if want[i:i + PAGE] != got[i:i + PAGE]]
+        self.assertEqual(bad, [], f"{len(bad)} pages differ from the stopped source")
+        # the source was written meanwhile: the base alone would not do
+        self.assertNotEqual(want, b"\x07" * LEN)
+        os.kill(a.pid, signal.SIGCONT)
+        self.assertTrue(a.alive())
+        self.assertEqual(a.cmd("ping"), "pong")
+
+    def test_a_cut_anywhere_changes_nothing(self):
+        a, addr = self.writing_source()
+        r, j = self.dump_live(a, addr, "--max-downtime", "1", "--max-rounds", "4")
+        with open(self.path("stream"), "rb") as f:
+            stream = f.read()
+        rounds = rounds_of(stream)
+        self.assertEqual(len(rounds), len(j["rounds"]))
+        self.assertGreaterEqual(len(rounds), 2)
+        cuts = set()
+        for start, data, end in rounds:
+            cuts |= {start, start + 1, start + 64, data, (data + end) // 2, end - 1, end - 4}
+        cuts.discard(len(stream))
+        b = self.victim()
+        dst = self.free_addr(b)
+        b.ok(f"poke {b.addr(f'anon {MIB:#x}'):#x} 3")
+        snap = Snapshot(b)
+        for cut in sorted(cuts):
+            with open(self.path("cut"), "wb") as f:
+                f.write(stream[:cut])
+            r = run("restore", "--pid", b.pid, "-i", self.path("cut"), "--dst", hex(dst),
+                    env=self.env())
+            self.assertNotEqual(r.returncode, 0, f"cut at {cut} of {len(stream)} restored")
+            self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+            snap.assert_unchanged(self)
+        # a bad checksum in the final round too
+        start, data, end = rounds[-1]
+        bad = bytearray(stream)
+        bad[end - 6] ^= 0xff
+        with open(self.path("cut"), "wb") as f:
+            f.write(bad)
+        r = run("restore", "--pid", b.pid, "-i", self.path("cut"), "--dst", hex(dst),
+                env=self.env())
+        self.assertNotEqual(r.returncode, 0)
+        snap.assert_unchanged(self)
+        # and the whole stream does restore
+        run("restore", "--pid", b.pid, "-i", self.path("stream"), "--dst", hex(dst),
+            env=self.env(), check=0)
+
+    def test_sigterm_between_rounds_changes_nothing(self):
+        a, addr = self.writing_source()
+        self.dump_live(a, addr, "--max-rounds", "2", "--max-downtime", "1")
+        with open(self.path("stream"), "rb") as f:
+            stream = f.read()
+        first = rounds_of(stream)[0][2]
+        b = self.victim()
+        dst = self.free_addr(b)
+        snap = Snapshot(b)
+        p = subprocess.Popen([PGCLONE, "restore", "--pid", str(b.pid), "-i", "-",
+                              "--dst", hex(dst)], stdin=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=dict(os.environ, **self.env()))
+        p.stdin.write(stream[:first])
+        p.stdin.flush()
+        time.sleep(1)
+        p.send_signal(signal.SIGTERM)
+        err = p.communicate(timeout=60)[1].decode()
+        self.assertNotEqual(p.returncode, 0, err)
+        snap.assert_unchanged(self)
+
+    def test_max_rounds_0_and_1(self):
+        a, addr = self.writing_source()
+        b = self.victim()
+        dst = self.free_addr(b)
+        for n, want in (("0", 1), ("1", 2)):
+            r, j = self.dump_live(a, addr, "--max-rounds", n, "--leave-stopped",
+                                  "--max-downtime", "1")
+            self.assertEqual(len(j["rounds"]), want, j["rounds"])
+            self.assertTrue(j["rounds"][-1]["final"])
+            run("restore", "--pid", b.pid, "-i", self.path("stream"), "--dst", hex(dst),
+                "--replace", env=self.env(), check=0)
+            self.assertEqual(b.read(dst, LEN), a.read(addr, LEN), f"--max-rounds {n}")
+            os.kill(a.pid, signal.SIGCONT)
+
+    def test_bad_options_one_line(self):
+        a, addr = self.writing_source()
+        base = ["dump", "--pid", str(a.pid), "--src", hex(addr), "-o", self.path("x")]
+        for extra, needle in (
+                (["--leave-stopped"], "only with --live"),
+                (["--max-rounds", "3"], "only with --live"),
+                (["--progress"], "only with --live"),
+                (["--live", "--max-rounds", "-1"], "--max-rounds"),
+                (["--live", "--max-rounds", "100"], "--max-rounds"),
+                (["--live", "--max-rounds", "x"], "--max-rounds"),
+                (["--live", "--max-downtime", "0"], "--max-downtime"),
+                (["--live", "--no-freeze"], "--no-freeze"),
+                (["--live", "--track"], "--track"),
+                (["--live", "--snapshot"], "--snapshot"),
+                (["--live", "--parent", self.path("x")], "--parent")):
+            r = run(*base, *extra, env=self.env())
+            self.assertEqual(r.returncode, 2, (extra, r.stderr))
+            lines = r.stderr.strip().splitlines()
+            self.assertEqual(len(lines), 1, (extra, r.stderr))
+            self.assertIn(needle, lines[0])
+            self.assertFalse(os.path.exists(self.path("x")))
+        self.assertEqual(self.state(a.pid), "S")
+
+    def test_through_real_ssh(self):
+        sshd = shutil.which("sshd") or "/usr/sbin/sshd"
+        self.assertTrue(os.path.exists(sshd),
+                        "sshd is missing: tools/install-deps.sh installs openssh-server")
+        d = self.path("ssh")
+        os.makedirs(d)
+        for name in ("host", "client"):
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
+                            os.path.join(d, name)], check=True)
+        shutil.copy(os.path.join(d, "client.pub"), os.path.join(d, "authorized_keys"))
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        with open(os.path.join(d, "sshd_config"), "w") as f:
+            f.write(f"ListenAddress 127.0.0.1\nPort {port}\n"
+                    f"HostKey {d}/host\nAuthorizedKeysFile {d}/authorized_keys\n"
+                    "PermitRootLogin prohibit-password\nPasswordAuthentication no\n"
+                    "KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
+                    f"PidFile {d}/sshd.pid\nAcceptEnv PGCLONE_*\n")
+        os.makedirs("/run/sshd", exist_ok=True)
+        log = open(os.path.join(d, "sshd.log"), "w")
+        self.addCleanup(log.close)
+        daemon = subprocess.Popen([sshd, "-D", "-e", "-f", os.path.join(d, "sshd_config")],
+                                  stderr=log)
+
+        def teardown():
+            daemon.terminate()
+            daemon.wait(timeout=30)
+        self.addCleanup(teardown)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        a, addr = self.writing_source()
+        b = self.victim()
+        dst = self.free_addr(b)
+        env = self.env()
+        ssh = (f"ssh -p {port} -i {d}/client -o UserKnownHostsFile=/dev/null "
+               f"-o StrictHostKeyChecking=no -o BatchMode=yes -o LogLevel=ERROR "
+               + " ".join(f"-o SendEnv={k}" for k in env) + " root@127.0.0.1")
+        cmd = (f"{PGCLONE} dump --pid {a.pid} --src {addr:#x} --len {LEN:#x} --live "
+               f"--leave-stopped -o - | {ssh} {PGCLONE} restore --pid {b.pid} -i - "
+               f"--dst {dst:#x}")
+        r = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True,
+                           text=True, env=dict(os.environ, **env), timeout=300)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.state(a.pid), "T")
+        self.assertEqual(b.read(dst, LEN), a.read(addr, LEN))
+        teardown()
+        self.assertIsNotNone(daemon.poll(), "sshd still running")
+
+
+if __name__ == "__main__":
+    unittest.main()
