@@ -534,6 +534,10 @@ static void print_lineage(const struct pgclone_image_info *in, FILE *out)
 		fprintf(out, ", a delta of image %s (manifest crc32c 0x%08x)",
 			in->parent_id, in->parent_manifest_crc);
 	fprintf(out, "%s\n", in->tracking ? ", armed written-page tracking" : "");
+	if (in->live && in->live_rounds)
+		fprintf(out, "a live stream: %u rounds, the last one final\n", in->live_rounds);
+	else if (in->live)
+		fputs("a live stream: this is its round 0 (pgclone verify reads every round)\n", out);
 }
 
 static void json_lineage(struct json *j, const struct pgclone_image_info *in)
@@ -541,6 +545,9 @@ static void json_lineage(struct json *j, const struct pgclone_image_info *in)
 	json_str(j, "id", in->id);
 	json_bool(j, "tracking", in->tracking);
 	json_bool(j, "delta", in->delta);
+	json_bool(j, "live", in->live);
+	if (in->live && in->live_rounds)
+		json_u64(j, "live_rounds", in->live_rounds);
 	if (in->delta) {
 		json_str(j, "parent_id", in->parent_id);
 		json_hex(j, "parent_manifest_crc", in->parent_manifest_crc);
@@ -688,7 +695,7 @@ static int info_cmd(int argc, char **argv, struct cli *cli, bool verify)
 		printf(": ok: %zu range(s), %llu data pages, every checksum matches\n",
 		       info.nr_ranges, (unsigned long long)info.pages_data);
 		print_compression(&info, stdout);
-		if (info.delta)
+		if (info.delta || info.live)
 			print_lineage(&info, stdout);
 	}
 	else if (!verify && cli->json)

@@ -414,6 +414,10 @@ struct pgclone_image_info {
 	char parent_id[33];		/* a delta: the id of its parent */
 	uint32_t parent_manifest_crc;	/* ... and its manifest's crc32c */
 	uint64_t pages_parent;		/* a delta: pages left to the parent */
+	int live;			/* a live stream (dump --live): what is
+					 * described is its round 0 */
+	uint32_t live_rounds;		/* PGCLONE_IMAGE_VERIFY: rounds verified,
+					 * the final one last; else 0 */
 	size_t :0;
 };
 

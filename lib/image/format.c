@@ -329,6 +329,19 @@ int pgc_img_read_head(int fd, struct pgc_img *img)
 	return 0;
 }
 
+int pgc_img_next_round(const struct pgc_img *prev, const struct pgc_img *cur)
+{
+	const Pgclone__Manifest *m = cur->m, *pm = prev->m;
+	const Pgclone__Parent *p = m->parent;
+
+	if (!m->live || !pm->live || m->live->round != pm->live->round + 1 || !p ||
+	    !pm->has_id_hi || !pm->has_id_lo || p->id_hi != pm->id_hi ||
+	    p->id_lo != pm->id_lo || p->manifest_crc != prev->h.manifest_crc)
+		return pgc_fail(-EPROTO, "round %u of the live stream is followed by something else than its next round",
+				pm->live ? pm->live->round : 0);
+	return 0;
+}
+
 size_t pgc_img_trailer_size(uint64_t nr_data)
 {
 	return 8 + 8 + (size_t)nr_data * 4 + 4;

@@ -137,6 +137,9 @@ static inline bool pgc_img_more_rounds(const struct pgc_img *img)
 	return img->m && img->m->live && !img->m->live->final;
 }
 
+/* @cur is the round of a live stream that follows @prev: -EPROTO if not. */
+int pgc_img_next_round(const struct pgc_img *prev, const struct pgc_img *cur);
+
 /* Read the trailer and compare it with the CRCs computed while reading. */
 int pgc_img_read_trailer(int fd, struct pgc_img *img, const uint32_t *crcs);
 size_t pgc_img_trailer_size(uint64_t nr_data);

@@ -44,6 +44,7 @@ static int fill(struct pgclone_image_info *info, const struct pgc_img *img)
 		snprintf(info->id, sizeof(info->id), "%016llx%016llx",
 			 (unsigned long long)m->id_hi, (unsigned long long)m->id_lo);
 	info->tracking = m->tracking != NULL;
+	info->live = m->live != NULL;
 	if (m->parent) {	/* checked: a delta names it fully */
 		info->delta = 1;
 		snprintf(info->parent_id, sizeof(info->parent_id), "%016llx%016llx",
@@ -107,6 +108,40 @@ static uint64_t stored_size(int fd, const struct pgc_img *img)
 	return (uint64_t)sb.st_size - (uint64_t)at - tail;
 }
 
+/*
+ * verify of a live stream: every round after round 0 (@img, read), each
+ * the next of the one before, to the final one, whose trailer must end
+ * the stream.  A stream cut before is what restore refuses: so does this.
+ */
+static int verify_rounds(int fd, struct pgc_img *img, struct pgclone_image_info *info)
+{
+	int ret = 0;
+
+	info->live_rounds = 1;
+	while (!ret && pgc_img_more_rounds(img)) {
+		struct pgc_img next;
+		uint64_t stored = 0;
+
+		ret = pgc_img_read_head(fd, &next);
+		if (ret) {
+			char why[256];
+
+			snprintf(why, sizeof(why), "%s", pgclone_last_error());
+			pgc_clear_error();
+			return pgc_fail(ret, "the live stream ends before its final round (after round %u): %s",
+					img->m->live->round, why);
+		}
+		ret = pgc_img_next_round(img, &next);
+		if (!ret)
+			ret = pgc_img_read_data(fd, &next, NULL, NULL, &stored);
+		info->data_stored += stored;
+		info->live_rounds++;
+		pgc_img_free(img);
+		*img = next;
+	}
+	return ret;
+}
+
 int pgc_image_info(int fd, bool verify, struct pgclone_image_info *info)
 {
 	struct pgc_img img;
@@ -120,7 +155,9 @@ int pgc_image_info(int fd, bool verify, struct pgclone_image_info *info)
 	ret = fill(info, &img);
 	if (!ret && verify)
 		ret = pgc_img_read_data(fd, &img, NULL, NULL, &info->data_stored);
-	else if (!ret)
+	if (!ret && verify && img.m->live)
+		ret = verify_rounds(fd, &img, info);
+	else if (!ret && !verify)
 		info->data_stored = stored_size(fd, &img);
 	pgc_img_free(&img);
 	return ret;

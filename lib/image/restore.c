@@ -766,13 +766,10 @@ static int check_round(const struct restorer *rs, const struct pgc_img *prev,
 		       const struct pgc_img *cur)
 {
 	const Pgclone__Manifest *m = cur->m, *m0 = rs->img.m;
-	const Pgclone__Parent *p = m->parent;
+	int ret = pgc_img_next_round(prev, cur);
 
-	if (!m->live || m->live->round != prev->m->live->round + 1 || !p ||
-	    !prev->m->has_id_hi || p->id_hi != prev->m->id_hi ||
-	    p->id_lo != prev->m->id_lo || p->manifest_crc != prev->h.manifest_crc)
-		return pgc_fail(-EPROTO, "the live stream's round %u is not followed by its next round",
-				prev->m->live->round);
+	if (ret)
+		return ret;
 	if (cur->h.page_size != rs->img.h.page_size || m->n_ranges != m0->n_ranges)
 		return pgc_fail(-EPROTO, "round %u of the live stream maps other ranges than round 0",
 				m->live->round);

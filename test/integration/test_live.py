@@ -25,6 +25,7 @@ import time
 import unittest
 
 from harness import PAGE, PGCLONE, Snapshot, VictimTest, run
+from test_compress import old_reader
 from test_incremental import EMULATED
 
 MIB = 1 << 20
@@ -202,6 +203,37 @@ class Live(VictimTest):
             self.assertIn(needle, lines[0])
             self.assertFalse(os.path.exists(self.path("x")))
         self.assertEqual(self.state(a.pid), "S")
+
+    def test_old_reader_refuses_a_live_stream(self):
+        old, why = old_reader()
+        if not old:
+            self.skipTest(why)
+        a, addr = self.writing_source()
+        self.dump_live(a, addr, "--max-rounds", "1")
+        b = self.victim()
+        snap = Snapshot(b)
+        dst = self.free_addr(b)
+        for argv in ([old, "restore", "--pid", str(b.pid), "-i", self.path("stream"),
+                      "--dst", hex(dst)], [old, "verify", self.path("stream")]):
+            r = subprocess.run(argv, capture_output=True, text=True)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+            self.assertIn("unknown incompatible features 0x4", r.stderr)
+            snap.assert_unchanged(self)
+
+    def test_verify_reads_every_round(self):
+        a, addr = self.writing_source()
+        r, j = self.dump_live(a, addr, "--max-rounds", "3", "--max-downtime", "1")
+        n = len(j["rounds"])
+        v = run("verify", "--json", self.path("stream"), check=0)
+        self.assertEqual(json.loads(v.stdout)["live_rounds"], n)
+        with open(self.path("stream"), "rb") as f:
+            stream = f.read()
+        with open(self.path("cut"), "wb") as f:
+            f.write(stream[:rounds_of(stream)[-1][0]])
+        v = run("verify", self.path("cut"))
+        self.assertEqual(v.returncode, 2, v.stderr)
+        self.assertIn("ends before its final round", v.stderr)
 
     def test_through_real_ssh(self):
         sshd = shutil.which("sshd") or "/usr/sbin/sshd"
