@@ -535,7 +535,7 @@ static void print_lineage(const struct pgclone_image_info *in, FILE *out)
 			in->parent_id, in->parent_manifest_crc);
 	fprintf(out, "%s\n", in->tracking ? ", armed written-page tracking" : "");
 	if (in->live && in->live_rounds)
-		fprintf(out, "a live stream: %u rounds, the last one final\n", in->live_rounds);
+		fprintf(out, "a live stream: %u round(s), the last one final\n", in->live_rounds);
 	else if (in->live)
 		fputs("a live stream: this is its round 0 (pgclone verify reads every round)\n", out);
 }

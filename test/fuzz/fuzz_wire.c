@@ -71,6 +71,11 @@ static void assert_same(const Pgclone__Manifest *a, const Pgclone__Manifest *b)
 			   a->parent->id_lo != b->parent->id_lo ||
 			   a->parent->manifest_crc != b->parent->manifest_crc)))
 		abort();
+	/* a live stream's round, and whether it is the last */
+	if (!a->live != !b->live ||
+	    (a->live && (a->live->round != b->live->round ||
+			 !a->live->final != !b->live->final)))
+		abort();
 	for (size_t i = 0; i < a->n_extents; i++) {
 		const Pgclone__Extent *x = a->extents[i], *y = b->extents[i];
 

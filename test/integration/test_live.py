@@ -17,7 +17,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import struct
 import subprocess
 import tempfile
@@ -25,6 +24,7 @@ import time
 import unittest
 
 from harness import PAGE, PGCLONE, Snapshot, VictimTest, run
+from sshd import Sshd
 from test_compress import old_reader
 from test_incremental import EMULATED
 
@@ -236,59 +236,22 @@ class Live(VictimTest):
         self.assertIn("ends before its final round", v.stderr)
 
     def test_through_real_ssh(self):
-        sshd = shutil.which("sshd") or "/usr/sbin/sshd"
-        self.assertTrue(os.path.exists(sshd),
-                        "sshd is missing: tools/install-deps.sh installs openssh-server")
-        d = self.path("ssh")
-        os.makedirs(d)
-        for name in ("host", "client"):
-            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
-                            os.path.join(d, name)], check=True)
-        shutil.copy(os.path.join(d, "client.pub"), os.path.join(d, "authorized_keys"))
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        with open(os.path.join(d, "sshd_config"), "w") as f:
-            f.write(f"ListenAddress 127.0.0.1\nPort {port}\n"
-                    f"HostKey {d}/host\nAuthorizedKeysFile {d}/authorized_keys\n"
-                    "PermitRootLogin prohibit-password\nPasswordAuthentication no\n"
-                    "KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
-                    f"PidFile {d}/sshd.pid\nAcceptEnv PGCLONE_*\n")
-        os.makedirs("/run/sshd", exist_ok=True)
-        log = open(os.path.join(d, "sshd.log"), "w")
-        self.addCleanup(log.close)
-        daemon = subprocess.Popen([sshd, "-D", "-e", "-f", os.path.join(d, "sshd_config")],
-                                  stderr=log)
-
-        def teardown():
-            daemon.terminate()
-            daemon.wait(timeout=30)
-        self.addCleanup(teardown)
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        env = self.env()
+        sshd = Sshd(self.dir, env)
+        self.addCleanup(sshd.stop)
         a, addr = self.writing_source()
         b = self.victim()
         dst = self.free_addr(b)
-        env = self.env()
-        ssh = (f"ssh -p {port} -i {d}/client -o UserKnownHostsFile=/dev/null "
-               f"-o StrictHostKeyChecking=no -o BatchMode=yes -o LogLevel=ERROR "
-               + " ".join(f"-o SendEnv={k}" for k in env) + " root@127.0.0.1")
         cmd = (f"{PGCLONE} dump --pid {a.pid} --src {addr:#x} --len {LEN:#x} --live "
-               f"--leave-stopped -o - | {ssh} {PGCLONE} restore --pid {b.pid} -i - "
+               f"--leave-stopped -o - | {sshd.ssh} {PGCLONE} restore --pid {b.pid} -i - "
                f"--dst {dst:#x}")
         r = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True,
                            text=True, env=dict(os.environ, **env), timeout=300)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(self.state(a.pid), "T")
         self.assertEqual(b.read(dst, LEN), a.read(addr, LEN))
-        teardown()
-        self.assertIsNotNone(daemon.poll(), "sshd still running")
-
+        sshd.stop()
+        self.assertFalse(sshd.running(), "sshd still running")
 
 if __name__ == "__main__":
     unittest.main()

@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Live migration benchmark (not a test), issue 15: how long is the
+source stopped when it is moved through ssh?  A source holding SIZE
+bytes, rewritten at 10 MB/s, measures its own longest stall with a
+ticker thread (bench/stallvictim.c) while, side by side in one run,
+best and worst of --runs each:
+
+  frozen   pgclone dump -o - | ssh ... pgclone restore -i -
+           (the source stopped for the whole dump)
+  live     pgclone dump --live -o - | ssh ... pgclone restore -i -
+           (stopped per round to read and re-arm tracking, then for the
+           final round)
+
+ssh is an sshd of the benchmark's own on 127.0.0.1 (test/integration/
+sshd.py).  Each restore goes into a fresh process.  Target (issue 15): the
+live stall at most 0.05x the frozen one.
+
+On a kernel without soft-dirty bits the fault-point build's stand-in is
+used (PGCLONE_FAULT_SOFTDIRTY=emulate, tools/build.sh builds with fault
+points): it hashes every page of the range to find the written ones, in
+each stop, so its stalls say what the emulation costs, not what tracking
+costs.  The output says which one ran, and splits the final round's stop
+into its scan (finding the written pages) and its write.
+
+Usage: bench/bench_live.py [--size 1G] [--runs 3] [--max-downtime MS]
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+
+from benchlib import PGCLONE, Victim, header, parse_size, root, warm
+from bench_snapshot import STALLVICTIM, Source
+from needs import need_built
+from sshd import Sshd
+from test_incremental import EMULATED
+
+DST = 0x500000000000
+
+
+def move(src, size, sshd, env, live, extra):
+    """One dump | ssh restore: the source's longest stall in ms, and the
+    dump's --json (live: its rounds)."""
+    dst = Victim()
+    try:
+        dump = (f"{PGCLONE} dump --json --pid {src.pid} --src {src.addr:#x} --len {size:#x}"
+                + (" --live " + " ".join(extra) if live else "") + " -o -")
+        cmd = (f"{dump} 2>{sshd.dir}/dump.json | {sshd.ssh} {PGCLONE} restore -q "
+               f"--pid {dst.pid} -i - --dst {DST:#x}")
+        src.stall_ms()
+        t = time.perf_counter()
+        subprocess.run(["bash", "-o", "pipefail", "-c", cmd], check=True,
+                       env=dict(os.environ, **env))
+        wall = time.perf_counter() - t
+        time.sleep(0.02)  # the ticker notes the gap at its next tick
+        stall = src.stall_ms()
+        with open(f"{sshd.dir}/dump.json") as f:
+            j = json.loads(f.read().strip().splitlines()[-1])
+        return stall, wall, j
+    finally:
+        dst.kill()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--size", default="1G")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--max-downtime", default=None)
+    args = ap.parse_args()
+    need_built(PGCLONE, STALLVICTIM)
+    size = parse_size(args.size)
+    how = ("the fault-point build's EMULATED tracking (no soft-dirty in this kernel)"
+           if EMULATED else "the kernel's soft-dirty bits")
+    header(f"{args.size} rewritten at 10 MB/s, through ssh on 127.0.0.1, "
+           f"{args.runs} runs each, interleaved; tracking: {how}")
+    warm(size if size <= 2 << 30 else size // 2)
+    work = tempfile.mkdtemp(prefix="pgclone-bench-live-")
+    env = {"PGCLONE_RUNTIME_DIR": os.path.join(work, "run"),
+           "PGCLONE_FAULT_SOFTDIRTY": "emulate" if EMULATED else ""}
+    extra = ["--max-downtime", args.max_downtime] if args.max_downtime else []
+    sshd = Sshd(work, env)
+    src = Source(size)
+    rows = {"frozen": [], "live": []}
+    walls = {"frozen": [], "live": []}
+    rounds, finals = [], []
+    try:
+        for _ in range(args.runs):
+            s, w, _j = move(src, size, sshd, env, False, extra)
+            rows["frozen"].append(s)
+            walls["frozen"].append(w)
+            s, w, j = move(src, size, sshd, env, True, extra)
+            rows["live"].append(s)
+            walls["live"].append(w)
+            rounds.append(j["rounds"])
+            finals.append(j["rounds"][-1])
+    finally:
+        src.kill()
+        sshd.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    base = min(rows["frozen"])
+    med = statistics.median(rows["frozen"])
+    print(f"{'case':<8} {'best stall ms':>14} {'median':>8} {'worst':>8} "
+          f"{'best / frozen':>14} {'median / frozen':>16} {'wall s':>7}")
+    for name, v in rows.items():
+        print(f"{name:<8} {min(v):>14.1f} {statistics.median(v):>8.1f} {max(v):>8.1f} "
+              f"{min(v) / base:>14.3f} {statistics.median(v) / med:>16.3f} "
+              f"{statistics.median(walls[name]):>7.1f}")
+    for i, r in enumerate(rounds):
+        stops = ", ".join(f"{x['stopped_ms']:.0f}" for x in r)
+        print(f"# live run {i + 1}: {len(r)} rounds, {sum(x['bytes'] for x in r) >> 20} MiB "
+              f"sent; stopped per round (ms): {stops}; final round {finals[i]['pages']} "
+              f"pages; dirty rate {r[-1]['dirty_rate_mbs']:.1f} MB/s")
+
+
+if __name__ == "__main__":
+    main()
