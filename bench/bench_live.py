@@ -115,6 +115,12 @@ def main():
         print(f"# live run {i + 1}: {len(r)} rounds, {sum(x['bytes'] for x in r) >> 20} MiB "
               f"sent; stopped per round (ms): {stops}; final round {finals[i]['pages']} "
               f"pages; dirty rate {r[-1]['dirty_rate_mbs']:.1f} MB/s")
+    # the final round's stop: finding the written pages, then writing them
+    scan = [f["scan_ms"] for f in finals]
+    write = [f["stopped_ms"] - f["scan_ms"] for f in finals]
+    print(f"# final round stop = finding written pages {min(scan):.0f}-{max(scan):.0f} ms "
+          f"+ writing them {min(write):.0f}-{max(write):.0f} ms; the write alone is "
+          f"{min(write) / base:.3f}x the frozen stall")
 
 
 if __name__ == "__main__":

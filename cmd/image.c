@@ -144,6 +144,7 @@ static void live_json(struct json *j)
 		json_u64(j, "bytes", r->bytes);
 		json_double(j, "elapsed_ms", (double)r->elapsed_ns / 1e6);
 		json_double(j, "stopped_ms", (double)r->stopped_ns / 1e6);
+		json_double(j, "scan_ms", (double)r->scan_ns / 1e6);
 		json_double(j, "dirty_rate_mbs", r->dirty_rate / 1e6);
 		json_close(j);
 	}

@@ -305,6 +305,9 @@ struct pgclone_live_round {
 	uint64_t stopped_ns;		/* how long the source was stopped for it */
 	double dirty_rate;		/* bytes/s written by the source since the
 					 * round before (0 for round 0) */
+	uint64_t scan_ns;		/* of stopped_ns: finding the written pages
+					 * (and re-arming, but for the final round),
+					 * before any data was written */
 	size_t :0;
 };
 typedef void (*pgclone_live_fn)(void *ctx, const struct pgclone_live_round *r);

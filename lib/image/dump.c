@@ -1088,6 +1088,7 @@ static int dump_rounds(struct dumper *d, bool all, struct pgc_proc *proc,
 			stopped = pgc_now_ns() - stopped;
 		}
 		t_write = pgc_now_ns();
+		lv.scan_ns = t_write - t0;	/* stopped, finding what to write */
 		ret = write_round(d);
 		if (!ret)
 			ret = pgc_step(req, final ? "live-final" : "live-round");
@@ -1103,11 +1104,20 @@ static int dump_rounds(struct dumper *d, bool all, struct pgc_proc *proc,
 	 * --leave-stopped: SIGSTOP while every thread is still ours, so it is
 	 * pending when they are let go and the group stop comes before
 	 * another instruction of the source's: it stays the instant of the
-	 * stream.  pgc_proc_release() then detaches, as always.
+	 * stream.  pgc_proc_release() then detaches, as always.  Sent to
+	 * the process, not to a thread: whichever thread is let go first
+	 * takes it and stops them all, and none runs on meanwhile.
 	 */
-	if (!ret && (req->flags & PGCLONE_LEAVE_STOPPED) && kill(d->pid, SIGSTOP))
-		ret = pgc_fail(-ESRCH, "cannot stop PID %d after the final round: %s",
-			       (int)d->pid, strerror(errno));
+	if (!ret && (req->flags & PGCLONE_LEAVE_STOPPED)) {
+		/* allowed: tracking opened its clear_refs, which only its
+		 * own user (or root of a root process) may */
+		int err = kill(d->pid, SIGSTOP) ? errno : 0;
+
+		if (err)
+			ret = pgc_fail(err == EPERM ? -EPERM : -ESRCH,
+				       "cannot stop PID %d after the final round: %s",
+				       (int)d->pid, strerror(err));
+	}
 	free(shape);
 	return ret;
 }

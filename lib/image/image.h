@@ -286,6 +286,7 @@ struct pgc_live {
 	double rate;			/* bytes/s the last large round wrote */
 	double dirty_rate;		/* bytes/s written since the last arm */
 	uint64_t bytes;			/* bytes in the stream so far */
+	uint64_t scan_ns;		/* the round's stop before its write */
 };
 void pgc_live_start(struct pgc_live *l, const struct pgc_request *req);
 void pgc_live_scanned(struct pgc_live *l, uint64_t bytes);

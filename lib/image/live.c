@@ -57,6 +57,7 @@ void pgc_live_done(struct pgc_live *l, bool final, uint64_t data_len,
 		.pages = data_len / PGC_PAGE_SIZE, .bytes = stored,
 		.elapsed_ns = round_ns, .stopped_ns = stopped_ns,
 		.dirty_rate = l->dirty_rate,
+		.scan_ns = l->scan_ns,
 	};
 
 	/* the rate a final round of this size would see: data over time */

@@ -65,8 +65,8 @@ class Live(VictimTest):
         return {"PGCLONE_RUNTIME_DIR": self.path("run"),
                 "PGCLONE_FAULT_SOFTDIRTY": "emulate" if EMULATED else ""}
 
-    def writing_source(self, rate=RATE):
-        a = self.victim()
+    def writing_source(self, rate=RATE, **kw):
+        a = self.victim(**kw)
         addr = a.addr(f"anon {LEN:#x}")
         a.ok(f"fill {addr:#x} {LEN:#x} 7")
         a.ok(f"rewrite {addr:#x} {LEN:#x} {rate}")
@@ -108,6 +108,23 @@ class Live(VictimTest):
         os.kill(a.pid, signal.SIGCONT)
         self.assertTrue(a.alive())
         self.assertEqual(a.cmd("ping"), "pong")
+
+    def test_leave_stopped_only_after_a_complete_stream(self):
+        """A dump that fails at its final round leaves the source running
+        (and no file); one that completes leaves it stopped."""
+        a, addr = self.writing_source()
+        # a dump that fails (here: at its final round) leaves it running
+        r = run("dump", "--pid", a.pid, "--src", hex(addr), "--len", hex(LEN), "--live",
+                "--leave-stopped", "--max-rounds", "1", "-o", self.path("failed"),
+                env=dict(self.env(), PGCLONE_FAULT_FAIL="live-final"))
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertFalse(os.path.exists(self.path("failed")))
+        time.sleep(0.05)
+        self.assertIn(self.state(a.pid), "SR")
+        self.assertEqual(a.cmd("ping"), "pong")
+        run("dump", "--pid", a.pid, "--src", hex(addr), "--len", hex(LEN), "--live",
+            "--leave-stopped", "-o", self.path("stream"), env=self.env(), check=0)
+        self.assertEqual(self.state(a.pid), "T")
 
     def test_a_cut_anywhere_changes_nothing(self):
         a, addr = self.writing_source()
