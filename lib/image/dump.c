@@ -700,6 +700,8 @@ static int read_parent(struct dumper *d, bool all)
 	}
 	m = d->parent.m;
 	s = m->source;
+	if (m->live)
+		return pgc_fail(-EINVAL, "--parent: that is a live stream, restored alone: it cannot be a parent");
 	if (!m->tracking || !m->tracking->has_generation || !m->has_id_hi ||
 	    !m->has_id_lo)
 		return pgc_fail(-EINVAL, "--parent: that image was dumped without --track: it cannot be a parent");

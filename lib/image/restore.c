@@ -531,6 +531,9 @@ static int start_older(struct restorer *rs)
 		rs->n_older = i + 1;
 		pgc_img_tune_fd(req->chain[i]);
 		ret = pgc_img_parser_start(&l->parser, req->chain[i], req, &l->img);
+		if (!ret && l->img.m->live)
+			ret = pgc_fail(-EINVAL, "image %zu of the chain is a live stream: it is restored alone",
+				       i + 1);
 		if (!ret)
 			ret = check_machine(&l->img);
 		if (!ret)

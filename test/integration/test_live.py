@@ -220,6 +220,21 @@ class Live(VictimTest):
             self.assertIn(needle, lines[0])
             self.assertFalse(os.path.exists(self.path("x")))
         self.assertEqual(self.state(a.pid), "S")
+        # a stream is restored alone, and is no --parent
+        self.dump_live(a, addr, "--max-rounds", "1")
+        b = self.victim()
+        snap = Snapshot(b)
+        for argv in (["restore", "--pid", str(b.pid), "-i", self.path("stream"),
+                      "-i", self.path("stream")],
+                     ["restore", "--pid", str(b.pid), "--update", "-i", self.path("stream"),
+                      "-i", self.path("stream")],
+                     ["dump", "--pid", str(a.pid), "--src", hex(addr), "--len", hex(LEN),
+                      "--parent", self.path("stream"), "-o", self.path("x")]):
+            r = run(*argv, env=self.env())
+            self.assertEqual(r.returncode, 2, (argv, r.stderr))
+            self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+            self.assertIn("live stream", r.stderr)
+            snap.assert_unchanged(self)
 
     def test_old_reader_refuses_a_live_stream(self):
         old, why = old_reader()
