@@ -23,7 +23,7 @@ import tempfile
 import time
 import unittest
 
-from harness import PAGE, PGCLONE, Snapshot, VictimTest, run
+from harness import PAGE, PGCLONE, Snapshot, VictimTest, run, start_stopped_at
 from sshd import Sshd
 from test_compress import old_reader
 from test_incremental import EMULATED
@@ -197,6 +197,33 @@ class Live(VictimTest):
                 "--replace", env=self.env(), check=0)
             self.assertEqual(b.read(dst, LEN), a.read(addr, LEN), f"--max-rounds {n}")
             os.kill(a.pid, signal.SIGCONT)
+
+    def test_compressed_stream_through_a_pipe(self):
+        a, addr = self.writing_source()
+        b = self.victim()
+        dst = self.free_addr(b)
+        cmd = (f"{PGCLONE} dump --pid {a.pid} --src {addr:#x} --len {LEN:#x} --live "
+               f"--compress --leave-stopped --max-rounds 3 -o - | {PGCLONE} restore "
+               f"--pid {b.pid} -i - --dst {dst:#x}")
+        r = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True,
+                           text=True, env=dict(os.environ, **self.env()), timeout=300)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(b.read(dst, LEN), a.read(addr, LEN))
+
+    def test_sigint_of_the_dump_leaves_the_source_running(self):
+        a, addr = self.writing_source()
+        p = start_stopped_at("live-stopped", "dump", "--pid", str(a.pid), "--src", hex(addr),
+                             "--len", hex(LEN), "--live", "--leave-stopped", "-o",
+                             self.path("stream"), extra_env=self.env())
+        self.assertEqual(self.state(a.pid), "t", "the source is not stopped by the dump")
+        p.send_signal(signal.SIGINT)
+        p.send_signal(signal.SIGCONT)
+        out, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 1, err)
+        self.assertFalse(os.path.exists(self.path("stream")))
+        time.sleep(0.05)
+        self.assertIn(self.state(a.pid), "SR")
+        self.assertEqual(a.cmd("ping"), "pong")
 
     def test_bad_options_one_line(self):
         a, addr = self.writing_source()
