@@ -206,6 +206,72 @@ static void test_delta_wire(void **state)
 	pgc_img_free(&b);
 }
 
+/* A live round: the bit and the manifest's live agree; only round 0 is
+ * no delta; the round and final flag come through the parser's records;
+ * the next round names the one before. */
+static void test_live_round(void **state)
+{
+	struct pgc_img a = { 0 }, b, prev = { 0 };
+	Pgclone__Live live;
+	Pgclone__Live plive;
+	Pgclone__Manifest pm;
+	struct delta d;
+	uint8_t *wire;
+	size_t len;
+	uint64_t n;
+
+	delta_init(&d);
+	pgclone__live__init(&live);
+	live.has_round = live.has_final = 1;
+	live.round = 3;
+	live.final = 1;
+	d.m.live = &live;
+	d.h.incompat |= PGC_IMG_INCOMPAT_LIVE;
+	assert_int_equal(pgc_img_check_manifest(&d.h, &d.m, &n), 0);
+	/* the bit without live, live without the bit */
+	d.h.incompat &= ~PGC_IMG_INCOMPAT_LIVE;
+	assert_int_equal(pgc_img_check_manifest(&d.h, &d.m, &n), -EPROTO);
+	d.h.incompat |= PGC_IMG_INCOMPAT_LIVE;
+	d.m.live = NULL;
+	assert_int_equal(pgc_img_check_manifest(&d.h, &d.m, &n), -EPROTO);
+	d.m.live = &live;
+	/* no round; round 0 as a delta; past the largest */
+	live.has_round = 0;
+	assert_int_equal(pgc_img_check_manifest(&d.h, &d.m, &n), -EPROTO);
+	live.has_round = 1;
+	live.round = 0;
+	assert_int_equal(pgc_img_check_manifest(&d.h, &d.m, &n), -EPROTO);
+	live.round = PGC_IMG_MAX_ROUNDS;
+	assert_int_equal(pgc_img_check_manifest(&d.h, &d.m, &n), -EPROTO);
+	live.round = 3;
+	/* through the records */
+	a.h = d.h;
+	a.m = &d.m;
+	assert_int_equal(pgc_img_wire_encode(&a, &wire, &len), 0);
+	assert_int_equal(pgc_img_wire_decode(wire, len, &b), 0);	/* takes wire */
+	assert_non_null(b.m->live);
+	assert_int_equal(b.m->live->round, 3);
+	assert_true(b.m->live->final);
+	pgc_img_free(&b);
+	/* the round before: id 0x1122...:0x99aa..., manifest crc 0xdeadbeef */
+	pgclone__manifest__init(&pm);
+	pgclone__live__init(&plive);
+	plive.has_round = 1;
+	plive.round = 2;
+	pm.live = &plive;
+	pm.has_id_hi = pm.has_id_lo = 1;
+	pm.id_hi = d.p.id_hi;
+	pm.id_lo = d.p.id_lo;
+	prev.m = &pm;
+	prev.h.manifest_crc = 0xdeadbeef;
+	assert_int_equal(pgc_img_next_round(&prev, &a), 0);
+	prev.h.manifest_crc = 0xdeadbeee;
+	assert_int_equal(pgc_img_next_round(&prev, &a), -EPROTO);
+	prev.h.manifest_crc = 0xdeadbeef;
+	plive.round = 1;
+	assert_int_equal(pgc_img_next_round(&prev, &a), -EPROTO);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -214,6 +280,7 @@ int main(void)
 		cmocka_unit_test(test_trailer_size),
 		cmocka_unit_test(test_delta_manifest),
 		cmocka_unit_test(test_delta_wire),
+		cmocka_unit_test(test_live_round),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
