@@ -52,6 +52,9 @@
  *                          is written before the answer; it sleeps US
  *                          microseconds after every 64 pages        -> ok
  *   gen                    generations the writer has finished      -> N
+ *   rewrite ADDR LEN RATE  a thread rewrites the range page by page at
+ *                          RATE bytes a second (10 ms steps), new bytes
+ *                          each pass (a live dump's source)         -> ok
  *   count-signals          count every signal a program may be sent
  *                          by accident (SIGCHLD, SIGUSR1, ...)      -> ok
  *   signals                how many of them arrived                 -> N

@@ -1029,7 +1029,8 @@ static int new_generation(struct dumper *d)
 
 /*
  * The rounds, from a source frozen by freeze() with its descriptors open
- * and the caller's ready callback called.  Each round: (stopped) plan,
+ * (the caller's ready callback comes at the final round).  Each round:
+ * (stopped) plan,
  * scan, decide; then either re-arm and let the source run while the
  * round is written, or -- the final round -- write it frozen.  A failure
  * anywhere ends the stream before a final round's trailer: a restore of

@@ -43,6 +43,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -711,41 +712,45 @@ static int pop_mark(struct restorer *rs, const struct pgc_img *img)
 	return 0;
 }
 
-/* Zeroes over [a, b) of range @r aside: a page the round no longer has. */
-static int zero_aside(struct restorer *rs, uint32_t r, uint64_t off, uint64_t len)
+/*
+ * Drop [off, off + len) of range @r aside, in the process itself
+ * (MADV_DONTNEED): what the source shows there now that its page is gone
+ * -- zeroes, and an untouched page, in anonymous memory; the file's page
+ * in a private file mapping.
+ */
+static int drop_aside(struct restorer *rs, uint32_t r, uint64_t off, uint64_t len)
 {
-	static const char zero[64 * 1024];
+	long got = 0;
+	int ret = pgc_remote_syscall(&rs->rem, &got, SYS_madvise, rs->build.at[r] + off,
+				     len, MADV_DONTNEED, 0, 0, 0);
 
-	while (len) {
-		size_t n = len < sizeof(zero) ? (size_t)len : sizeof(zero);
-		struct iovec l = { (void *)zero, n };
-		struct iovec d = { (void *)(rs->build.at[r] + off), n };
-
-		if (pgc_vm_writev(rs->req->dst_pid, &l, 1, &d, 1) != (ssize_t)n)
-			return pgc_fail(-ESRCH, "PID %d exited during the restore",
-					(int)rs->req->dst_pid);
-		off += n;
-		len -= n;
-	}
-	return 0;
+	if (!ret && got)
+		ret = pgc_fail(-EIO, "cannot drop 0x%llx bytes aside in PID %d: %s",
+			       (unsigned long long)len, (int)rs->req->dst_pid,
+			       strerror((int)-got));
+	return ret;
 }
 
 /*
- * Pages an earlier round wrote aside that this round has neither as data
- * nor left to its parent (dropped since, or the zero page now): zeroes,
- * which is what the source reads there.
+ * Pages an earlier round wrote aside that this round neither writes again
+ * nor leaves to the round before: dropped since, the zero page now, or
+ * page cache again (a private file page that MADV_DONTNEED gave back to
+ * the file).  They are dropped aside, in runs.
  */
-static int zero_dropped(struct restorer *rs, const Pgclone__Manifest *m)
+static int drop_gone(struct restorer *rs, const struct pgc_img *img)
 {
+	const Pgclone__Manifest *m = img->m;
 	size_t k = 0;
 	int ret = 0;
 
 	for (uint32_t r = 0; !ret && r < m->n_ranges; r++) {
 		uint64_t pages = (m->ranges[r]->end - m->ranges[r]->start) / PGC_PAGE_SIZE;
+		uint64_t run = 0, n = 0;	/* the run of pages to drop */
 
-		for (uint64_t pg = 0; !ret && rs->pop[r] && pg < pages; pg++) {
+		for (uint64_t pg = 0; !ret && rs->pop[r] && pg <= pages; pg++) {
 			uint64_t off = pg * PGC_PAGE_SIZE;
-			bool kept = false;
+			const Pgclone__Extent *e = NULL;
+			bool gone;
 
 			while (k < m->n_extents && (m->extents[k]->range < r ||
 			       (m->extents[k]->range == r &&
@@ -754,11 +759,21 @@ static int zero_dropped(struct restorer *rs, const Pgclone__Manifest *m)
 				k++;
 			if (k < m->n_extents && m->extents[k]->range == r &&
 			    m->extents[k]->offset <= off)
-				kept = m->extents[k]->kind != PGCLONE__EXTENT_KIND__ZERO;
-			if (!kept && pop_test(rs, r, pg)) {
-				ret = zero_aside(rs, r, off, PGC_PAGE_SIZE);
+				e = m->extents[k];
+			gone = pg < pages && pop_test(rs, r, pg) &&
+			       !(e && (e->kind == PGCLONE__EXTENT_KIND__PARENT ||
+				       (e->kind == PGCLONE__EXTENT_KIND__DATA &&
+					extent_wanted(rs, e))));
+			if (gone) {
+				if (!n)
+					run = pg;
+				n++;
 				rs->pop[r][pg / 8] &= (uint8_t)~(1u << (pg % 8));
+				continue;
 			}
+			if (n)
+				ret = drop_aside(rs, r, run * PGC_PAGE_SIZE, n * PGC_PAGE_SIZE);
+			n = 0;
 		}
 	}
 	return ret;
@@ -857,7 +872,7 @@ static int stream_rounds(struct restorer *rs)
 		}
 		ret = check_round(rs, prev, &next);
 		if (!ret)
-			ret = zero_dropped(rs, next.m);
+			ret = drop_gone(rs, &next);
 		if (!ret)
 			ret = apply_round(rs, &next);
 		if (!ret)

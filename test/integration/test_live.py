@@ -225,6 +225,55 @@ class Live(VictimTest):
         self.assertIn(self.state(a.pid), "SR")
         self.assertEqual(a.cmd("ping"), "pong")
 
+    def test_file_pages_dropped_between_rounds(self):
+        """A private file page round 0 sent as the source's own (written)
+        and the source dropped (MADV_DONTNEED) before the final round is
+        the file's page again in the restore."""
+        a = self.victim()
+        path = self.path("file")
+        with open(path, "wb") as f:
+            f.write(bytes(range(256)) * (MIB // 256))
+        faddr = a.addr(f"file {path} {MIB:#x} private")
+        a.ok(f"fill {faddr:#x} {MIB:#x} 9")     # every page copied on write
+        p = start_stopped_at("live-round", "dump", "--pid", str(a.pid), "--src", hex(faddr),
+                             "--len", hex(MIB), "--live", "--max-rounds", "1",
+                             "--leave-stopped", "-o", self.path("stream"),
+                             extra_env=self.env())
+        a.ok(f"advise {faddr + 16 * PAGE:#x} {32 * PAGE:#x} dontneed")
+        p.send_signal(signal.SIGCONT)
+        err = p.communicate(timeout=60)[1]
+        self.assertEqual(p.returncode, 0, err)
+        b = self.victim()
+        dst = self.free_addr(b)
+        run("restore", "--pid", b.pid, "-i", self.path("stream"), "--dst", hex(dst),
+            env=self.env(), check=0)
+        want, got = a.read(faddr, MIB), b.read(dst, MIB)
+        bad = [i // PAGE for i in range(0, MIB, PAGE) if want[i:i + PAGE] != got[i:i + PAGE]]
+        self.assertEqual(bad, [])
+        self.assertEqual(got[16 * PAGE:17 * PAGE], bytes(range(256)) * 16)
+
+    def test_anon_pages_dropped_between_rounds(self):
+        a = self.victim()
+        addr = a.addr(f"anon {LEN:#x}")
+        a.ok(f"fill {addr:#x} {LEN:#x} 7")
+        p = start_stopped_at("live-round", "dump", "--pid", str(a.pid), "--src", hex(addr),
+                             "--len", hex(LEN), "--live", "--max-rounds", "1",
+                             "--leave-stopped", "-o", self.path("stream"),
+                             extra_env=self.env())
+        a.ok(f"advise {addr + 64 * PAGE:#x} {64 * PAGE:#x} dontneed")
+        a.ok(f"fill {addr + 200 * PAGE:#x} {PAGE:#x} 11")
+        p.send_signal(signal.SIGCONT)
+        err = p.communicate(timeout=60)[1]
+        self.assertEqual(p.returncode, 0, err)
+        self.assertEqual(self.state(a.pid), "T")
+        b = self.victim()
+        dst = self.free_addr(b)
+        run("restore", "--pid", b.pid, "-i", self.path("stream"), "--dst", hex(dst),
+            env=self.env(), check=0)
+        self.assertEqual(b.present(dst + 64 * PAGE, 64), [False] * 64)
+        self.assertEqual(b.present(dst + 200 * PAGE, 1), [True])
+        self.assertEqual(b.read(dst, LEN), a.read(addr, LEN))
+
     def test_bad_options_one_line(self):
         a, addr = self.writing_source()
         base = ["dump", "--pid", str(a.pid), "--src", hex(addr), "-o", self.path("x")]
