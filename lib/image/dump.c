@@ -48,6 +48,7 @@
 
 #include "../engine/snapshot.h"
 #include "../inject/inject.h"
+#include "../proc/uffdwp.h"
 #include "image.h"
 
 /* Addresses [start, end) of pages a parent image holds. */
@@ -609,7 +610,9 @@ static int build_manifest(struct dumper *d, struct pgc_plan *plan, bool frozen)
 	if (d->req->flags & PGCLONE_TRACK) {
 		/* what a delta of this one reads, and what this one (a delta) read */
 		d->tracking.has_method = d->held != NULL;
-		d->tracking.method = d->held ? (Pgclone__TrackMethod)pgc_walk_track(&d->walk) :
+		d->tracking.method = d->held ?
+			(Pgclone__TrackMethod)pgc_walk_track(&d->walk,
+					d->track.mode == PGC_TRACK_UFFD_WP) :
 					       PGCLONE__TRACK_METHOD__TRACK_NONE;
 	}
 	for (size_t i = 0; !ret && i < plan->n; i++)
@@ -720,6 +723,84 @@ static int read_parent(struct dumper *d, bool all)
 	return parent_spans(d);
 }
 
+/* A delta reads written pages the way its parent's dump armed tracking. */
+static int check_parent_mode(const struct dumper *d)
+{
+	const struct pgc_track *t = &d->track;
+
+	if (t->mode == PGC_TRACK_SOFT_DIRTY && t->uffd_recorded >= 0)
+		return pgc_fail(-EINVAL, "--parent: that image's dump armed uffd-wp tracking of PID %d, and this one would read soft-dirty bits: give --track-method uffd-wp, or dump with --track alone",
+				(int)d->pid);
+	if (t->mode != PGC_TRACK_UFFD_WP || t->uffd_fd >= 0)
+		return 0;
+	if (t->uffd_recorded < 0)
+		return pgc_fail(-EINVAL, "--parent: that image's dump armed soft-dirty tracking of PID %d, and this one would read uffd-wp's: give --track-method soft-dirty, or dump with --track alone",
+				(int)d->pid);
+	return pgc_fail(-EINVAL, "--parent: PID %d no longer holds the userfaultfd (descriptor %d) that tracked its writes since that image (it closed it, or exec'd): what it wrote since is unknown; dump with --track alone",
+			(int)d->pid, t->uffd_recorded);
+}
+
+/*
+ * uffd-wp: the mappings our own userfaultfd registered are read as any
+ * other (pgc_uffdwp_check() refused one registered otherwise).
+ */
+static void accept_tracked(const struct dumper *d, struct pgc_vma_list *maps)
+{
+	if (d->track.uffd_fd < 0)
+		return;
+	for (size_t i = 0; i < maps->n; i++) {
+		struct pgc_vma *v = &maps->v[i];
+
+		if ((v->vmflags & (VMF_UFFD | VMF_UFFD_WP | VMF_UFFD_MI)) ==
+		    (VMF_UFFD | VMF_UFFD_WP)) {
+			v->vmflags &= ~(unsigned int)(VMF_UFFD | VMF_UFFD_WP);
+			pgc_vma_classify(v);
+		}
+	}
+}
+
+/*
+ * Arm tracking, the image complete and the source still frozen: the new
+ * generation first, then the bits (soft-dirty) or the protection (uffd-wp,
+ * in every mapping the plan holds).  A userfaultfd this dump created is
+ * closed again if anything fails, here or later.
+ */
+static int arm_tracking(struct dumper *d, struct pgc_proc *proc,
+			const struct pgc_plan *plan)
+{
+	struct pgc_track *t = &d->track;
+	int ret = pgc_track_arm(t, d->tracking.generation);
+
+	if (!ret && t->mode == PGC_TRACK_UFFD_WP) {
+		ret = pgc_uffdwp_arm(proc, d->walk.fd, plan->src_vma, plan->n,
+				     &t->uffd_fd, &t->uffd_ino, &t->uffd_created);
+		if (!ret)
+			ret = pgc_track_note_uffd(t);
+		if (!ret && t->uffd_created)
+			pr_info("tracking PID %d's writes with uffd-wp: its descriptor %d is pgclone's userfaultfd",
+				(int)d->pid, t->uffd_fd);
+	}
+	return ret ? ret : pgc_fault_point("armed");
+}
+
+/* A dump that failed leaves no userfaultfd of its own behind. */
+static void undo_tracking(struct dumper *d, struct pgc_proc *proc,
+			  const struct pgc_plan *plan)
+{
+	struct pgc_track *t = &d->track;
+
+	if (!t->uffd_created)
+		return;
+	if (pgc_uffdwp_disarm(proc, t->uffd_fd, plan->src_vma, plan->n))
+		pr_warn("PID %d keeps pgclone's userfaultfd (descriptor %d) after the failed dump",
+			(int)d->pid, t->uffd_fd);
+	t->uffd_created = false;
+	t->uffd_fd = -1;
+	if (pgc_track_note_uffd(t))
+		pr_warn("the tracking record of PID %d still names descriptor %d",
+			(int)d->pid, t->uffd_recorded);
+}
+
 /*
  * PGCLONE_TRACK: who the source is for good, the parent checked against
  * it, and what arming tracking writes opened while we may.  Before the
@@ -740,10 +821,12 @@ static int prepare_tracking(struct dumper *d, bool all)
 		ret = read_parent(d, all);
 	if (!ret)
 		ret = pgc_track_open(&d->track, d->pid, d->start_time, d->boot_hi,
-				     d->boot_lo);
+				     d->boot_lo, req->track);
 	if (!ret && d->held && d->track.generation != d->pref.generation)
 		ret = pgc_fail(-EINVAL, "--parent: that image is not the last dump that armed tracking of PID %d (a later one did, or one that failed): give the newest, or dump with --track alone",
 			       (int)d->pid);
+	if (!ret && d->held)
+		ret = check_parent_mode(d);
 	while (!ret && !gen)
 		if (getrandom(&gen, sizeof(gen), 0) != sizeof(gen))
 			ret = pgc_fail(-EIO, "cannot choose a tracking generation: %s",
@@ -848,7 +931,9 @@ int pgc_image_dump(const struct pgc_request *req, bool all, int out,
 			    .kernel_snap = (req->flags & PGCLONE_SNAPSHOT) &&
 					   pgc_snapshot_by_kernel(req->engine),
 			    .smaps = -1, .mem = -1, .walk.fd = -1,
-			    .track = { .clear_refs = -1, .record = -1 } };
+			    .track = { .clear_refs = -1, .record = -1, .emul_fd = -1,
+				       .uffd_rec = -1, .uffd_recorded = -1,
+				       .uffd_fd = -1 } };
 	bool frozen = !(req->flags & PGCLONE_NO_FREEZE);
 	bool snapped = req->flags & PGCLONE_SNAPSHOT;
 	struct pgc_snapshot snap = { .rollup = -1, .status = -1, .pidfd = -1 };
@@ -894,6 +979,8 @@ int pgc_image_dump(const struct pgc_request *req, bool all, int out,
 	if (!ret) {
 		ret = pgc_maps_read_fd(req->src_pid, d.smaps, &maps);
 		d.smaps = -1;
+		if (!ret)
+			accept_tracked(&d, &maps);
 	}
 	if (!ret) {
 		ret = all ? plan_all(&plan, req->src_pid, &maps) :
@@ -928,7 +1015,9 @@ int pgc_image_dump(const struct pgc_request *req, bool all, int out,
 	if (!ret && (req->flags & PGCLONE_TRACK) && pgc_track_emulated(&d.track))
 		ret = note_emulated(&d);
 	if (!ret && (req->flags & PGCLONE_TRACK))
-		ret = pgc_track_arm(&d.track, d.tracking.generation);
+		ret = arm_tracking(&d, &proc, &plan);
+	if (ret)
+		undo_tracking(&d, &proc, &plan);
 	if (!ret && d.held)
 		pr_info("delta: %llu pages written since the parent stored, %llu left to it",
 			(unsigned long long)(d.data_len / PGC_PAGE_SIZE),

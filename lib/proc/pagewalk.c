@@ -68,7 +68,8 @@ unsigned int pgc_walk_cats_of_scan(uint64_t categories)
 		cats |= PGC_PG_FILE;
 	if (categories & PAGE_IS_HUGE)
 		cats |= PGC_PG_HUGE;
-	if (categories & PGC_PAGE_IS_SOFT_DIRTY)
+	/* asked for one of the two at most (pgc_walk_track()) */
+	if (categories & (PGC_PAGE_IS_SOFT_DIRTY | PGC_PAGE_IS_WRITTEN))
 		cats |= PGC_PG_DIRTY;
 	return cats;
 }
@@ -88,7 +89,7 @@ unsigned int pgc_walk_cats_of_entry(const struct pgc_walk *w, uint64_t e)
 		cats |= PGC_PG_ZERO;	/* pagemap calls the huge one a file page */
 	else if (e & PM_FILE)
 		cats |= PGC_PG_FILE;
-	if (w->dirty && (e & PM_SOFT_DIRTY))
+	if (w->dirty && (w->written ? !(e & PM_UFFD_WP) : !!(e & PM_SOFT_DIRTY)))
 		cats |= PGC_PG_DIRTY;
 	return cats;
 }
@@ -198,8 +199,16 @@ int pgc_walk_open(struct pgc_walk *w, pid_t pid)
 	return 0;
 }
 
-enum pgc_track_how pgc_walk_track(struct pgc_walk *w)
+enum pgc_track_how pgc_walk_track(struct pgc_walk *w, bool uffd_wp)
 {
+	if (uffd_wp) {
+		/* PAGE_IS_WRITTEN came with PAGEMAP_SCAN itself (6.7) */
+		w->dirty = w->written = true;
+		pr_debug("written pages from %s", w->how == PGC_WALK_SCAN ?
+			 "PAGEMAP_SCAN, uffd-wp" : "pagemap bit 57, uffd-wp");
+		return w->how == PGC_WALK_SCAN ? PGC_TRACK_UFFD_SCAN :
+						 PGC_TRACK_UFFD_PAGEMAP;
+	}
 	if (w->how == PGC_WALK_SCAN && !pgc_track_scan_works(w->fd)) {
 		void *buf = w->buf;
 
@@ -279,7 +288,8 @@ static int walk_scan(struct pgc_walk *w, uint64_t start, uint64_t end,
 			.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
 			.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED |
 				       PAGE_IS_FILE | PAGE_IS_PFNZERO | PAGE_IS_HUGE |
-				       (w->dirty ? PGC_PAGE_IS_SOFT_DIRTY : 0),
+				       (!w->dirty ? 0 : w->written ? PGC_PAGE_IS_WRITTEN :
+						    PGC_PAGE_IS_SOFT_DIRTY),
 		};
 		int n = ioctl(w->fd, PGC_PAGEMAP_SCAN, &arg);
 

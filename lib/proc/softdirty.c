@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "pgcloneP.h"
+#include "uffdwp.h"
 
 /* <linux/fs.h> of Linux 6.8; Debian 12's headers predate it. */
 struct pgc_sd_region {
@@ -179,23 +180,80 @@ static uint64_t read_record(int fd)
 	return *end ? 0 : g;
 }
 
+/*
+ * Soft-dirty where the kernel keeps it, else uffd-wp where it has that,
+ * unless @method says which; one line saying why when neither can be had.
+ */
+static int choose(struct pgc_track *t, enum pgclone_track_method method)
+{
+	char why[256];
+	int ret;
+
+	if (method != PGCLONE_TRACK_UFFD_WP) {
+		ret = pgc_track_supported();
+		if (!ret || method == PGCLONE_TRACK_SOFT_DIRTY) {
+			t->mode = PGC_TRACK_SOFT_DIRTY;
+			return ret;
+		}
+		snprintf(why, sizeof(why), "%s", pgclone_last_error());
+		pgc_clear_error();
+	}
+	ret = pgc_uffdwp_supported();
+	if (!ret || method == PGCLONE_TRACK_UFFD_WP) {
+		t->mode = PGC_TRACK_UFFD_WP;
+		return ret;
+	}
+	pgc_clear_error();
+	return pgc_fail(-EOPNOTSUPP, "this kernel tracks written pages neither by soft-dirty bits (no CONFIG_MEM_SOFT_DIRTY) nor by uffd-wp's asynchronous mode (Linux 6.7+): --track and --parent cannot work");
+}
+
+/* The target's userfaultfd the record names: descriptor and inode. */
+static void read_uffd_record(struct pgc_track *t)
+{
+	char buf[64];
+	ssize_t n = pread(t->uffd_rec, buf, sizeof(buf), 0);
+	int fd;
+
+	t->uffd_recorded = -1;
+	if (n > 0 && (size_t)n < sizeof(buf) &&
+	    !pgc_uffdwp_parse_record(buf, (size_t)n, &fd, &t->uffd_ino))
+		t->uffd_recorded = fd;
+}
+
+/* uffd-wp: the target's userfaultfd, if it is still there and ours. */
+static int check_uffd(struct pgc_track *t, pid_t pid)
+{
+	struct pgc_vma_list maps = { 0 };
+	int ret = pgc_maps_read(pid, &maps);
+
+	if (!ret)
+		ret = pgc_uffdwp_check(pid, t->uffd_recorded, t->uffd_ino, &maps);
+	pgc_maps_free(&maps);
+	if (!ret)
+		t->uffd_fd = t->uffd_recorded;
+	return ret == -ENOENT ? 0 : ret;
+}
+
 int pgc_track_open(struct pgc_track *t, pid_t pid, uint64_t start_time,
-		   uint64_t boot_hi, uint64_t boot_lo)
+		   uint64_t boot_hi, uint64_t boot_lo, enum pgclone_track_method method)
 {
 	char path[64], id[96];
 	int ret;
 
 	memset(t, 0, sizeof(*t));
-	t->clear_refs = t->record = t->emul_fd = -1;
-	ret = pgc_track_supported();
+	t->clear_refs = t->record = t->emul_fd = t->uffd_rec = -1;
+	t->uffd_recorded = t->uffd_fd = -1;
+	ret = choose(t, method);
 	if (ret)
 		return ret;
 	snprintf(path, sizeof(path), "/proc/%d/clear_refs", (int)pid);
-	t->clear_refs = pgc_proc_open(path, O_WRONLY);
+	t->clear_refs = t->mode == PGC_TRACK_SOFT_DIRTY ? pgc_proc_open(path, O_WRONLY) : 0;
 	if (t->clear_refs < 0)
 		return pgc_fail(errno == ENOENT ? -ESRCH : -EPERM,
 				"cannot open %s to arm written-page tracking: %s", path,
 				strerror(errno));
+	if (t->mode != PGC_TRACK_SOFT_DIRTY)
+		t->clear_refs = -1;
 	snprintf(id, sizeof(id), "track-%016llx%016llx-%d-%llu",
 		 (unsigned long long)boot_hi, (unsigned long long)boot_lo, (int)pid,
 		 (unsigned long long)start_time);
@@ -203,8 +261,15 @@ int pgc_track_open(struct pgc_track *t, pid_t pid, uint64_t start_time,
 	if (ret >= 0) {
 		t->record = ret;
 		t->generation = read_record(t->record);
-		ret = emulating() ? open_record(id, ".emulated") : 0;
+		ret = open_record(id, ".uffd");
 	}
+	if (ret >= 0) {
+		t->uffd_rec = ret;
+		read_uffd_record(t);
+		ret = t->mode == PGC_TRACK_UFFD_WP ? check_uffd(t, pid) : 0;
+	}
+	if (ret >= 0)
+		ret = emulating() ? open_record(id, ".emulated") : 0;
 	if (ret > 0) {
 		t->emul_fd = ret;
 		ret = emul_load(t);
@@ -214,6 +279,19 @@ int pgc_track_open(struct pgc_track *t, pid_t pid, uint64_t start_time,
 	if (ret < 0)
 		pgc_track_close(t);
 	return ret < 0 ? ret : 0;
+}
+
+int pgc_track_note_uffd(struct pgc_track *t)
+{
+	char buf[64];
+	int len = t->uffd_fd < 0 ? 0 :
+		  snprintf(buf, sizeof(buf), "%d %llu\n", t->uffd_fd,
+			   (unsigned long long)t->uffd_ino);
+
+	if (ftruncate(t->uffd_rec, 0) ||
+	    (len && pwrite(t->uffd_rec, buf, (size_t)len, 0) != len))
+		return pgc_fail(-EIO, "cannot write the tracking record: %s", strerror(errno));
+	return 0;
 }
 
 int pgc_track_arm(struct pgc_track *t, uint64_t generation)
@@ -227,16 +305,24 @@ int pgc_track_arm(struct pgc_track *t, uint64_t generation)
 	snprintf(buf, sizeof(buf), "%016llx\n", (unsigned long long)generation);
 	if (pwrite(t->record, buf, RECORD_LEN, 0) != RECORD_LEN)
 		return pgc_fail(-EIO, "cannot write the tracking record: %s", strerror(errno));
-	if (t->emul_fd >= 0) {
+	if (t->mode == PGC_TRACK_UFFD_WP) {
+		/* the caller write-protects: pgc_uffdwp_arm() */
+	} else if (t->emul_fd >= 0) {
 		int ret = emul_save(t);
 
 		if (ret)
 			return ret;
-	} else if (write(t->clear_refs, "4", 1) != 1)
+	} else if (write(t->clear_refs, "4", 1) != 1) {
 		return pgc_fail(-EIO, "cannot clear the soft-dirty bits of the source: %s",
 				strerror(errno));
+	}
 	t->generation = generation;
-	return pgc_fault_point("armed");
+	/* soft-dirty now: the userfaultfd the record named tracks nothing */
+	if (t->mode == PGC_TRACK_SOFT_DIRTY && t->uffd_recorded >= 0) {
+		t->uffd_fd = -1;
+		return pgc_track_note_uffd(t);
+	}
+	return 0;
 }
 
 void pgc_track_close(struct pgc_track *t)
@@ -247,7 +333,9 @@ void pgc_track_close(struct pgc_track *t)
 		close(t->record);
 	if (t->emul_fd >= 0)
 		close(t->emul_fd);
-	t->clear_refs = t->record = t->emul_fd = -1;
+	if (t->uffd_rec >= 0)
+		close(t->uffd_rec);
+	t->clear_refs = t->record = t->emul_fd = t->uffd_rec = -1;
 	free(t->old);
 	free(t->new);
 	t->old = t->new = NULL;
