@@ -197,6 +197,15 @@ struct pgc_walk {
 	uint64_t zero_pfn, huge_zero_pfn;	/* PGC_WALK_PFN; 0: none seen */
 	bool dirty;			/* report PGC_PG_DIRTY (pgc_walk_track()) */
 	bool written;			/* ... as uffd-wp's "written", not soft-dirty */
+	/*
+	 * uffd-wp armed: a page table it protected holds a marker in every
+	 * empty entry, which the kernel reports as swapped.  Known by its
+	 * pagemap entry: a swap entry of the last swap type (pte markers'),
+	 * which only CAP_SYS_ADMIN is shown (@frames_shown); to anyone else
+	 * any swap entry of a process with nothing swapped (@no_swap).
+	 * Never reported.
+	 */
+	bool wp_markers, frames_shown, no_swap;
 	void *buf;			/* for the kernel's answers, kept across
 					 * ranges: a walk of thousands of small
 					 * VMAs must not allocate per VMA */
@@ -218,6 +227,8 @@ void pgc_walk_init(struct pgc_walk *w, int fd, enum pgc_walk_how best);
  * Returns how written pages are seen.
  */
 enum pgc_track_how pgc_walk_track(struct pgc_walk *w, bool uffd_wp);
+/* Is pagemap entry @e a uffd-wp marker, for a walk with wp_markers? */
+bool pgc_walk_is_marker(const struct pgc_walk *w, uint64_t e);
 /* Call @fn for every run of populated pages in [start, end), in order. */
 int pgc_walk_range(struct pgc_walk *w, uint64_t start, uint64_t end,
 		   pgc_walk_fn fn, void *ctx) __must_check;

@@ -90,6 +90,8 @@ struct dumper {
 	struct span *held;		/* what the parent holds, in order */
 	size_t n_held;
 	uint64_t pages_parent;		/* left to the parent */
+	struct pgc_remote rem;		/* uffd-wp: begun before ready */
+	bool rem_begun;
 };
 
 /* Record @nr pages at @off of range @range, merged with the last extent. */
@@ -740,6 +742,21 @@ static int check_parent_mode(const struct dumper *d)
 			(int)d->pid, t->uffd_recorded);
 }
 
+/* A walk of a process uffd-wp tracks: its markers are no pages. */
+static void mark_wp_markers(struct dumper *d)
+{
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)d->pid);
+	fd = pgc_proc_open(path, O_RDONLY);
+	d->walk.wp_markers = true;
+	/* "VmSwap:" counts swapped pages, never markers */
+	d->walk.no_swap = fd >= 0 && !pgc_proc_kb(fd, "VmSwap:");
+	if (fd >= 0)
+		close(fd);
+}
+
 /*
  * uffd-wp: the mappings our own userfaultfd registered are read as any
  * other (pgc_uffdwp_check() refused one registered otherwise).
@@ -765,14 +782,13 @@ static void accept_tracked(const struct dumper *d, struct pgc_vma_list *maps)
  * in every mapping the plan holds).  A userfaultfd this dump created is
  * closed again if anything fails, here or later.
  */
-static int arm_tracking(struct dumper *d, struct pgc_proc *proc,
-			const struct pgc_plan *plan)
+static int arm_tracking(struct dumper *d, const struct pgc_plan *plan)
 {
 	struct pgc_track *t = &d->track;
 	int ret = pgc_track_arm(t, d->tracking.generation);
 
 	if (!ret && t->mode == PGC_TRACK_UFFD_WP) {
-		ret = pgc_uffdwp_arm(proc, d->walk.fd, plan->src_vma, plan->n,
+		ret = pgc_uffdwp_arm(&d->rem, d->walk.fd, plan->src_vma, plan->n,
 				     &t->uffd_fd, &t->uffd_ino, &t->uffd_created);
 		if (!ret)
 			ret = pgc_track_note_uffd(t);
@@ -784,14 +800,13 @@ static int arm_tracking(struct dumper *d, struct pgc_proc *proc,
 }
 
 /* A dump that failed leaves no userfaultfd of its own behind. */
-static void undo_tracking(struct dumper *d, struct pgc_proc *proc,
-			  const struct pgc_plan *plan)
+static void undo_tracking(struct dumper *d, const struct pgc_plan *plan)
 {
 	struct pgc_track *t = &d->track;
 
 	if (!t->uffd_created)
 		return;
-	if (pgc_uffdwp_disarm(proc, t->uffd_fd, plan->src_vma, plan->n))
+	if (pgc_uffdwp_disarm(&d->rem, t->uffd_fd, plan->src_vma, plan->n))
 		pr_warn("PID %d keeps pgclone's userfaultfd (descriptor %d) after the failed dump",
 			(int)d->pid, t->uffd_fd);
 	t->uffd_created = false;
@@ -974,6 +989,14 @@ int pgc_image_dump(const struct pgc_request *req, bool all, int out,
 	ret = pgc_step(req, "seized");
 	if (!ret)
 		ret = open_source(&d);
+	/* uffd-wp armed before: its markers are no pages */
+	if (!ret && d.track.uffd_fd >= 0)
+		mark_wp_markers(&d);
+	/* uffd-wp arms with syscalls in the source: what they need, now */
+	if (!ret && (req->flags & PGCLONE_TRACK) && d.track.mode == PGC_TRACK_UFFD_WP) {
+		ret = pgc_remote_begin(&d.rem, &proc);
+		d.rem_begun = !ret;
+	}
 	if (!ret)
 		ret = pgc_ready(req);
 	if (!ret) {
@@ -1015,9 +1038,9 @@ int pgc_image_dump(const struct pgc_request *req, bool all, int out,
 	if (!ret && (req->flags & PGCLONE_TRACK) && pgc_track_emulated(&d.track))
 		ret = note_emulated(&d);
 	if (!ret && (req->flags & PGCLONE_TRACK))
-		ret = arm_tracking(&d, &proc, &plan);
+		ret = arm_tracking(&d, &plan);
 	if (ret)
-		undo_tracking(&d, &proc, &plan);
+		undo_tracking(&d, &plan);
 	if (!ret && d.held)
 		pr_info("delta: %llu pages written since the parent stored, %llu left to it",
 			(unsigned long long)(d.data_len / PGC_PAGE_SIZE),
@@ -1028,6 +1051,9 @@ int pgc_image_dump(const struct pgc_request *req, bool all, int out,
 			(unsigned long long)d.stored);
 	if (!ret)
 		pgc_phase_end(&ph, "write");
+	if (d.rem_begun && pgc_remote_end(&d.rem) && !ret)
+		ret = pgc_fail(-ESRCH, "PID %d exited while pgclone armed tracking in it",
+			       (int)d.pid);
 	pgc_proc_release(&proc);
 	close_source(&d);
 	if (snapped) {

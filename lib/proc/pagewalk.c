@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/capability.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -181,9 +182,22 @@ void pgc_walk_init(struct pgc_walk *w, int fd, enum pgc_walk_how best)
 		w->how = PGC_WALK_PFN;
 }
 
+/* pgc_proc_open() makes CAP_SYS_ADMIN effective if we have it at all */
+static bool may_see_frames(void)
+{
+	cap_t c = cap_get_proc();
+	cap_flag_value_t on = CAP_CLEAR;
+
+	if (c)
+		cap_get_flag(c, CAP_SYS_ADMIN, CAP_PERMITTED, &on);
+	cap_free(c);
+	return on == CAP_SET;
+}
+
 int pgc_walk_open(struct pgc_walk *w, pid_t pid)
 {
 	char path[64];
+	bool frames = may_see_frames();
 	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
@@ -192,6 +206,7 @@ int pgc_walk_open(struct pgc_walk *w, pid_t pid)
 		return pgc_fail(errno == ENOENT ? -ESRCH : -EPERM, "cannot open %s",
 				path);
 	pgc_walk_init(w, fd, forced_how());
+	w->frames_shown = frames;
 	pr_debug("page states of PID %d from %s", (int)pid,
 		 w->how == PGC_WALK_SCAN ? "PAGEMAP_SCAN" :
 		 w->how == PGC_WALK_PFN ? "the zero page's pfn" :
@@ -219,6 +234,21 @@ enum pgc_track_how pgc_walk_track(struct pgc_walk *w, bool uffd_wp)
 	pr_debug("written pages from %s", w->how == PGC_WALK_SCAN ?
 		 "PAGEMAP_SCAN" : "pagemap bit 55");
 	return w->how == PGC_WALK_SCAN ? PGC_TRACK_SCAN : PGC_TRACK_PAGEMAP;
+}
+
+/* the swap type pagemap shows for a pte marker: the last, SWP_PTE_MARKER */
+#define MARKER_TYPE 0x1f
+
+bool pgc_walk_is_marker(const struct pgc_walk *w, uint64_t e)
+{
+	uint64_t frame = e & PFN_MASK;
+
+	if (!w->wp_markers || (e & (PM_PRESENT | PM_SWAP)) != PM_SWAP)
+		return false;
+	if (frame)
+		return (frame & MARKER_TYPE) == MARKER_TYPE;
+	/* type and offset hidden (no CAP_SYS_ADMIN): nothing is swapped */
+	return (w->frames_shown || w->no_swap) && (e & PM_UFFD_WP);
 }
 
 void pgc_walk_close(struct pgc_walk *w)
@@ -270,6 +300,26 @@ static int run_flush(struct run *r)
 	return r->end > r->start ? r->fn(r->ctx, r->start, r->end, r->cats) : 0;
 }
 
+/*
+ * A run PAGEMAP_SCAN calls swapped and not written, where uffd-wp may have
+ * left markers: each page's pagemap entry says which it is.
+ */
+static int add_swapped(struct pgc_walk *w, uint64_t start, uint64_t end,
+		       unsigned int cats, struct run *run)
+{
+	int err = 0;
+
+	for (uint64_t a = start; !err && a < end; a += PGC_PAGE_SIZE) {
+		uint64_t e;
+
+		if (pread(w->fd, &e, sizeof(e), (off_t)(a / PGC_PAGE_SIZE * 8)) != sizeof(e))
+			return -EIO;
+		if (!pgc_walk_is_marker(w, e))
+			err = run_add(run, a, a + PGC_PAGE_SIZE, cats);
+	}
+	return err;
+}
+
 static int walk_scan(struct pgc_walk *w, uint64_t start, uint64_t end,
 		     struct run *run)
 {
@@ -288,8 +338,8 @@ static int walk_scan(struct pgc_walk *w, uint64_t start, uint64_t end,
 			.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
 			.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED |
 				       PAGE_IS_FILE | PAGE_IS_PFNZERO | PAGE_IS_HUGE |
-				       (!w->dirty ? 0 : w->written ? PGC_PAGE_IS_WRITTEN :
-						    PGC_PAGE_IS_SOFT_DIRTY),
+				       (w->written || w->wp_markers ? PGC_PAGE_IS_WRITTEN :
+					w->dirty ? PGC_PAGE_IS_SOFT_DIRTY : 0),
 		};
 		int n = ioctl(w->fd, PGC_PAGEMAP_SCAN, &arg);
 
@@ -301,9 +351,16 @@ static int walk_scan(struct pgc_walk *w, uint64_t start, uint64_t end,
 			if (vec[i].start < start || vec[i].end > end ||
 			    vec[i].start >= vec[i].end)
 				err = -EIO;
+			else if (w->wp_markers &&
+				 (vec[i].categories & (PAGE_IS_PRESENT | PAGE_IS_SWAPPED |
+						       PGC_PAGE_IS_WRITTEN)) == PAGE_IS_SWAPPED)
+				err = add_swapped(w, vec[i].start, vec[i].end,
+						  pgc_walk_cats_of_scan(vec[i].categories) &
+						  (w->dirty ? ~0u : ~PGC_PG_DIRTY), run);
 			else
 				err = run_add(run, vec[i].start, vec[i].end,
-					      pgc_walk_cats_of_scan(vec[i].categories));
+					      pgc_walk_cats_of_scan(vec[i].categories) &
+					      (w->dirty ? ~0u : ~PGC_PG_DIRTY));
 		}
 		if (arg.walk_end <= start || arg.walk_end > end)
 			err = err ? err : -EIO;	/* no progress: never loop */
@@ -339,7 +396,8 @@ static int walk_pagemap(struct pgc_walk *w, uint64_t start, uint64_t end,
 			uint64_t at = start + (done + i) * PGC_PAGE_SIZE;
 			unsigned int cats = pgc_walk_cats_of_entry(w, buf[i]);
 
-			if (cats & (PGC_PG_PRESENT | PGC_PG_SWAPPED))
+			if ((cats & (PGC_PG_PRESENT | PGC_PG_SWAPPED)) &&
+			    !pgc_walk_is_marker(w, buf[i]))
 				err = run_add(run, at, at + PGC_PAGE_SIZE, cats);
 		}
 		done += (uint64_t)got / 8;

@@ -32,13 +32,13 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include <linux/userfaultfd.h>
 
-#include "../engine/engine.h"
 #include "uffdwp.h"
 
 /* <linux/fs.h> of Linux 6.7 */
@@ -144,7 +144,7 @@ static int read_fdinfo(pid_t pid, int fd, uint64_t *ino, uint64_t *features)
 	return pgc_uffdwp_parse_fdinfo(buf, ino, features) ? -ENOENT : 0;
 }
 
-int pgc_uffdwp_check(pid_t pid, int fd, uint64_t ino, const struct pgc_vma_list *maps)
+static int check(pid_t pid, int fd, uint64_t ino, const struct pgc_vma_list *maps)
 {
 	char path[320], link[64];
 	bool ours = false;
@@ -196,10 +196,27 @@ int pgc_uffdwp_check(pid_t pid, int fd, uint64_t ino, const struct pgc_vma_list 
 	return ours ? 0 : -ENOENT;
 }
 
+/* /proc/PID/fd takes what /proc/PID/mem takes */
+int pgc_uffdwp_check(pid_t pid, int fd, uint64_t ino, const struct pgc_vma_list *maps)
+{
+	int ret;
+
+	pgc_priv_raise(PGC_CAPS_PROC);
+	ret = check(pid, fd, ino, maps);
+	pgc_priv_lower();
+	return ret;
+}
+
 /* ---- in the target ---------------------------------------------------- */
 
+/*
+ * The remote session is begun before the dump's ready callback, which may
+ * drop every capability: after it only what a tracer may do to its
+ * tracee works -- injected syscalls, PTRACE_POKEDATA and PEEKDATA -- and
+ * so that is all this uses (no /proc/PID/mem, no process_vm_writev).
+ */
 struct session {
-	struct pgc_remote r;
+	struct pgc_remote *r;
 	pid_t pid;
 	uint64_t page;			/* for the ioctls' arguments */
 };
@@ -207,7 +224,7 @@ struct session {
 static int rsys(struct session *s, long *ret, long nr, uint64_t a0, uint64_t a1,
 		uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
 {
-	int err = pgc_remote_syscall(&s->r, ret, nr, a0, a1, a2, a3, a4, a5);
+	int err = pgc_remote_syscall(s->r, ret, nr, a0, a1, a2, a3, a4, a5);
 
 	if (err == -EACCES)
 		return pgc_fail(-EPERM, "the seccomp filter of PID %d forbids %s, which uffd-wp tracking runs in it",
@@ -219,32 +236,57 @@ static int rsys(struct session *s, long *ret, long nr, uint64_t a0, uint64_t a1,
 	return 0;
 }
 
+/* Words to and from the page, as its tracer. */
+static int poke(struct session *s, const void *buf, size_t len)
+{
+	for (size_t off = 0; off < len; off += sizeof(long)) {
+		long w = 0;
+
+		memcpy(&w, (const char *)buf + off, len - off < sizeof(w) ? len - off : sizeof(w));
+		if (ptrace(PTRACE_POKEDATA, s->r->tid, (void *)(uintptr_t)(s->page + off),
+			   (void *)w))
+			return pgc_fail(-EIO, "cannot write into PID %d: %s", (int)s->pid,
+					strerror(errno));
+	}
+	return 0;
+}
+
+static int peek(struct session *s, void *buf, size_t len)
+{
+	for (size_t off = 0; off < len; off += sizeof(long)) {
+		long w;
+
+		errno = 0;
+		w = ptrace(PTRACE_PEEKDATA, s->r->tid, (void *)(uintptr_t)(s->page + off), NULL);
+		if (errno)
+			return pgc_fail(-EIO, "cannot read PID %d: %s", (int)s->pid,
+					strerror(errno));
+		memcpy((char *)buf + off, &w, len - off < sizeof(w) ? len - off : sizeof(w));
+	}
+	return 0;
+}
+
 /* ioctl(@fd, @cmd, &@arg) in the target; @arg goes and comes back. */
 static int rioctl(struct session *s, long *ret, int fd, unsigned long cmd,
 		  void *arg, size_t len)
 {
-	struct iovec l = { arg, len }, rm = { (void *)(uintptr_t)s->page, len };
-	int err = pgc_target_write(s->pid, s->page, arg, len);
+	int err = poke(s, arg, len);
 
-	if (err)
-		return pgc_fail(-EIO, "cannot write into PID %d: %s", (int)s->pid,
-				strerror(-err));
-	err = rsys(s, ret, SYS_ioctl, (uint64_t)fd, cmd, s->page, 0, 0, 0);
-	if (!err && *ret >= 0 && pgc_vm_readv(s->pid, &l, 1, &rm, 1) != (ssize_t)len)
-		err = pgc_fail(-EIO, "cannot read PID %d: %s", (int)s->pid, strerror(errno));
+	if (!err)
+		err = rsys(s, ret, SYS_ioctl, (uint64_t)fd, cmd, s->page, 0, 0, 0);
+	if (!err && *ret >= 0)
+		err = peek(s, arg, len);
 	return err;
 }
 
-static int begin(struct session *s, struct pgc_proc *p)
+static int begin(struct session *s, struct pgc_remote *r)
 {
 	long ret;
 	int err;
 
 	memset(s, 0, sizeof(*s));
-	s->pid = p->pid;
-	err = pgc_remote_begin(&s->r, p);
-	if (err)
-		return err;
+	s->r = r;
+	s->pid = r->proc->pid;
 	err = rsys(s, &ret, SYS_mmap, 0, PGC_PAGE_SIZE, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0);
 	if (!err && (unsigned long)ret > -4096UL)
@@ -252,8 +294,6 @@ static int begin(struct session *s, struct pgc_proc *p)
 			       strerror((int)-ret));
 	if (!err)
 		s->page = (uint64_t)ret;
-	if (err)
-		pgc_remote_end(&s->r);
 	return err;
 }
 
@@ -267,9 +307,6 @@ static int end(struct session *s, int err)
 	if (!e && ret)
 		e = pgc_fail(-EIO, "cannot unmap pgclone's page 0x%llx from PID %d",
 			     (unsigned long long)s->page, (int)s->pid);
-	if (pgc_remote_end(&s->r) && !e)
-		e = pgc_fail(-ESRCH, "PID %d exited while pgclone armed tracking in it",
-			     (int)s->pid);
 	return err ? err : e;
 }
 
@@ -280,6 +317,8 @@ static void unregister_all(struct session *s, int fd,
 		struct uffdio_range rg = { vmas[i]->m.start, vmas[i]->m.end - vmas[i]->m.start };
 		long ret;
 
+		if (i && vmas[i - 1] == vmas[i])
+			continue;
 		/* one not registered (any more) says EINVAL: nothing to undo */
 		(void)rioctl(s, &ret, fd, UFFDIO_UNREGISTER, &rg, sizeof(rg));
 	}
@@ -296,10 +335,13 @@ static int close_fd(struct session *s, int fd)
 	return err;
 }
 
+/* st_ino: the second word of struct stat on every 64-bit Linux */
+#define STAT_INO_OFF 8
+
 static int create(struct session *s, int *fd, uint64_t *ino)
 {
 	struct uffdio_api api = { .api = UFFD_API, .features = PGC_UFFD_WP_FEATURES };
-	uint64_t features = 0;
+	uint64_t st[3];
 	long ret;
 	int err = rsys(s, &ret, SYS_userfaultfd, O_CLOEXEC | PGC_UFFD_USER_MODE_ONLY,
 		       0, 0, 0, 0, 0);
@@ -313,11 +355,19 @@ static int create(struct session *s, int *fd, uint64_t *ino)
 	err = pgc_fault_point("uffd-created");
 	if (!err)
 		err = rioctl(s, &ret, *fd, UFFDIO_API, &api, sizeof(api));
-	if (!err && ret < 0)
+	if (!err && (ret < 0 || (api.features & PGC_UFFD_WP_FEATURES) != PGC_UFFD_WP_FEATURES))
 		err = pgc_fail(-EOPNOTSUPP, "UFFDIO_API with the asynchronous write-protect mode failed in PID %d: %s",
+			       (int)s->pid, strerror(ret < 0 ? (int)-ret : EINVAL));
+	/* its inode, which /proc/PID/fdinfo shows the next dump */
+	if (!err)
+		err = rsys(s, &ret, SYS_fstat, (uint64_t)*fd, s->page, 0, 0, 0, 0);
+	if (!err && !ret)
+		err = peek(s, st, sizeof(st));
+	if (!err && ret)
+		err = pgc_fail(-EIO, "fstat of descriptor %d failed in PID %d: %s", *fd,
 			       (int)s->pid, strerror((int)-ret));
-	if (!err && read_fdinfo(s->pid, *fd, ino, &features))
-		err = pgc_fail(-EIO, "cannot read /proc/%d/fdinfo/%d", (int)s->pid, *fd);
+	if (!err)
+		*ino = st[STAT_INO_OFF / 8];
 	return err;
 }
 
@@ -347,19 +397,28 @@ static int protect(int pagemap_fd, pid_t pid, uint64_t start, uint64_t end)
 	return 0;
 }
 
-int pgc_uffdwp_arm(struct pgc_proc *p, int pagemap_fd,
+/*
+ * Only the process's own anonymous memory: a delta stores page cache and
+ * shared pages whatever they say, and a file mapping would take markers
+ * in its page cache's place.  Pages of a mapping not registered read as
+ * written.
+ */
+static bool tracked(const struct pgc_vma *v)
+{
+	return v->m.kind == PGCLONE_KIND_ANON_PRIVATE;
+}
+
+int pgc_uffdwp_arm(struct pgc_remote *r, int pagemap_fd,
 		   const struct pgc_vma *const *vmas, size_t n, int *fd,
 		   uint64_t *ino, bool *created)
 {
 	struct session s;
 	size_t reg = 0;
 	long ret = 0;
-	int err = begin(&s, p);
+	int err = begin(&s, r);
 
 	*created = false;
-	if (err)
-		return err;
-	if (*fd < 0) {
+	if (!err && *fd < 0) {
 		err = create(&s, fd, ino);
 		*created = *fd >= 0;
 	}
@@ -370,8 +429,8 @@ int pgc_uffdwp_arm(struct pgc_proc *p, int pagemap_fd,
 			.mode = UFFDIO_REGISTER_MODE_WP,
 		};
 
-		/* the same mapping twice (ranges of one mapping) costs nothing */
-		if (reg && vmas[reg - 1] == v)
+		/* ranges of one mapping: registered once */
+		if ((reg && vmas[reg - 1] == v) || !tracked(v))
 			continue;
 		err = rioctl(&s, &ret, *fd, UFFDIO_REGISTER, &rg, sizeof(rg));
 		if (!err && ret < 0)
@@ -384,7 +443,8 @@ int pgc_uffdwp_arm(struct pgc_proc *p, int pagemap_fd,
 	if (!err)
 		err = pgc_fault_point("uffd-registered");
 	for (size_t i = 0; !err && i < n; i++)
-		err = protect(pagemap_fd, s.pid, vmas[i]->m.start, vmas[i]->m.end);
+		if (tracked(vmas[i]))
+			err = protect(pagemap_fd, s.pid, vmas[i]->m.start, vmas[i]->m.end);
 	if (err && *created) {
 		/* stopped throughout: no one else holds it, closing it undoes all */
 		unregister_all(&s, *fd, vmas, reg);
@@ -395,16 +455,16 @@ int pgc_uffdwp_arm(struct pgc_proc *p, int pagemap_fd,
 	return end(&s, err);
 }
 
-int pgc_uffdwp_disarm(struct pgc_proc *p, int fd,
+int pgc_uffdwp_disarm(struct pgc_remote *r, int fd,
 		      const struct pgc_vma *const *vmas, size_t n)
 {
 	struct session s;
-	int err = begin(&s, p);
+	int err = begin(&s, r);
 
-	if (err)
-		return err;
 	/* a child the target forked may hold the file too: unregister first */
-	unregister_all(&s, fd, vmas, n);
-	err = close_fd(&s, fd);
+	if (!err)
+		unregister_all(&s, fd, vmas, n);
+	if (!err)
+		err = close_fd(&s, fd);
 	return end(&s, err);
 }

@@ -40,14 +40,15 @@ int pgc_uffdwp_parse_fdinfo(const char *buf, uint64_t *ino,
 			    uint64_t *features) __must_check;
 
 /*
- * Arm tracking of the mappings @vmas (@n of them) of the process @p holds
- * stopped: register each whole mapping for write-protection with the
+ * Arm tracking of the mappings @vmas (@n of them) of the process a remote
+ * session @r (begun while we may read the process's seccomp filters and
+ * maps, before a dump's ready callback) holds stopped: register each whole mapping for write-protection with the
  * target's userfaultfd *@fd (created first when *@fd < 0: *@ino and
  * *@created say which and that it was), then write-protect every
  * populated page of them through @pagemap_fd (PAGEMAP_SCAN).  On failure
  * a userfaultfd created here is closed again: the target is as it was.
  */
-int pgc_uffdwp_arm(struct pgc_proc *p, int pagemap_fd,
+int pgc_uffdwp_arm(struct pgc_remote *r, int pagemap_fd,
 		   const struct pgc_vma *const *vmas, size_t n, int *fd,
 		   uint64_t *ino, bool *created) __must_check;
 
@@ -56,7 +57,7 @@ int pgc_uffdwp_arm(struct pgc_proc *p, int pagemap_fd,
  * registered are passed over), then close @fd in the target.  Returns 0,
  * -ESRCH, -EPERM or -EIO.
  */
-int pgc_uffdwp_disarm(struct pgc_proc *p, int fd,
+int pgc_uffdwp_disarm(struct pgc_remote *r, int fd,
 		      const struct pgc_vma *const *vmas, size_t n) __must_check;
 
 #endif
