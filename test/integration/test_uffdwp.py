@@ -230,11 +230,11 @@ class UffdWp(VictimTest):
             with self.subTest(point=point, first=True):
                 a, addr = self.source()
                 snap = Untouched(a, [(addr, LEN)])
-                r = self.track(a, addr, "base", check=None,
+                r = self.track(a, addr, f"failed-{point}", check=None,
                                env=self.env(PGCLONE_FAULT_FAIL=point))
                 self.assertEqual(r.returncode, 1, r.stderr)
                 self.assertIn(f"fault injected at {point}", r.stderr)
-                self.assertFalse(os.path.exists(self.path("base")))
+                self.assertFalse(os.path.exists(self.path(f"failed-{point}")))
                 snap.assert_unchanged(self)
                 # and tracking works after it
                 self.track(a, addr, "base")
