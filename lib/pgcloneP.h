@@ -302,6 +302,14 @@ int pgc_track_open(struct pgc_track *t, pid_t pid, uint64_t start_time,
  * caller arms uffd-wp itself, then pgc_track_note_uffd()).
  */
 int pgc_track_arm(struct pgc_track *t, uint64_t generation) __must_check;
+/*
+ * A dump without tracking: does pgclone track @pid with a userfaultfd of
+ * its own (t->uffd_fd >= 0 after)?  Creates nothing; anything amiss reads
+ * as no.  Then pgc_track_end() clears the record once it is closed.
+ */
+int pgc_track_peek(struct pgc_track *t, pid_t pid, uint64_t start_time,
+		   uint64_t boot_hi, uint64_t boot_lo) __must_check;
+int pgc_track_end(struct pgc_track *t) __must_check;
 /* Record the target's userfaultfd (t->uffd_fd, t->uffd_ino). */
 int pgc_track_note_uffd(struct pgc_track *t) __must_check;
 void pgc_track_close(struct pgc_track *t);

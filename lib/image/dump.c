@@ -725,6 +725,48 @@ static int read_parent(struct dumper *d, bool all)
 	return parent_spans(d);
 }
 
+/*
+ * A dump without --track of a source pgclone tracks with uffd-wp reads
+ * what tracking registered, and ends it (end_tracking()).  Not without a
+ * freeze (nothing to run the syscalls in), nor with a snapshot (which
+ * refuses a userfaultfd-registered source).
+ */
+static int peek_tracking(struct dumper *d)
+{
+	const struct pgc_request *req = d->req;
+	uint64_t st, hi, lo;
+
+	if (req->flags & (PGCLONE_NO_FREEZE | PGCLONE_SNAPSHOT))
+		return 0;
+	if (pgc_proc_start_time(d->pid, &st) || pgc_boot_id(&hi, &lo)) {
+		pgc_clear_error();
+		return 0;
+	}
+	return pgc_track_peek(&d->track, d->pid, st, hi, lo);
+}
+
+/* The image complete: unregister every mapping, close the descriptor. */
+static int end_tracking(struct dumper *d, const struct pgc_vma_list *maps)
+{
+	const struct pgc_vma **v = calloc(maps->n ? maps->n : 1, sizeof(*v));
+	size_t n = 0;
+	int ret;
+
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < maps->n; i++)
+		if (maps->v[i].vmflags & VMF_UFFD_WP)
+			v[n++] = &maps->v[i];
+	ret = pgc_uffdwp_disarm(&d->rem, d->track.uffd_fd, v, n);
+	free(v);
+	if (!ret)
+		ret = pgc_track_end(&d->track);
+	if (!ret)
+		pr_info("ended uffd-wp tracking of PID %d: its images are parents no more",
+			(int)d->pid);
+	return ret;
+}
+
 /* A delta reads written pages the way its parent's dump armed tracking. */
 static int check_parent_mode(const struct dumper *d)
 {
@@ -768,9 +810,10 @@ static void accept_tracked(const struct dumper *d, struct pgc_vma_list *maps)
 	for (size_t i = 0; i < maps->n; i++) {
 		struct pgc_vma *v = &maps->v[i];
 
+		/* VMF_UFFD_WP stays: end_tracking() unregisters by it */
 		if ((v->vmflags & (VMF_UFFD | VMF_UFFD_WP | VMF_UFFD_MI)) ==
 		    (VMF_UFFD | VMF_UFFD_WP)) {
-			v->vmflags &= ~(unsigned int)(VMF_UFFD | VMF_UFFD_WP);
+			v->vmflags &= ~(unsigned int)VMF_UFFD;
 			pgc_vma_classify(v);
 		}
 	}
@@ -828,7 +871,7 @@ static int prepare_tracking(struct dumper *d, bool all)
 	int ret;
 
 	if (!(req->flags & PGCLONE_TRACK))
-		return 0;
+		return peek_tracking(d);
 	ret = pgc_proc_start_time(d->pid, &d->start_time);
 	if (!ret)
 		ret = pgc_boot_id(&d->boot_hi, &d->boot_lo);
@@ -993,7 +1036,7 @@ int pgc_image_dump(const struct pgc_request *req, bool all, int out,
 	if (!ret && d.track.uffd_fd >= 0)
 		mark_wp_markers(&d);
 	/* uffd-wp arms with syscalls in the source: what they need, now */
-	if (!ret && (req->flags & PGCLONE_TRACK) && d.track.mode == PGC_TRACK_UFFD_WP) {
+	if (!ret && d.track.mode == PGC_TRACK_UFFD_WP) {
 		ret = pgc_remote_begin(&d.rem, &proc);
 		d.rem_begun = !ret;
 	}
@@ -1039,6 +1082,8 @@ int pgc_image_dump(const struct pgc_request *req, bool all, int out,
 		ret = note_emulated(&d);
 	if (!ret && (req->flags & PGCLONE_TRACK))
 		ret = arm_tracking(&d, &plan);
+	else if (!ret && d.track.uffd_fd >= 0)
+		ret = end_tracking(&d, &plan.src_maps);
 	if (ret)
 		undo_tracking(&d, &plan);
 	if (!ret && d.held)

@@ -114,7 +114,7 @@ bool pgc_track_scan_works(int pagemap_fd)
 }
 
 /* Where the records live: private to the user who dumps. */
-static int runtime_dir(char *out, size_t len)
+static int runtime_dir(char *out, size_t len, bool quiet)
 {
 	const char *dir = getenv("PGCLONE_RUNTIME_DIR");
 	const char *xdg = getenv("XDG_RUNTIME_DIR");
@@ -125,6 +125,8 @@ static int runtime_dir(char *out, size_t len)
 		snprintf(out, len, "/run/pgclone");
 	else if (xdg && xdg[0] == '/')
 		snprintf(out, len, "%s/pgclone", xdg);
+	else if (quiet)
+		return -EOPNOTSUPP;
 	else
 		return pgc_fail(-EOPNOTSUPP, "no runtime directory to keep the tracking record in (set XDG_RUNTIME_DIR or PGCLONE_RUNTIME_DIR)");
 	return 0;
@@ -136,16 +138,19 @@ static int runtime_dir(char *out, size_t len)
  * is made 0700 and must be ours and closed to others: whoever can write a
  * record can make a delta miss pages.
  */
-static int open_record(const char *id, const char *suffix)
+static int open_record_how(const char *id, const char *suffix, bool create)
 {
 	char dir[512];
 	struct stat sb;
 	int dfd, fd, ret;
 
-	ret = runtime_dir(dir, sizeof(dir));
+	ret = runtime_dir(dir, sizeof(dir), !create);
 	if (ret)
-		return ret;
-	if (mkdir(dir, 0700) && errno != EEXIST)
+		return create ? ret : -ENOENT;
+	/* a peek: no directory, no record, nothing to say */
+	if (!create && access(dir, F_OK))
+		return -ENOENT;
+	if (create && mkdir(dir, 0700) && errno != EEXIST)
 		return pgc_fail(-EPERM, "cannot create the tracking record directory %s: %s",
 				dir, strerror(errno));
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -158,13 +163,22 @@ static int open_record(const char *id, const char *suffix)
 				dir);
 	}
 	snprintf(dir + strlen(dir), sizeof(dir) - strlen(dir), "/%s%s", id, suffix);
-	fd = openat(dfd, strrchr(dir, '/') + 1, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
-		    0600);
+	fd = openat(dfd, strrchr(dir, '/') + 1,
+		    O_RDWR | (create ? O_CREAT : 0) | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 && !create) {
+		close(dfd);
+		return -ENOENT;
+	}
 	if (fd < 0)
 		ret = pgc_fail(-EPERM, "cannot open the tracking record %s: %s", dir,
 			       strerror(errno));
 	close(dfd);
 	return fd < 0 ? ret : fd;
+}
+
+static int open_record(const char *id, const char *suffix)
+{
+	return open_record_how(id, suffix, true);
 }
 
 static uint64_t read_record(int fd)
@@ -279,6 +293,50 @@ int pgc_track_open(struct pgc_track *t, pid_t pid, uint64_t start_time,
 	if (ret < 0)
 		pgc_track_close(t);
 	return ret < 0 ? ret : 0;
+}
+
+int pgc_track_peek(struct pgc_track *t, pid_t pid, uint64_t start_time,
+		   uint64_t boot_hi, uint64_t boot_lo)
+{
+	char id[96];
+	int ret;
+
+	memset(t, 0, sizeof(*t));
+	t->clear_refs = t->record = t->emul_fd = t->uffd_rec = -1;
+	t->uffd_recorded = t->uffd_fd = -1;
+	snprintf(id, sizeof(id), "track-%016llx%016llx-%d-%llu",
+		 (unsigned long long)boot_hi, (unsigned long long)boot_lo, (int)pid,
+		 (unsigned long long)start_time);
+	ret = open_record_how(id, ".uffd", false);
+	if (ret < 0) {
+		pgc_clear_error();
+		return 0;
+	}
+	t->uffd_rec = ret;
+	read_uffd_record(t);
+	ret = t->uffd_recorded >= 0 ? open_record_how(id, "", false) : -ENOENT;
+	if (ret >= 0) {
+		t->record = ret;
+		t->mode = PGC_TRACK_UFFD_WP;
+		ret = check_uffd(t, pid);
+	}
+	/* anything amiss: not ours to end, and the dump reads as ever */
+	if (ret < 0 || t->uffd_fd < 0) {
+		pgc_clear_error();
+		pgc_track_close(t);
+	}
+	return 0;
+}
+
+int pgc_track_end(struct pgc_track *t)
+{
+	static const char none[RECORD_LEN + 1] = "0000000000000000\n";
+
+	t->uffd_fd = -1;
+	t->generation = 0;
+	if (pwrite(t->record, none, RECORD_LEN, 0) != RECORD_LEN)
+		return pgc_fail(-EIO, "cannot write the tracking record: %s", strerror(errno));
+	return pgc_track_note_uffd(t);
 }
 
 int pgc_track_note_uffd(struct pgc_track *t)

@@ -253,6 +253,28 @@ class UffdWp(VictimTest):
         r = self.delta(a, addr, "never", "base", check=None)
         self.assert_refused(r, "not the last dump that armed tracking")
 
+    def test_a_dump_without_track_ends_tracking(self):
+        """It reads the tracked range like any other, then unregisters it
+        and closes the descriptor: the source is as before --track, and
+        the images are parents no more."""
+        a, addr = self.source()
+        before = Untouched(a)
+        self.track(a, addr, "base")
+        self.assertTrue(uffds(a) and registered(a))
+        a.ok(f"poke {addr + 3 * PAGE:#x} 4")
+        r = self.dump(a, addr, "plain", "-v")
+        self.assertIn("ended uffd-wp tracking", r.stderr)
+        self.assertEqual(uffds(a), [])
+        before.assert_unchanged(self)
+        b = self.victim()
+        dst = self.free_addr(a, b)
+        run("restore", "--pid", b.pid, "-i", self.path("plain"), "--dst", hex(dst),
+            env=self.env(), check=0)
+        self.assertEqual(populated(b, dst), populated(a, addr))
+        r = self.delta(a, addr, "never", "base", check=None)
+        self.assert_refused(r, "not the last dump that armed tracking")
+        self.assertEqual(uffds(a), [])
+
     def test_moved_mapping_is_stored_whole(self):
         """mremap takes the mapping out of the registration (no
         UFFD_FEATURE_EVENT_REMAP): a --all delta stores its pages, it never
