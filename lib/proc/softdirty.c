@@ -66,6 +66,27 @@ static int emul_load(struct pgc_track *t);
 static int emul_save(struct pgc_track *t);
 
 /* A page of our own, written: does pagemap say so (bit 55)? */
+static bool soft_dirty_kept(void)
+{
+	volatile char *p;
+	uint64_t e = 0;
+	int fd;
+
+	p = mmap(NULL, PGC_PAGE_SIZE, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return false;
+	*p = 1;
+	fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0 && pread(fd, &e, sizeof(e),
+			     (off_t)((uintptr_t)p / PGC_PAGE_SIZE * 8)) != sizeof(e))
+		e = 0;
+	if (fd >= 0)
+		close(fd);
+	munmap((void *)p, PGC_PAGE_SIZE);
+	return e & PM_SOFT_DIRTY;
+}
+
 int pgc_track_supported(void)
 {
 	volatile char *p;
@@ -200,24 +221,15 @@ static uint64_t read_record(int fd)
  */
 static int choose(struct pgc_track *t, enum pgclone_track_method method)
 {
-	char why[256];
-	int ret;
-
-	if (method != PGCLONE_TRACK_UFFD_WP) {
-		ret = pgc_track_supported();
-		if (!ret || method == PGCLONE_TRACK_SOFT_DIRTY) {
-			t->mode = PGC_TRACK_SOFT_DIRTY;
-			return ret;
-		}
-		snprintf(why, sizeof(why), "%s", pgclone_last_error());
-		pgc_clear_error();
+	/* auto asks quietly: a fallback is no error for the log */
+	if (method == PGCLONE_TRACK_SOFT_DIRTY || (!method && (emulating() || soft_dirty_kept()))) {
+		t->mode = PGC_TRACK_SOFT_DIRTY;
+		return pgc_track_supported();
 	}
-	ret = pgc_uffdwp_supported();
-	if (!ret || method == PGCLONE_TRACK_UFFD_WP) {
+	if (method == PGCLONE_TRACK_UFFD_WP || pgc_uffdwp_available()) {
 		t->mode = PGC_TRACK_UFFD_WP;
-		return ret;
+		return pgc_uffdwp_supported();
 	}
-	pgc_clear_error();
 	return pgc_fail(-EOPNOTSUPP, "this kernel tracks written pages neither by soft-dirty bits (no CONFIG_MEM_SOFT_DIRTY) nor by uffd-wp's asynchronous mode (Linux 6.7+): --track and --parent cannot work");
 }
 

@@ -57,6 +57,18 @@ struct pgc_uw_scan_arg {
 
 #define UFFD_LINK "anon_inode:[userfaultfd]"
 
+bool pgc_uffdwp_available(void)
+{
+	struct uffdio_api api = { .api = UFFD_API, .features = PGC_UFFD_WP_FEATURES };
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | PGC_UFFD_USER_MODE_ONLY);
+	bool ok = fd >= 0 && !ioctl(fd, UFFDIO_API, &api) &&
+		  (api.features & PGC_UFFD_WP_FEATURES) == PGC_UFFD_WP_FEATURES;
+
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
 int pgc_uffdwp_supported(void)
 {
 	struct uffdio_api api = { .api = UFFD_API, .features = PGC_UFFD_WP_FEATURES };

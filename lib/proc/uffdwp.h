@@ -21,6 +21,8 @@
  * -EOPNOTSUPP, with the reason, when not.
  */
 int pgc_uffdwp_supported(void);
+/* The same, quietly. */
+bool pgc_uffdwp_available(void);
 
 /*
  * The target's tracking userfaultfd, as recorded: descriptor @fd of the
