@@ -450,6 +450,15 @@ static void command(char *line)
 		long fd = syscall(SYS_userfaultfd, O_CLOEXEC | 1);
 
 		printf(fd < 0 ? "err %ld\n" : "%ld\n", fd < 0 ? (long)errno : fd);
+	} else if (!strcmp(cmd, "fork")) {
+		/* a child that only waits to be killed: its pid */
+		pid_t child = fork();
+
+		if (!child) {
+			for (;;)
+				pause();
+		}
+		printf(child < 0 ? "err\n" : "%d\n", (int)child);
 	} else if (!strcmp(cmd, "close")) {
 		puts(close((int)a) ? "err" : "ok");
 	} else if (!strcmp(cmd, "mremap")) {

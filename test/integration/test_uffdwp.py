@@ -275,6 +275,30 @@ class UffdWp(VictimTest):
         self.assert_refused(r, "not the last dump that armed tracking")
         self.assertEqual(uffds(a), [])
 
+    def test_fork_keeps_the_parent_tracked(self):
+        """A child gets the descriptor but neither the registration nor
+        the protection; the parent's writes, to pages it now shares with
+        the child too, are still seen, and ending tracking unregisters the
+        parent although the child keeps the file open."""
+        a, addr = self.source()
+        self.track(a, addr, "base")
+        child = int(a.cmd("fork"))
+        self.addCleanup(lambda: os.kill(child, 9))
+        a.ok(f"poke {addr + 32 * PAGE:#x} 7")
+        a.ok(f"poke {addr + 7 * PAGE:#x} 8")
+        state = populated(a, addr)
+        self.delta(a, addr, "d1", "base")
+        self.assertEqual(run_json("show", self.path("d1"))["pages_data"], 2)
+        b = self.victim()
+        dst = self.free_addr(a, b)
+        run("restore", "--pid", b.pid, "-i", self.path("base"), "-i", self.path("d1"),
+            "--dst", hex(dst), env=self.env(), check=0)
+        self.assertEqual(populated(b, dst), state)
+        with open(f"/proc/{child}/smaps") as f:
+            self.assertNotIn(" uw", "".join(x for x in f if x.startswith("VmFlags")))
+        self.dump(a, addr, "plain")
+        self.assertEqual((uffds(a), registered(a)), ([], []))
+
     def test_moved_mapping_is_stored_whole(self):
         """mremap takes the mapping out of the registration (no
         UFFD_FEATURE_EVENT_REMAP): a --all delta stores its pages, it never
@@ -285,10 +309,10 @@ class UffdWp(VictimTest):
                 "-o", self.path("base"), env=self.env(), check=0)
         self.assertEqual(r.returncode, 0)
         moved = a.addr(f"mremap {addr:#x} {LEN:#x}")
+        # out of the registration: its pages read as written
+        self.assertNotIn(f"{moved:x}-{moved + LEN:x}", registered(a))
         r = run("dump", "--pid", a.pid, "--all", "--parent", self.path("base"),
                 *self.method, "-o", self.path("d1"), env=self.env(), check=0)
-        b = self.victim()
-        dst = self.free_addr(a, b)
         # the moved range's pages are data in d1
         show = run_json("show", self.path("d1"))
         ranges = [x for x in show["ranges"] if int(x["start"], 16) == moved]
