@@ -201,11 +201,11 @@ struct pgc_walk {
 	 * uffd-wp armed: a page table it protected holds a marker in every
 	 * empty entry, which the kernel reports as swapped.  Known by its
 	 * pagemap entry: a swap entry of the last swap type (pte markers'),
-	 * which only CAP_SYS_ADMIN is shown (@frames_shown); to anyone else
-	 * any swap entry of a process with nothing swapped (@no_swap).
-	 * Never reported.
+	 * which only CAP_SYS_ADMIN is shown; where types are hidden, any
+	 * swap entry of a process with nothing swapped (@no_swap).  Never
+	 * reported.
 	 */
-	bool wp_markers, frames_shown, no_swap;
+	bool wp_markers, no_swap;
 	void *buf;			/* for the kernel's answers, kept across
 					 * ranges: a walk of thousands of small
 					 * VMAs must not allocate per VMA */

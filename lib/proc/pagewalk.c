@@ -26,7 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/capability.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -182,22 +181,9 @@ void pgc_walk_init(struct pgc_walk *w, int fd, enum pgc_walk_how best)
 		w->how = PGC_WALK_PFN;
 }
 
-/* pgc_proc_open() makes CAP_SYS_ADMIN effective if we have it at all */
-static bool may_see_frames(void)
-{
-	cap_t c = cap_get_proc();
-	cap_flag_value_t on = CAP_CLEAR;
-
-	if (c)
-		cap_get_flag(c, CAP_SYS_ADMIN, CAP_PERMITTED, &on);
-	cap_free(c);
-	return on == CAP_SET;
-}
-
 int pgc_walk_open(struct pgc_walk *w, pid_t pid)
 {
 	char path[64];
-	bool frames = may_see_frames();
 	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
@@ -206,7 +192,6 @@ int pgc_walk_open(struct pgc_walk *w, pid_t pid)
 		return pgc_fail(errno == ENOENT ? -ESRCH : -EPERM, "cannot open %s",
 				path);
 	pgc_walk_init(w, fd, forced_how());
-	w->frames_shown = frames;
 	pr_debug("page states of PID %d from %s", (int)pid,
 		 w->how == PGC_WALK_SCAN ? "PAGEMAP_SCAN" :
 		 w->how == PGC_WALK_PFN ? "the zero page's pfn" :
@@ -247,8 +232,11 @@ bool pgc_walk_is_marker(const struct pgc_walk *w, uint64_t e)
 		return false;
 	if (frame)
 		return (frame & MARKER_TYPE) == MARKER_TYPE;
-	/* type and offset hidden (no CAP_SYS_ADMIN): nothing is swapped */
-	return (w->frames_shown || w->no_swap) && (e & PM_UFFD_WP);
+	/*
+	 * Type and offset hidden (no CAP_SYS_ADMIN; a real swap entry shown
+	 * has an offset): a marker only where nothing is swapped.
+	 */
+	return w->no_swap && (e & PM_UFFD_WP);
 }
 
 void pgc_walk_close(struct pgc_walk *w)

@@ -73,7 +73,7 @@ static void test_written(void **state)
 
 static void test_markers(void **state)
 {
-	struct pgc_walk w = { .fd = -1, .wp_markers = true, .frames_shown = true };
+	struct pgc_walk w = { .fd = -1, .wp_markers = true };
 	const uint64_t marker = PM_SWAP | PM_UFFD_WP | 0x3f;	/* type 31, offset 1 */
 	const uint64_t swapped = PM_SWAP | PM_UFFD_WP | (5ULL << 5) | 1;
 
@@ -82,7 +82,6 @@ static void test_markers(void **state)
 	assert_false(pgc_walk_is_marker(&w, PM_PRESENT | PM_UFFD_WP | 0x3f));
 	assert_false(pgc_walk_is_marker(&w, 0));
 	/* types hidden: a swap entry is a marker only with nothing swapped */
-	w.frames_shown = false;
 	assert_false(pgc_walk_is_marker(&w, PM_SWAP | PM_UFFD_WP));
 	w.no_swap = true;
 	assert_true(pgc_walk_is_marker(&w, PM_SWAP | PM_UFFD_WP));
