@@ -299,6 +299,40 @@ class UffdWp(VictimTest):
         self.dump(a, addr, "plain")
         self.assertEqual((uffds(a), registered(a)), ([], []))
 
+    def test_unprivileged(self):
+        """A user's own process, dumped by the user with no capability:
+        UFFD_USER_MODE_ONLY needs none, and the markers are told apart
+        with swap types hidden (nothing is swapped)."""
+        a = self.victim(user="nobody")
+        addr = a.addr(f"sparse {LEN:#x} {32 * PAGE:#x}")
+        run_dir = self.path("nobody")
+        os.mkdir(run_dir, 0o700)
+        os.chown(run_dir, 65534, 65534)
+        img = self.path("img")
+        os.mkdir(img, 0o755)
+        os.chown(img, 65534, 65534)
+        os.chmod(self.dir, 0o755)
+        env = {"PGCLONE_RUNTIME_DIR": run_dir}
+
+        def dump(name, *extra):
+            run("dump", "--pid", a.pid, "--src", hex(addr), "--len", hex(LEN),
+                *extra, "-o", os.path.join(img, name), env=env,
+                user="nobody", check=0)
+            # for root's show and restore, which hold no DAC override
+            os.chmod(os.path.join(img, name), 0o644)
+
+        dump("base", "--track", *self.method)
+        a.ok(f"fill {addr + MIB:#x} {4 * PAGE:#x} {1 << 30:#x}")
+        state = populated(a, addr)
+        dump("d1", "--parent", os.path.join(img, "base"), *self.method)
+        self.assertEqual(populated(a, addr), state, "the dump changed the source")
+        self.assertEqual(run_json("show", os.path.join(img, "d1"))["pages_data"], 4)
+        b = self.victim()
+        dst = self.free_addr(a, b)
+        run("restore", "--pid", b.pid, "-i", os.path.join(img, "base"),
+            "-i", os.path.join(img, "d1"), "--dst", hex(dst), check=0)
+        self.assertEqual(populated(b, dst), state)
+
     def test_moved_mapping_is_stored_whole(self):
         """mremap takes the mapping out of the registration (no
         UFFD_FEATURE_EVENT_REMAP): a --all delta stores its pages, it never
