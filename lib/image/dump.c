@@ -1039,6 +1039,8 @@ int pgc_image_dump(const struct pgc_request *req, bool all, int out,
 	if (!ret && d.track.mode == PGC_TRACK_UFFD_WP) {
 		ret = pgc_remote_begin(&d.rem, &proc);
 		d.rem_begun = !ret;
+		if (ret == -EACCES)	/* seccomp strict mode */
+			ret = -EPERM;
 	}
 	if (!ret)
 		ret = pgc_ready(req);

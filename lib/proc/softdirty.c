@@ -295,7 +295,9 @@ int pgc_track_open(struct pgc_track *t, pid_t pid, uint64_t start_time,
 		ret = t->mode == PGC_TRACK_UFFD_WP ? check_uffd(t, pid) : 0;
 	}
 	if (ret >= 0)
-		ret = emulating() ? open_record(id, ".emulated") : 0;
+		/* the stand-in is soft-dirty's: uffd-wp is the kernel's own */
+		ret = emulating() && t->mode == PGC_TRACK_SOFT_DIRTY ?
+		      open_record(id, ".emulated") : 0;
 	if (ret > 0) {
 		t->emul_fd = ret;
 		ret = emul_load(t);

@@ -223,6 +223,29 @@ class UffdWp(VictimTest):
         r = self.dump(a, addr, "base", "--track-method", "uffd-wp", check=None)
         self.assert_refused(r, "--track-method chooses how --track or --parent")
 
+    def test_a_delta_reads_the_way_its_parent_armed(self):
+        """The tests' stand-in for soft-dirty (fault-point builds) against
+        a parent uffd-wp armed, and the other way round: one line each,
+        nothing changed."""
+        emulated = self.env(PGCLONE_FAULT_SOFTDIRTY="emulate")
+        a, addr = self.source()
+        self.track(a, addr, "base")
+        snap = Untouched(a, [(addr, LEN)])
+        r = self.dump(a, addr, "never", "--parent", self.path("base"), check=None,
+                      env=emulated)
+        self.assert_refused(r, "armed uffd-wp tracking of PID")
+        snap.assert_unchanged(self)
+        o, oaddr = self.source()
+        self.dump(o, oaddr, "sd", "--track", env=emulated)
+        self.assertEqual(uffds(o), [])
+        r = self.dump(o, oaddr, "never", "--parent", self.path("sd"),
+                      "--track-method", "uffd-wp", check=None)
+        self.assert_refused(r, "armed soft-dirty tracking of PID")
+        self.assertEqual((uffds(o), registered(o)), ([], []))
+        # forcing what auto chooses here works the same
+        r = self.dump(o, oaddr, "forced", "--track", "--track-method", "uffd-wp", "-v")
+        self.assertIn("with uffd-wp", r.stderr)
+
     def test_failures_leave_the_source_as_it_was(self):
         """At every fault point of arming, for a first --track and for a
         delta: maps, descriptors, registrations and bytes as before."""
