@@ -22,7 +22,8 @@
 #include "strutils.h"
 
 enum { OPT_ALL = 256, OPT_NO_FREEZE, OPT_REPLACE, OPT_STRICT, OPT_FORCE, OPT_TIMEOUT,
-       OPT_SNAPSHOT, OPT_COMPRESS, OPT_PARENT, OPT_TRACK, OPT_UPDATE };
+       OPT_SNAPSHOT, OPT_COMPRESS, OPT_PARENT, OPT_TRACK, OPT_UPDATE,
+       OPT_TRACK_METHOD };
 
 struct image_args {
 	pid_t pid;
@@ -37,6 +38,7 @@ struct image_args {
 	int level;			/* 0: zstd's default */
 	const char *parent;		/* dump --parent FILE */
 	enum pgclone_engine engine;	/* dump --snapshot --engine */
+	enum pgclone_track_method track;	/* dump --track-method */
 	bool engine_given;
 	/* restore: every -i, base first; path is the last */
 	const char *inputs[PGCLONE_MAX_CHAIN + 1];
@@ -60,6 +62,7 @@ static const struct option image_longopts[] = {
 	{ "compress", optional_argument, NULL, OPT_COMPRESS },
 	{ "parent", required_argument, NULL, OPT_PARENT },
 	{ "track", no_argument, NULL, OPT_TRACK },
+	{ "track-method", required_argument, NULL, OPT_TRACK_METHOD },
 	{ "update", no_argument, NULL, OPT_UPDATE },
 	{ "dry-run", no_argument, NULL, 'n' },
 	{ "engine", required_argument, NULL, 'e' },
@@ -101,7 +104,7 @@ static int parse(int argc, char **argv, struct cli *cli, struct image_args *a,
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":p:s:l:d:o:i:e:nJvqhV", image_longopts,
 				NULL)) != -1) {
-		char key = c >= 256 ? "aFRSfTNCEKU"[c - 256] : (char)c;
+		char key = c >= 256 ? "aFRSfTNCEKUM"[c - 256] : (char)c;
 
 		if (c != '?' && c != ':' && c != 'h' && c != 'V' &&
 		    !strchr(allowed, key))
@@ -135,6 +138,7 @@ static int parse(int argc, char **argv, struct cli *cli, struct image_args *a,
 			break;
 		case OPT_PARENT: a->parent = optarg; break;
 		case OPT_TRACK: a->flags |= PGCLONE_TRACK; break;
+		case OPT_TRACK_METHOD: ret = track_method_option(optarg, &a->track); break;
 		case OPT_UPDATE: a->flags |= PGCLONE_UPDATE; break;
 		case OPT_ALL: a->all = true; break;
 		case OPT_NO_FREEZE: a->flags |= PGCLONE_NO_FREEZE; break;
@@ -237,7 +241,7 @@ int cmd_dump(int argc, char **argv, struct cli *cli)
 	bool to_stdout;
 	int parent_fd = -1, ret;
 
-	ret = parse(argc, argv, cli, &a, "dump", "psloaFNCEKeJvq");
+	ret = parse(argc, argv, cli, &a, "dump", "psloaFNCEKMeJvq");
 	if (ret)
 		return ret;
 	if (!a.pid)
@@ -258,6 +262,8 @@ int cmd_dump(int argc, char **argv, struct cli *cli)
 	if ((a.flags & PGCLONE_TRACK) && (a.flags & PGCLONE_SNAPSHOT))
 		return errx_usage("%s is not supported with --snapshot yet",
 				  a.parent ? "--parent" : "--track");
+	if (a.track && !(a.flags & PGCLONE_TRACK))
+		return errx_usage("--track-method chooses how --track or --parent follows written pages: give one of them");
 	if (a.parent && !strcmp(a.parent, "-"))
 		return errx_usage("--parent -: the parent is an image file, not standard input");
 	to_stdout = !strcmp(a.path, "-");
@@ -301,7 +307,7 @@ int cmd_dump(int argc, char **argv, struct cli *cli)
 							      sandbox_ready_dump,
 			.compress = a.compress ? PGCLONE_COMPRESS_ZSTD : PGCLONE_COMPRESS_NONE,
 			.compress_level = a.level, .parent_fd = a.parent ? parent_fd : 0,
-			.engine = a.engine);
+			.engine = a.engine, .track = a.track);
 	ret = pgclone_dump(a.pid, a.src.addr, a.len, out.fd, &opts, &res);
 	progress_done();
 	if (parent_fd >= 0)

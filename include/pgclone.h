@@ -269,6 +269,16 @@ enum pgclone_compression {
 	PGCLONE_COMPRESS_ZSTD = 1,	/* per extent; pgclone-image(5) */
 };
 
+/* pgclone_image_opts.track: how PGCLONE_TRACK follows written pages */
+enum pgclone_track_method {
+	PGCLONE_TRACK_AUTO = 0,		/* soft-dirty where the kernel keeps it,
+					 * else uffd-wp where it has that */
+	PGCLONE_TRACK_SOFT_DIRTY = 1,	/* soft-dirty bits (CONFIG_MEM_SOFT_DIRTY) */
+	PGCLONE_TRACK_UFFD_WP = 2,	/* a userfaultfd in the source, in the
+					 * asynchronous write-protect mode
+					 * (Linux 6.7+) */
+};
+
 /* The most images pgclone_restore() takes in a chain (opts->nr_chain). */
 #define PGCLONE_MAX_CHAIN 64
 
@@ -295,9 +305,10 @@ struct pgclone_image_opts {
 					 * AUTO: the kernel where it has
 					 * process_vm_mmap(2), KERNEL: only the
 					 * kernel, COPY: a fork of the source */
+	enum pgclone_track_method track;	/* dump, PGCLONE_TRACK: how */
 	size_t :0;
 };
-#define pgclone_image_opts__last_field engine
+#define pgclone_image_opts__last_field track
 
 /*
  * Write [addr, addr + len) of @pid (or, with PGCLONE_DUMP_ALL, every
