@@ -56,6 +56,8 @@ const char *option_name(const struct option *longopts, int c);
 /* refuse a single-valued option given twice (@seen: per command, zeroed) */
 int option_once(const struct option *longopts, int c,
 		const char *seen[OPT_SEEN_MAX]);
+/* --track-method auto|soft-dirty|uffd-wp */
+int track_method_option(const char *arg, enum pgclone_track_method *how);
 /* --engine auto|kernel|copy */
 int engine_option(const char *arg, enum pgclone_engine *engine);
 

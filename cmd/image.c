@@ -22,8 +22,8 @@
 #include "strutils.h"
 
 enum { OPT_ALL = 256, OPT_NO_FREEZE, OPT_REPLACE, OPT_STRICT, OPT_FORCE, OPT_TIMEOUT,
-       OPT_SNAPSHOT, OPT_COMPRESS, OPT_PARENT, OPT_TRACK, OPT_UPDATE, OPT_LIVE,
-       OPT_MAX_ROUNDS, OPT_MAX_DOWNTIME, OPT_LEAVE_STOPPED, OPT_PROGRESS };
+       OPT_SNAPSHOT, OPT_COMPRESS, OPT_PARENT, OPT_TRACK, OPT_UPDATE, OPT_TRACK_METHOD,
+       OPT_LIVE, OPT_MAX_ROUNDS, OPT_MAX_DOWNTIME, OPT_LEAVE_STOPPED, OPT_PROGRESS };
 
 struct image_args {
 	pid_t pid;
@@ -38,6 +38,7 @@ struct image_args {
 	int level;			/* 0: zstd's default */
 	const char *parent;		/* dump --parent FILE */
 	enum pgclone_engine engine;	/* dump --snapshot --engine */
+	enum pgclone_track_method track;	/* dump --track-method */
 	bool engine_given;
 	/* dump --live */
 	long max_rounds;		/* -2: not given */
@@ -65,6 +66,7 @@ static const struct option image_longopts[] = {
 	{ "compress", optional_argument, NULL, OPT_COMPRESS },
 	{ "parent", required_argument, NULL, OPT_PARENT },
 	{ "track", no_argument, NULL, OPT_TRACK },
+	{ "track-method", required_argument, NULL, OPT_TRACK_METHOD },
 	{ "update", no_argument, NULL, OPT_UPDATE },
 	{ "live", no_argument, NULL, OPT_LIVE },
 	{ "max-rounds", required_argument, NULL, OPT_MAX_ROUNDS },
@@ -161,7 +163,7 @@ static int parse(int argc, char **argv, struct cli *cli, struct image_args *a,
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":p:s:l:d:o:i:e:nJvqhV", image_longopts,
 				NULL)) != -1) {
-		char key = c >= 256 ? "aFRSfTNCEKULmwxg"[c - 256] : (char)c;
+		char key = c >= 256 ? "aFRSfTNCEKUMLmwxg"[c - 256] : (char)c;
 
 		if (c != '?' && c != ':' && c != 'h' && c != 'V' &&
 		    !strchr(allowed, key))
@@ -195,6 +197,7 @@ static int parse(int argc, char **argv, struct cli *cli, struct image_args *a,
 			break;
 		case OPT_PARENT: a->parent = optarg; break;
 		case OPT_TRACK: a->flags |= PGCLONE_TRACK; break;
+		case OPT_TRACK_METHOD: ret = track_method_option(optarg, &a->track); break;
 		case OPT_UPDATE: a->flags |= PGCLONE_UPDATE; break;
 		case OPT_LIVE: a->flags |= PGCLONE_LIVE; break;
 		case OPT_LEAVE_STOPPED: a->flags |= PGCLONE_LEAVE_STOPPED; break;
@@ -311,7 +314,7 @@ int cmd_dump(int argc, char **argv, struct cli *cli)
 	int parent_fd = -1, ret;
 
 	a.max_rounds = -2;
-	ret = parse(argc, argv, cli, &a, "dump", "psloaFNCEKeJvqLmwxg");
+	ret = parse(argc, argv, cli, &a, "dump", "psloaFNCEKMeJvqLmwxg");
 	if (ret)
 		return ret;
 	if (!(a.flags & PGCLONE_LIVE) && (a.max_rounds != -2 || a.max_downtime_ms ||
@@ -345,6 +348,8 @@ int cmd_dump(int argc, char **argv, struct cli *cli)
 	if ((a.flags & PGCLONE_TRACK) && (a.flags & PGCLONE_SNAPSHOT))
 		return errx_usage("%s is not supported with --snapshot yet",
 				  a.parent ? "--parent" : "--track");
+	if (a.track && !(a.flags & (PGCLONE_TRACK | PGCLONE_LIVE)))
+		return errx_usage("--track-method chooses how --track, --parent or --live follows written pages: give one of them");
 	if (a.parent && !strcmp(a.parent, "-"))
 		return errx_usage("--parent -: the parent is an image file, not standard input");
 	to_stdout = !strcmp(a.path, "-");
@@ -388,7 +393,7 @@ int cmd_dump(int argc, char **argv, struct cli *cli)
 							      sandbox_ready_dump,
 			.compress = a.compress ? PGCLONE_COMPRESS_ZSTD : PGCLONE_COMPRESS_NONE,
 			.compress_level = a.level, .parent_fd = a.parent ? parent_fd : 0,
-			.engine = a.engine,
+			.engine = a.engine, .track = a.track,
 			.max_rounds = a.max_rounds == -2 ? 0 :
 				      a.max_rounds == 0 ? PGCLONE_LIVE_NO_PRECOPY : (int)a.max_rounds,
 			.max_downtime_ms = (unsigned int)a.max_downtime_ms,

@@ -105,6 +105,19 @@ int src_option(const char *arg, struct src_arg *s)
 	return number_option("--src", arg, &s->addr);
 }
 
+int track_method_option(const char *arg, enum pgclone_track_method *how)
+{
+	if (!strcmp(arg, "auto"))
+		*how = PGCLONE_TRACK_AUTO;
+	else if (!strcmp(arg, "soft-dirty"))
+		*how = PGCLONE_TRACK_SOFT_DIRTY;
+	else if (!strcmp(arg, "uffd-wp"))
+		*how = PGCLONE_TRACK_UFFD_WP;
+	else
+		return errx_usage("--track-method '%s': use auto, soft-dirty or uffd-wp", clip(arg));
+	return 0;
+}
+
 int engine_option(const char *arg, enum pgclone_engine *engine)
 {
 	if (!strcmp(arg, "auto"))

@@ -290,6 +290,16 @@ enum pgclone_compression {
 	PGCLONE_COMPRESS_ZSTD = 1,	/* per extent; pgclone-image(5) */
 };
 
+/* pgclone_image_opts.track: how PGCLONE_TRACK follows written pages */
+enum pgclone_track_method {
+	PGCLONE_TRACK_AUTO = 0,		/* soft-dirty where the kernel keeps it,
+					 * else uffd-wp where it has that */
+	PGCLONE_TRACK_SOFT_DIRTY = 1,	/* soft-dirty bits (CONFIG_MEM_SOFT_DIRTY) */
+	PGCLONE_TRACK_UFFD_WP = 2,	/* a userfaultfd in the source, in the
+					 * asynchronous write-protect mode
+					 * (Linux 6.7+) */
+};
+
 /*
  * A round of a live dump (PGCLONE_LIVE), as pgclone_image_opts.live_round
  * reports it once the round is in the stream.  Fields past @sz are the
@@ -344,6 +354,7 @@ struct pgclone_image_opts {
 					 * AUTO: the kernel where it has
 					 * process_vm_mmap(2), KERNEL: only the
 					 * kernel, COPY: a fork of the source */
+	enum pgclone_track_method track;	/* dump, PGCLONE_TRACK or PGCLONE_LIVE: how */
 	/* dump, PGCLONE_LIVE: rounds while the source runs, round 0
 	 * included (0: PGCLONE_LIVE_DEFAULT_ROUNDS; PGCLONE_LIVE_NO_PRECOPY:
 	 * none, round 0 is the frozen one), then the final round */

@@ -12,11 +12,13 @@ rm -rf "$out"
 mkdir -p "$out/root/bin"
 cmake -S "$top" -B "$static" -DPGCLONE_STATIC_CLI=ON -DPGCLONE_FAULT_POINTS=ON \
 	-DPGCLONE_WERROR=ON >/dev/null
-cmake --build "$static" -j"$(nproc)" --target pgclone_cli pgclone-victim >/dev/null
-cp "$static/cmd/pgclone" "$static/test/integration/pgclone-victim" "$out/root/bin/"
+cmake --build "$static" -j"$(nproc)" --target pgclone_cli pgclone-victim pgclone-kvcache >/dev/null
+cp "$static/cmd/pgclone" "$static/test/integration/pgclone-victim" \
+	"$static/examples/pgclone-kvcache" "$out/root/bin/"
 gcc -static -O2 -Wall -Wextra -Werror -Wno-unused-parameter \
 	-I"$top/include" -o "$out/root/init" "$top/kernel/selftests/guest_init.c"
 gcc -static -O2 -Wall -Wextra -Werror -I"$top/include" -o "$out/root/bin/pvm_bench" "$top/bench/pvm_bench.c"
+gcc -static -O2 -Wall -Wextra -Werror -I"$top/include" -o "$out/root/bin/move_bench" "$top/bench/move_bench.c"
 # The series' own kselftests, from the patched tree kernel/build.sh made
 if [[ -n ${PGCLONE_KERNEL_TREE:-} ]]; then
 	st=$PGCLONE_KERNEL_TREE/tools/testing/selftests
@@ -64,6 +66,7 @@ if [[ ${PGCLONE_GUEST_PYTHON:-0} == 1 ]]; then
 	ln -sf "$(readlink -f "$(type -P sh)")" "$out/root/bin/sh"	# subprocess's shell
 	mkdir -p "$out/root/tests" "$out/root/etc"
 	cp "$top"/test/integration/*.py "$out/root/tests/"
+	cp "$top/tools/hot-restart.py" "$out/root/tests/"
 	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' \
 		>"$out/root/etc/passwd"
 	printf 'root:x:0:\nnogroup:x:65534:\n' >"$out/root/etc/group"

@@ -205,6 +205,7 @@ static bool image_opts_ok(const struct pgclone_image_opts *opts,
 	req->chain = OPTS_GET(opts, chain, NULL);
 	req->nr_chain = OPTS_GET(opts, nr_chain, 0);
 	req->engine = OPTS_GET(opts, engine, PGCLONE_ENGINE_AUTO);
+	req->track = OPTS_GET(opts, track, PGCLONE_TRACK_AUTO);
 	req->max_rounds = OPTS_GET(opts, max_rounds, 0);
 	req->max_downtime_ms = OPTS_GET(opts, max_downtime_ms, 0);
 	req->live_round = OPTS_GET(opts, live_round, NULL);
@@ -246,6 +247,10 @@ static int check_track(struct pgc_request *req)
 		return pgc_fail(-EINVAL, "a parent image without PGCLONE_DELTA");
 	if ((req->flags & PGCLONE_DELTA) && req->parent_fd < 0)
 		return pgc_fail(-EINVAL, "PGCLONE_DELTA without a parent image");
+	if (req->track > PGCLONE_TRACK_UFFD_WP)
+		return pgc_fail(-EINVAL, "unknown tracking method %d", (int)req->track);
+	if (req->track && !(req->flags & PGCLONE_TRACK))
+		return pgc_fail(-EINVAL, "a tracking method without PGCLONE_TRACK");
 	if ((req->flags & PGCLONE_TRACK) && (req->flags & PGCLONE_NO_FREEZE))
 		return pgc_fail(-EINVAL, "written-page tracking reads and clears what the source writes: it must be frozen (not with --no-freeze)");
 	if ((req->flags & PGCLONE_TRACK) && (req->flags & PGCLONE_SNAPSHOT))

@@ -98,6 +98,8 @@ enum pgc_vmflag {
 	VMF_NORESERVE = 1u << 9,	/* nr */
 	VMF_SEALED = 1u << 10,		/* sl */
 	VMF_SHADOW_STACK = 1u << 11,	/* ss */
+	VMF_UFFD_WP = 1u << 12,		/* uw: write-protect mode */
+	VMF_UFFD_MI = 1u << 13,		/* um, ui: missing or minor mode */
 };
 
 struct pgc_vma {
@@ -136,6 +138,7 @@ const struct pgc_vma *pgc_maps_find(const struct pgc_vma_list *list,
 #define PM_FILE (1ULL << 61)		/* page cache or shared anon page */
 #define PM_EXCLUSIVE (1ULL << 56)
 #define PM_SOFT_DIRTY (1ULL << 55)
+#define PM_UFFD_WP (1ULL << 57)		/* write-protected by uffd-wp */
 
 /* Does pagemap entry @e hold data a clone of a @kind mapping must copy? */
 bool pgc_pagemap_needs_copy(uint64_t e, enum pgclone_kind kind);
@@ -193,6 +196,16 @@ struct pgc_walk {
 	enum pgc_walk_how how;
 	uint64_t zero_pfn, huge_zero_pfn;	/* PGC_WALK_PFN; 0: none seen */
 	bool dirty;			/* report PGC_PG_DIRTY (pgc_walk_track()) */
+	bool written;			/* ... as uffd-wp's "written", not soft-dirty */
+	/*
+	 * uffd-wp armed: a page table it protected holds a marker in every
+	 * empty entry, which the kernel reports as swapped.  Known by its
+	 * pagemap entry: a swap entry of the last swap type (pte markers'),
+	 * which only CAP_SYS_ADMIN is shown; where types are hidden, any
+	 * swap entry of a process with nothing swapped (@no_swap).  Never
+	 * reported.
+	 */
+	bool wp_markers, no_swap;
 	void *buf;			/* for the kernel's answers, kept across
 					 * ranges: a walk of thousands of small
 					 * VMAs must not allocate per VMA */
@@ -207,11 +220,15 @@ int pgc_walk_open(struct pgc_walk *w, pid_t pid) __must_check;
 /* The same on an open pagemap @fd, trying no better way than @best. */
 void pgc_walk_init(struct pgc_walk *w, int fd, enum pgc_walk_how best);
 /*
- * Report soft-dirty pages too (PGC_PG_DIRTY), falling back from
- * PAGEMAP_SCAN to pagemap entries where it does not know the category.
+ * Report written pages too (PGC_PG_DIRTY): soft-dirty ones, falling back
+ * from PAGEMAP_SCAN to pagemap entries where it does not know the
+ * category, or with @uffd_wp those uffd-wp no longer write-protects
+ * (PAGE_IS_WRITTEN; pagemap bit 57 clear).
  * Returns how written pages are seen.
  */
-enum pgc_track_how pgc_walk_track(struct pgc_walk *w);
+enum pgc_track_how pgc_walk_track(struct pgc_walk *w, bool uffd_wp);
+/* Is pagemap entry @e a uffd-wp marker, for a walk with wp_markers? */
+bool pgc_walk_is_marker(const struct pgc_walk *w, uint64_t e);
 /* Call @fn for every run of populated pages in [start, end), in order. */
 int pgc_walk_range(struct pgc_walk *w, uint64_t start, uint64_t end,
 		   pgc_walk_fn fn, void *ctx) __must_check;
@@ -234,11 +251,20 @@ int pgc_runs_mark_full_blocks(struct pgc_runs *runs, uint64_t base) __must_check
 
 /* ---- proc/softdirty.c: written-page tracking (soft-dirty) -------------- */
 #define PGC_PAGE_IS_SOFT_DIRTY (1ULL << 7)	/* PAGEMAP_SCAN, Linux 6.8+ */
+#define PGC_PAGE_IS_WRITTEN (1ULL << 1)		/* PAGEMAP_SCAN, uffd-wp */
 
 /* How a walk sees written pages; the numbers are the image's TrackMethod. */
 enum pgc_track_how {
 	PGC_TRACK_SCAN = 1,	/* PAGEMAP_SCAN with PAGE_IS_SOFT_DIRTY */
 	PGC_TRACK_PAGEMAP = 2,	/* pagemap entries, bit 55 */
+	PGC_TRACK_UFFD_SCAN = 3,	/* PAGEMAP_SCAN with PAGE_IS_WRITTEN */
+	PGC_TRACK_UFFD_PAGEMAP = 4,	/* pagemap entries, bit 57 */
+};
+
+/* What armed tracking follows; proc/uffdwp.c has the second. */
+enum pgc_track_mode {
+	PGC_TRACK_SOFT_DIRTY = 1,
+	PGC_TRACK_UFFD_WP = 2,
 };
 
 struct pgc_track_page;
@@ -250,6 +276,13 @@ struct pgc_track {
 	int emul_fd;
 	struct pgc_track_page *old, *new;
 	size_t n_old, n_new, cap_new;
+	enum pgc_track_mode mode;
+	/* PGC_TRACK_UFFD_WP: the target's userfaultfd and its record */
+	int uffd_rec;			/* the record: "FD INO\n", or empty */
+	int uffd_recorded;		/* the descriptor it names, or -1 */
+	int uffd_fd;			/* that descriptor, checked: ours; or -1 */
+	uint64_t uffd_ino;
+	bool uffd_created;		/* by this dump: undone if it fails */
 };
 
 /* 0, or -EOPNOTSUPP when the kernel keeps no soft-dirty bits. */
@@ -262,9 +295,23 @@ bool pgc_track_scan_works(int pagemap_fd);
  * the generation the record names.
  */
 int pgc_track_open(struct pgc_track *t, pid_t pid, uint64_t start_time,
-		   uint64_t boot_hi, uint64_t boot_lo) __must_check;
-/* Record @generation, then clear every soft-dirty bit of the process. */
+		   uint64_t boot_hi, uint64_t boot_lo,
+		   enum pgclone_track_method method) __must_check;
+/*
+ * Record @generation, then clear every soft-dirty bit of the process (the
+ * caller arms uffd-wp itself, then pgc_track_note_uffd()).
+ */
 int pgc_track_arm(struct pgc_track *t, uint64_t generation) __must_check;
+/*
+ * A dump without tracking: does pgclone track @pid with a userfaultfd of
+ * its own (t->uffd_fd >= 0 after)?  Creates nothing; anything amiss reads
+ * as no.  Then pgc_track_end() clears the record once it is closed.
+ */
+int pgc_track_peek(struct pgc_track *t, pid_t pid, uint64_t start_time,
+		   uint64_t boot_hi, uint64_t boot_lo) __must_check;
+int pgc_track_end(struct pgc_track *t) __must_check;
+/* Record the target's userfaultfd (t->uffd_fd, t->uffd_ino). */
+int pgc_track_note_uffd(struct pgc_track *t) __must_check;
 void pgc_track_close(struct pgc_track *t);
 /*
  * Tests, on kernels without soft-dirty: is tracking emulated?  Then was
@@ -467,6 +514,7 @@ struct pgc_request {
 	const int *chain;		/* restore: the images before the last */
 	size_t nr_chain;
 	enum pgclone_engine engine;	/* dump: who takes a snapshot */
+	enum pgclone_track_method track;	/* dump: how PGCLONE_TRACK tracks */
 	int max_rounds;			/* dump, PGCLONE_LIVE: checked, defaults set */
 	unsigned int max_downtime_ms;
 	pgclone_live_fn live_round;

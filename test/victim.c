@@ -479,6 +479,29 @@ static void command(char *line)
 			  !strcmp(s3, "random") ? MADV_RANDOM :
 			  !strcmp(s3, "dontneed") ? MADV_DONTNEED : -1;
 		puts(adv < 0 || madvise((void *)a, b, adv) ? "err" : "ok");
+	} else if (!strcmp(cmd, "userfaultfd")) {
+		/* a userfaultfd of its own (user-mode faults only): its number */
+		long fd = syscall(SYS_userfaultfd, O_CLOEXEC | 1);
+
+		printf(fd < 0 ? "err %ld\n" : "%ld\n", fd < 0 ? (long)errno : fd);
+	} else if (!strcmp(cmd, "fork")) {
+		/* a child that only waits to be killed: its pid */
+		pid_t child = fork();
+
+		if (!child) {
+			for (;;)
+				pause();
+		}
+		printf(child < 0 ? "err\n" : "%d\n", (int)child);
+	} else if (!strcmp(cmd, "close")) {
+		puts(close((int)a) ? "err" : "ok");
+	} else if (!strcmp(cmd, "mremap")) {
+		/* move [a, a + b) to a fresh place: its new address */
+		void *q = mmap(NULL, b, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (q != MAP_FAILED)
+			q = mremap((void *)a, b, b, MREMAP_MAYMOVE | MREMAP_FIXED, q);
+		answer_addr(q == MAP_FAILED ? NULL : q);
 	} else if (!strcmp(cmd, "unmap")) {
 		puts(munmap((void *)a, b) ? "err" : "ok");
 	} else if (!strcmp(cmd, "seal")) {

@@ -404,6 +404,37 @@ static void test_clones(const char *engine)
 }
 
 /*
+ * The hot-restart example (tools/hot-restart.py): a cache server hands its
+ * cache to its successor with pgclone --move through @engine.  Its lines
+ * (hand-over time, RSS) are the README's numbers for the kernel engine.
+ */
+static void test_hot_restart(const char *engine)
+{
+	pid_t pid;
+	int status;
+
+	if (access("/usr/bin/python3", X_OK))
+		return;
+	printf("# hot restart, --engine %s\n", engine);
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		char *env[] = { "PGCLONE=/bin/pgclone", "KVCACHE=/bin/pgclone-kvcache",
+				"PATH=/usr/bin:/bin", "HOME=/tmp", "PYTHONDONTWRITEBYTECODE=1",
+				NULL };
+
+		dup2(1, 2);
+		execle("/usr/bin/python3", "python3", "/tests/hot-restart.py", "64",
+		       "--engine", engine, (char *)NULL, env);
+		_exit(127);
+	}
+	waitpid(pid, &status, 0);
+	tap(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "hot restart with --engine %s (exit %d)", engine,
+	    WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+}
+
+/*
  * The host's integration suite (the Python files of test/integration), when the
  * initramfs carries python3 (PGCLONE_GUEST_PYTHON=1): the same tests,
  * once with every clone through each engine (PGCLONE_ENGINE).
@@ -447,7 +478,11 @@ static void test_python_suite(const char *engine)
 	    WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
 }
 
-/* pgclone.bench=MIB on the kernel command line: kernel/bench.sh */
+/*
+ * pgclone.bench=MIB on the kernel command line: kernel/bench.sh, the
+ * clone benchmark; pgclone.bench=move:MIB: `kernel/bench.sh move`, the
+ * PVM_MMAP_MOVE benchmark.
+ */
 static char bench_mib[16];
 
 static int bench_requested(void)
@@ -476,7 +511,12 @@ static void run_bench(void)
 	fflush(stdout);
 	pid = fork();
 	if (pid == 0) {
-		execl("/bin/pvm_bench", "pvm_bench", bench_mib, "3", (char *)NULL);
+		if (!strncmp(bench_mib, "move:", 5))
+			execl("/bin/move_bench", "move_bench", bench_mib + 5, "3",
+			      (char *)NULL);
+		else
+			execl("/bin/pvm_bench", "pvm_bench", bench_mib, "3",
+			      (char *)NULL);
 		_exit(127);
 	}
 	waitpid(pid, &status, 0);
@@ -559,6 +599,9 @@ int main(void)
 	test_python_suite("copy");
 	if (have_kernel_engine())
 		test_python_suite("kernel");
+	test_hot_restart("copy");
+	if (have_kernel_engine())
+		test_hot_restart("kernel");
 #endif
 	printf("1..%d\n%d passed, %d failed\n", testno, passed, failed);
 	printf(failed ? "SOME-TESTS-FAILED\n" : "ALL-TESTS-PASSED\n");

@@ -49,6 +49,7 @@
 
 #include "../engine/snapshot.h"
 #include "../inject/inject.h"
+#include "../proc/uffdwp.h"
 #include "image.h"
 
 /* Addresses [start, end) of pages a parent image holds. */
@@ -93,6 +94,8 @@ struct dumper {
 	uint32_t manifest_crc;		/* of the image last written */
 	Pgclone__Live live;		/* PGCLONE_LIVE: the round being taken */
 	uint64_t live_bytes;		/* ... and the data of every round */
+	struct pgc_remote rem;		/* uffd-wp: begun before ready */
+	bool rem_begun;
 };
 
 /* Record @nr pages at @off of range @range, merged with the last extent. */
@@ -616,7 +619,9 @@ static int build_manifest(struct dumper *d, struct pgc_plan *plan, bool frozen)
 	if (d->req->flags & PGCLONE_TRACK) {
 		/* what a delta of this one reads, and what this one (a delta) read */
 		d->tracking.has_method = d->held != NULL;
-		d->tracking.method = d->held ? (Pgclone__TrackMethod)pgc_walk_track(&d->walk) :
+		d->tracking.method = d->held ?
+			(Pgclone__TrackMethod)pgc_walk_track(&d->walk,
+					d->track.mode == PGC_TRACK_UFFD_WP) :
 					       PGCLONE__TRACK_METHOD__TRACK_NONE;
 	}
 	for (size_t i = 0; !ret && i < plan->n; i++)
@@ -732,6 +737,140 @@ static int read_parent(struct dumper *d, bool all)
 }
 
 /*
+ * A dump without --track of a source pgclone tracks with uffd-wp reads
+ * what tracking registered, and ends it (end_tracking()).  Not without a
+ * freeze (nothing to run the syscalls in), nor with a snapshot (which
+ * refuses a userfaultfd-registered source).
+ */
+static int peek_tracking(struct dumper *d)
+{
+	const struct pgc_request *req = d->req;
+	uint64_t st, hi, lo;
+
+	if (req->flags & (PGCLONE_NO_FREEZE | PGCLONE_SNAPSHOT))
+		return 0;
+	if (pgc_proc_start_time(d->pid, &st) || pgc_boot_id(&hi, &lo)) {
+		pgc_clear_error();
+		return 0;
+	}
+	return pgc_track_peek(&d->track, d->pid, st, hi, lo);
+}
+
+/* The image complete: unregister every mapping, close the descriptor. */
+static int end_tracking(struct dumper *d, const struct pgc_vma_list *maps)
+{
+	const struct pgc_vma **v = calloc(maps->n ? maps->n : 1, sizeof(*v));
+	size_t n = 0;
+	int ret;
+
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < maps->n; i++)
+		if (maps->v[i].vmflags & VMF_UFFD_WP)
+			v[n++] = &maps->v[i];
+	ret = pgc_uffdwp_disarm(&d->rem, d->track.uffd_fd, v, n);
+	free(v);
+	if (!ret)
+		ret = pgc_track_end(&d->track);
+	if (!ret)
+		pr_info("ended uffd-wp tracking of PID %d: its images are parents no more",
+			(int)d->pid);
+	return ret;
+}
+
+/* A delta reads written pages the way its parent's dump armed tracking. */
+static int check_parent_mode(const struct dumper *d)
+{
+	const struct pgc_track *t = &d->track;
+
+	if (t->mode == PGC_TRACK_SOFT_DIRTY && t->uffd_recorded >= 0)
+		return pgc_fail(-EINVAL, "--parent: that image's dump armed uffd-wp tracking of PID %d, and this one would read soft-dirty bits: give --track-method uffd-wp, or dump with --track alone",
+				(int)d->pid);
+	if (t->mode != PGC_TRACK_UFFD_WP || t->uffd_fd >= 0)
+		return 0;
+	if (t->uffd_recorded < 0)
+		return pgc_fail(-EINVAL, "--parent: that image's dump armed soft-dirty tracking of PID %d, and this one would read uffd-wp's: give --track-method soft-dirty, or dump with --track alone",
+				(int)d->pid);
+	return pgc_fail(-EINVAL, "--parent: PID %d no longer holds the userfaultfd (descriptor %d) that tracked its writes since that image (it closed it, or exec'd): what it wrote since is unknown; dump with --track alone",
+			(int)d->pid, t->uffd_recorded);
+}
+
+/* A walk of a process uffd-wp tracks: its markers are no pages. */
+static void mark_wp_markers(struct dumper *d)
+{
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)d->pid);
+	fd = pgc_proc_open(path, O_RDONLY);
+	d->walk.wp_markers = true;
+	/* "VmSwap:" counts swapped pages, never markers */
+	d->walk.no_swap = fd >= 0 && !pgc_proc_kb(fd, "VmSwap:");
+	if (fd >= 0)
+		close(fd);
+}
+
+/*
+ * uffd-wp: the mappings our own userfaultfd registered are read as any
+ * other (pgc_uffdwp_check() refused one registered otherwise).
+ */
+static void accept_tracked(const struct dumper *d, struct pgc_vma_list *maps)
+{
+	if (d->track.uffd_fd < 0)
+		return;
+	for (size_t i = 0; i < maps->n; i++) {
+		struct pgc_vma *v = &maps->v[i];
+
+		/* VMF_UFFD_WP stays: end_tracking() unregisters by it */
+		if ((v->vmflags & (VMF_UFFD | VMF_UFFD_WP | VMF_UFFD_MI)) ==
+		    (VMF_UFFD | VMF_UFFD_WP)) {
+			v->vmflags &= ~(unsigned int)VMF_UFFD;
+			pgc_vma_classify(v);
+		}
+	}
+}
+
+/*
+ * Arm tracking, the image complete and the source still frozen: the new
+ * generation first, then the bits (soft-dirty) or the protection (uffd-wp,
+ * in every mapping the plan holds).  A userfaultfd this dump created is
+ * closed again if anything fails, here or later.
+ */
+static int arm_tracking(struct dumper *d, const struct pgc_plan *plan)
+{
+	struct pgc_track *t = &d->track;
+	int ret = pgc_track_arm(t, d->tracking.generation);
+
+	if (!ret && t->mode == PGC_TRACK_UFFD_WP) {
+		ret = pgc_uffdwp_arm(&d->rem, d->walk.fd, plan->src_vma, plan->n,
+				     &t->uffd_fd, &t->uffd_ino, &t->uffd_created);
+		if (!ret)
+			ret = pgc_track_note_uffd(t);
+		if (!ret && t->uffd_created)
+			pr_info("tracking PID %d's writes with uffd-wp: its descriptor %d is pgclone's userfaultfd",
+				(int)d->pid, t->uffd_fd);
+	}
+	return ret ? ret : pgc_fault_point("armed");
+}
+
+/* A dump that failed leaves no userfaultfd of its own behind. */
+static void undo_tracking(struct dumper *d, const struct pgc_plan *plan)
+{
+	struct pgc_track *t = &d->track;
+
+	if (!t->uffd_created)
+		return;
+	if (pgc_uffdwp_disarm(&d->rem, t->uffd_fd, plan->src_vma, plan->n))
+		pr_warn("PID %d keeps pgclone's userfaultfd (descriptor %d) after the failed dump",
+			(int)d->pid, t->uffd_fd);
+	t->uffd_created = false;
+	t->uffd_fd = -1;
+	if (pgc_track_note_uffd(t))
+		pr_warn("the tracking record of PID %d still names descriptor %d",
+			(int)d->pid, t->uffd_recorded);
+}
+
+/*
  * PGCLONE_TRACK: who the source is for good, the parent checked against
  * it, and what arming tracking writes opened while we may.  Before the
  * source stops: a refusal costs it nothing.
@@ -743,7 +882,7 @@ static int prepare_tracking(struct dumper *d, bool all)
 	int ret;
 
 	if (!(req->flags & PGCLONE_TRACK))
-		return 0;
+		return peek_tracking(d);
 	ret = pgc_proc_start_time(d->pid, &d->start_time);
 	if (!ret)
 		ret = pgc_boot_id(&d->boot_hi, &d->boot_lo);
@@ -751,10 +890,12 @@ static int prepare_tracking(struct dumper *d, bool all)
 		ret = read_parent(d, all);
 	if (!ret)
 		ret = pgc_track_open(&d->track, d->pid, d->start_time, d->boot_hi,
-				     d->boot_lo);
+				     d->boot_lo, req->track);
 	if (!ret && d->held && d->track.generation != d->pref.generation)
 		ret = pgc_fail(-EINVAL, "--parent: that image is not the last dump that armed tracking of PID %d (a later one did, or one that failed): give the newest, or dump with --track alone",
 			       (int)d->pid);
+	if (!ret && d->held)
+		ret = check_parent_mode(d);
 	while (!ret && !gen)
 		if (getrandom(&gen, sizeof(gen), 0) != sizeof(gen))
 			ret = pgc_fail(-EIO, "cannot choose a tracking generation: %s",
@@ -1133,7 +1274,9 @@ int pgc_image_dump(const struct pgc_request *req, bool all, int out,
 			    .kernel_snap = (req->flags & PGCLONE_SNAPSHOT) &&
 					   pgc_snapshot_by_kernel(req->engine),
 			    .smaps = -1, .mem = -1, .walk.fd = -1,
-			    .track = { .clear_refs = -1, .record = -1 } };
+			    .track = { .clear_refs = -1, .record = -1, .emul_fd = -1,
+				       .uffd_rec = -1, .uffd_recorded = -1,
+				       .uffd_fd = -1 } };
 	bool frozen = !(req->flags & PGCLONE_NO_FREEZE);
 	bool snapped = req->flags & PGCLONE_SNAPSHOT;
 	struct pgc_snapshot snap = { .rollup = -1, .status = -1, .pidfd = -1 };
@@ -1174,16 +1317,28 @@ int pgc_image_dump(const struct pgc_request *req, bool all, int out,
 	ret = pgc_step(req, "seized");
 	if (!ret)
 		ret = open_source(&d);
+	/* uffd-wp armed before: its markers are no pages */
+	if (!ret && d.track.uffd_fd >= 0)
+		mark_wp_markers(&d);
 	/* a live dump stops the source again for each round: later */
-	if (!ret && !(req->flags & PGCLONE_LIVE))
-		ret = pgc_ready(req);
 	if (!ret && (req->flags & PGCLONE_LIVE)) {
 		ret = dump_rounds(&d, all, &proc, &plan);
 		goto done;
 	}
+	/* uffd-wp arms with syscalls in the source: what they need, now */
+	if (!ret && d.track.mode == PGC_TRACK_UFFD_WP) {
+		ret = pgc_remote_begin(&d.rem, &proc);
+		d.rem_begun = !ret;
+		if (ret == -EACCES)	/* seccomp strict mode */
+			ret = -EPERM;
+	}
+	if (!ret)
+		ret = pgc_ready(req);
 	if (!ret) {
 		ret = pgc_maps_read_fd(req->src_pid, d.smaps, &maps);
 		d.smaps = -1;
+		if (!ret)
+			accept_tracked(&d, &maps);
 	}
 	if (!ret) {
 		ret = all ? plan_all(&plan, req->src_pid, &maps) :
@@ -1218,7 +1373,11 @@ int pgc_image_dump(const struct pgc_request *req, bool all, int out,
 	if (!ret && (req->flags & PGCLONE_TRACK) && pgc_track_emulated(&d.track))
 		ret = note_emulated(&d);
 	if (!ret && (req->flags & PGCLONE_TRACK))
-		ret = pgc_track_arm(&d.track, d.tracking.generation);
+		ret = arm_tracking(&d, &plan);
+	else if (!ret && d.track.uffd_fd >= 0)
+		ret = end_tracking(&d, &plan.src_maps);
+	if (ret)
+		undo_tracking(&d, &plan);
 	if (!ret && d.held)
 		pr_info("delta: %llu pages written since the parent stored, %llu left to it",
 			(unsigned long long)(d.data_len / PGC_PAGE_SIZE),
@@ -1230,6 +1389,9 @@ int pgc_image_dump(const struct pgc_request *req, bool all, int out,
 	if (!ret)
 		pgc_phase_end(&ph, "write");
 done:
+	if (d.rem_begun && pgc_remote_end(&d.rem) && !ret)
+		ret = pgc_fail(-ESRCH, "PID %d exited while pgclone armed tracking in it",
+			       (int)d.pid);
 	pgc_proc_release(&proc);
 	close_source(&d);
 	if (snapped) {

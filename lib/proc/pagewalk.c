@@ -68,7 +68,8 @@ unsigned int pgc_walk_cats_of_scan(uint64_t categories)
 		cats |= PGC_PG_FILE;
 	if (categories & PAGE_IS_HUGE)
 		cats |= PGC_PG_HUGE;
-	if (categories & PGC_PAGE_IS_SOFT_DIRTY)
+	/* asked for one of the two at most (pgc_walk_track()) */
+	if (categories & (PGC_PAGE_IS_SOFT_DIRTY | PGC_PAGE_IS_WRITTEN))
 		cats |= PGC_PG_DIRTY;
 	return cats;
 }
@@ -88,7 +89,7 @@ unsigned int pgc_walk_cats_of_entry(const struct pgc_walk *w, uint64_t e)
 		cats |= PGC_PG_ZERO;	/* pagemap calls the huge one a file page */
 	else if (e & PM_FILE)
 		cats |= PGC_PG_FILE;
-	if (w->dirty && (e & PM_SOFT_DIRTY))
+	if (w->dirty && (w->written ? !(e & PM_UFFD_WP) : !!(e & PM_SOFT_DIRTY)))
 		cats |= PGC_PG_DIRTY;
 	return cats;
 }
@@ -198,8 +199,16 @@ int pgc_walk_open(struct pgc_walk *w, pid_t pid)
 	return 0;
 }
 
-enum pgc_track_how pgc_walk_track(struct pgc_walk *w)
+enum pgc_track_how pgc_walk_track(struct pgc_walk *w, bool uffd_wp)
 {
+	if (uffd_wp) {
+		/* PAGE_IS_WRITTEN came with PAGEMAP_SCAN itself (6.7) */
+		w->dirty = w->written = true;
+		pr_debug("written pages from %s", w->how == PGC_WALK_SCAN ?
+			 "PAGEMAP_SCAN, uffd-wp" : "pagemap bit 57, uffd-wp");
+		return w->how == PGC_WALK_SCAN ? PGC_TRACK_UFFD_SCAN :
+						 PGC_TRACK_UFFD_PAGEMAP;
+	}
 	if (w->how == PGC_WALK_SCAN && !pgc_track_scan_works(w->fd)) {
 		void *buf = w->buf;
 
@@ -210,6 +219,24 @@ enum pgc_track_how pgc_walk_track(struct pgc_walk *w)
 	pr_debug("written pages from %s", w->how == PGC_WALK_SCAN ?
 		 "PAGEMAP_SCAN" : "pagemap bit 55");
 	return w->how == PGC_WALK_SCAN ? PGC_TRACK_SCAN : PGC_TRACK_PAGEMAP;
+}
+
+/* the swap type pagemap shows for a pte marker: the last, SWP_PTE_MARKER */
+#define MARKER_TYPE 0x1f
+
+bool pgc_walk_is_marker(const struct pgc_walk *w, uint64_t e)
+{
+	uint64_t frame = e & PFN_MASK;
+
+	if (!w->wp_markers || (e & (PM_PRESENT | PM_SWAP)) != PM_SWAP)
+		return false;
+	if (frame)
+		return (frame & MARKER_TYPE) == MARKER_TYPE;
+	/*
+	 * Type and offset hidden (no CAP_SYS_ADMIN; a real swap entry shown
+	 * has an offset): a marker only where nothing is swapped.
+	 */
+	return w->no_swap && (e & PM_UFFD_WP);
 }
 
 void pgc_walk_close(struct pgc_walk *w)
@@ -261,6 +288,26 @@ static int run_flush(struct run *r)
 	return r->end > r->start ? r->fn(r->ctx, r->start, r->end, r->cats) : 0;
 }
 
+/*
+ * A run PAGEMAP_SCAN calls swapped and not written, where uffd-wp may have
+ * left markers: each page's pagemap entry says which it is.
+ */
+static int add_swapped(struct pgc_walk *w, uint64_t start, uint64_t end,
+		       unsigned int cats, struct run *run)
+{
+	int err = 0;
+
+	for (uint64_t a = start; !err && a < end; a += PGC_PAGE_SIZE) {
+		uint64_t e;
+
+		if (pread(w->fd, &e, sizeof(e), (off_t)(a / PGC_PAGE_SIZE * 8)) != sizeof(e))
+			return -EIO;
+		if (!pgc_walk_is_marker(w, e))
+			err = run_add(run, a, a + PGC_PAGE_SIZE, cats);
+	}
+	return err;
+}
+
 static int walk_scan(struct pgc_walk *w, uint64_t start, uint64_t end,
 		     struct run *run)
 {
@@ -279,7 +326,8 @@ static int walk_scan(struct pgc_walk *w, uint64_t start, uint64_t end,
 			.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
 			.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED |
 				       PAGE_IS_FILE | PAGE_IS_PFNZERO | PAGE_IS_HUGE |
-				       (w->dirty ? PGC_PAGE_IS_SOFT_DIRTY : 0),
+				       (w->written || w->wp_markers ? PGC_PAGE_IS_WRITTEN :
+					w->dirty ? PGC_PAGE_IS_SOFT_DIRTY : 0),
 		};
 		int n = ioctl(w->fd, PGC_PAGEMAP_SCAN, &arg);
 
@@ -291,9 +339,16 @@ static int walk_scan(struct pgc_walk *w, uint64_t start, uint64_t end,
 			if (vec[i].start < start || vec[i].end > end ||
 			    vec[i].start >= vec[i].end)
 				err = -EIO;
+			else if (w->wp_markers &&
+				 (vec[i].categories & (PAGE_IS_PRESENT | PAGE_IS_SWAPPED |
+						       PGC_PAGE_IS_WRITTEN)) == PAGE_IS_SWAPPED)
+				err = add_swapped(w, vec[i].start, vec[i].end,
+						  pgc_walk_cats_of_scan(vec[i].categories) &
+						  (w->dirty ? ~0u : ~PGC_PG_DIRTY), run);
 			else
 				err = run_add(run, vec[i].start, vec[i].end,
-					      pgc_walk_cats_of_scan(vec[i].categories));
+					      pgc_walk_cats_of_scan(vec[i].categories) &
+					      (w->dirty ? ~0u : ~PGC_PG_DIRTY));
 		}
 		if (arg.walk_end <= start || arg.walk_end > end)
 			err = err ? err : -EIO;	/* no progress: never loop */
@@ -329,7 +384,8 @@ static int walk_pagemap(struct pgc_walk *w, uint64_t start, uint64_t end,
 			uint64_t at = start + (done + i) * PGC_PAGE_SIZE;
 			unsigned int cats = pgc_walk_cats_of_entry(w, buf[i]);
 
-			if (cats & (PGC_PG_PRESENT | PGC_PG_SWAPPED))
+			if ((cats & (PGC_PG_PRESENT | PGC_PG_SWAPPED)) &&
+			    !pgc_walk_is_marker(w, buf[i]))
 				err = run_add(run, at, at + PGC_PAGE_SIZE, cats);
 		}
 		done += (uint64_t)got / 8;

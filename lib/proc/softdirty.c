@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "pgcloneP.h"
+#include "uffdwp.h"
 
 /* <linux/fs.h> of Linux 6.8; Debian 12's headers predate it. */
 struct pgc_sd_region {
@@ -65,6 +66,27 @@ static int emul_load(struct pgc_track *t);
 static int emul_save(struct pgc_track *t);
 
 /* A page of our own, written: does pagemap say so (bit 55)? */
+static bool soft_dirty_kept(void)
+{
+	volatile char *p;
+	uint64_t e = 0;
+	int fd;
+
+	p = mmap(NULL, PGC_PAGE_SIZE, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return false;
+	*p = 1;
+	fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0 && pread(fd, &e, sizeof(e),
+			     (off_t)((uintptr_t)p / PGC_PAGE_SIZE * 8)) != sizeof(e))
+		e = 0;
+	if (fd >= 0)
+		close(fd);
+	munmap((void *)p, PGC_PAGE_SIZE);
+	return e & PM_SOFT_DIRTY;
+}
+
 int pgc_track_supported(void)
 {
 	volatile char *p;
@@ -113,7 +135,7 @@ bool pgc_track_scan_works(int pagemap_fd)
 }
 
 /* Where the records live: private to the user who dumps. */
-static int runtime_dir(char *out, size_t len)
+static int runtime_dir(char *out, size_t len, bool quiet)
 {
 	const char *dir = getenv("PGCLONE_RUNTIME_DIR");
 	const char *xdg = getenv("XDG_RUNTIME_DIR");
@@ -124,6 +146,8 @@ static int runtime_dir(char *out, size_t len)
 		snprintf(out, len, "/run/pgclone");
 	else if (xdg && xdg[0] == '/')
 		snprintf(out, len, "%s/pgclone", xdg);
+	else if (quiet)
+		return -EOPNOTSUPP;
 	else
 		return pgc_fail(-EOPNOTSUPP, "no runtime directory to keep the tracking record in (set XDG_RUNTIME_DIR or PGCLONE_RUNTIME_DIR)");
 	return 0;
@@ -135,16 +159,19 @@ static int runtime_dir(char *out, size_t len)
  * is made 0700 and must be ours and closed to others: whoever can write a
  * record can make a delta miss pages.
  */
-static int open_record(const char *id, const char *suffix)
+static int open_record_how(const char *id, const char *suffix, bool create)
 {
 	char dir[512];
 	struct stat sb;
 	int dfd, fd, ret;
 
-	ret = runtime_dir(dir, sizeof(dir));
+	ret = runtime_dir(dir, sizeof(dir), !create);
 	if (ret)
-		return ret;
-	if (mkdir(dir, 0700) && errno != EEXIST)
+		return create ? ret : -ENOENT;
+	/* a peek: no directory, no record, nothing to say */
+	if (!create && access(dir, F_OK))
+		return -ENOENT;
+	if (create && mkdir(dir, 0700) && errno != EEXIST)
 		return pgc_fail(-EPERM, "cannot create the tracking record directory %s: %s",
 				dir, strerror(errno));
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -157,13 +184,22 @@ static int open_record(const char *id, const char *suffix)
 				dir);
 	}
 	snprintf(dir + strlen(dir), sizeof(dir) - strlen(dir), "/%s%s", id, suffix);
-	fd = openat(dfd, strrchr(dir, '/') + 1, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
-		    0600);
+	fd = openat(dfd, strrchr(dir, '/') + 1,
+		    O_RDWR | (create ? O_CREAT : 0) | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 && !create) {
+		close(dfd);
+		return -ENOENT;
+	}
 	if (fd < 0)
 		ret = pgc_fail(-EPERM, "cannot open the tracking record %s: %s", dir,
 			       strerror(errno));
 	close(dfd);
 	return fd < 0 ? ret : fd;
+}
+
+static int open_record(const char *id, const char *suffix)
+{
+	return open_record_how(id, suffix, true);
 }
 
 static uint64_t read_record(int fd)
@@ -179,23 +215,71 @@ static uint64_t read_record(int fd)
 	return *end ? 0 : g;
 }
 
+/*
+ * Soft-dirty where the kernel keeps it, else uffd-wp where it has that,
+ * unless @method says which; one line saying why when neither can be had.
+ */
+static int choose(struct pgc_track *t, enum pgclone_track_method method)
+{
+	/* auto asks quietly: a fallback is no error for the log */
+	if (method == PGCLONE_TRACK_SOFT_DIRTY || (!method && (emulating() || soft_dirty_kept()))) {
+		t->mode = PGC_TRACK_SOFT_DIRTY;
+		return pgc_track_supported();
+	}
+	if (method == PGCLONE_TRACK_UFFD_WP || pgc_uffdwp_available()) {
+		t->mode = PGC_TRACK_UFFD_WP;
+		return pgc_uffdwp_supported();
+	}
+	return pgc_fail(-EOPNOTSUPP, "this kernel tracks written pages neither by soft-dirty bits (no CONFIG_MEM_SOFT_DIRTY) nor by uffd-wp's asynchronous mode (Linux 6.7+): --track and --parent cannot work");
+}
+
+/* The target's userfaultfd the record names: descriptor and inode. */
+static void read_uffd_record(struct pgc_track *t)
+{
+	char buf[64];
+	ssize_t n = pread(t->uffd_rec, buf, sizeof(buf), 0);
+	int fd;
+
+	t->uffd_recorded = -1;
+	if (n > 0 && (size_t)n < sizeof(buf) &&
+	    !pgc_uffdwp_parse_record(buf, (size_t)n, &fd, &t->uffd_ino))
+		t->uffd_recorded = fd;
+}
+
+/* uffd-wp: the target's userfaultfd, if it is still there and ours. */
+static int check_uffd(struct pgc_track *t, pid_t pid)
+{
+	struct pgc_vma_list maps = { 0 };
+	int ret = pgc_maps_read(pid, &maps);
+
+	if (!ret)
+		ret = pgc_uffdwp_check(pid, t->uffd_recorded, t->uffd_ino, &maps);
+	pgc_maps_free(&maps);
+	if (!ret)
+		t->uffd_fd = t->uffd_recorded;
+	return ret == -ENOENT ? 0 : ret;
+}
+
 int pgc_track_open(struct pgc_track *t, pid_t pid, uint64_t start_time,
-		   uint64_t boot_hi, uint64_t boot_lo)
+		   uint64_t boot_hi, uint64_t boot_lo, enum pgclone_track_method method)
 {
 	char path[64], id[96];
 	int ret;
 
 	memset(t, 0, sizeof(*t));
-	t->clear_refs = t->record = t->emul_fd = -1;
-	ret = pgc_track_supported();
+	t->clear_refs = t->record = t->emul_fd = t->uffd_rec = -1;
+	t->uffd_recorded = t->uffd_fd = -1;
+	ret = choose(t, method);
 	if (ret)
 		return ret;
 	snprintf(path, sizeof(path), "/proc/%d/clear_refs", (int)pid);
-	t->clear_refs = pgc_proc_open(path, O_WRONLY);
+	t->clear_refs = t->mode == PGC_TRACK_SOFT_DIRTY ? pgc_proc_open(path, O_WRONLY) : 0;
 	if (t->clear_refs < 0)
 		return pgc_fail(errno == ENOENT ? -ESRCH : -EPERM,
 				"cannot open %s to arm written-page tracking: %s", path,
 				strerror(errno));
+	if (t->mode != PGC_TRACK_SOFT_DIRTY)
+		t->clear_refs = -1;
 	snprintf(id, sizeof(id), "track-%016llx%016llx-%d-%llu",
 		 (unsigned long long)boot_hi, (unsigned long long)boot_lo, (int)pid,
 		 (unsigned long long)start_time);
@@ -203,8 +287,17 @@ int pgc_track_open(struct pgc_track *t, pid_t pid, uint64_t start_time,
 	if (ret >= 0) {
 		t->record = ret;
 		t->generation = read_record(t->record);
-		ret = emulating() ? open_record(id, ".emulated") : 0;
+		ret = open_record(id, ".uffd");
 	}
+	if (ret >= 0) {
+		t->uffd_rec = ret;
+		read_uffd_record(t);
+		ret = t->mode == PGC_TRACK_UFFD_WP ? check_uffd(t, pid) : 0;
+	}
+	if (ret >= 0)
+		/* the stand-in is soft-dirty's: uffd-wp is the kernel's own */
+		ret = emulating() && t->mode == PGC_TRACK_SOFT_DIRTY ?
+		      open_record(id, ".emulated") : 0;
 	if (ret > 0) {
 		t->emul_fd = ret;
 		ret = emul_load(t);
@@ -214,6 +307,63 @@ int pgc_track_open(struct pgc_track *t, pid_t pid, uint64_t start_time,
 	if (ret < 0)
 		pgc_track_close(t);
 	return ret < 0 ? ret : 0;
+}
+
+int pgc_track_peek(struct pgc_track *t, pid_t pid, uint64_t start_time,
+		   uint64_t boot_hi, uint64_t boot_lo)
+{
+	char id[96];
+	int ret;
+
+	memset(t, 0, sizeof(*t));
+	t->clear_refs = t->record = t->emul_fd = t->uffd_rec = -1;
+	t->uffd_recorded = t->uffd_fd = -1;
+	snprintf(id, sizeof(id), "track-%016llx%016llx-%d-%llu",
+		 (unsigned long long)boot_hi, (unsigned long long)boot_lo, (int)pid,
+		 (unsigned long long)start_time);
+	ret = open_record_how(id, ".uffd", false);
+	if (ret < 0) {
+		pgc_clear_error();
+		return 0;
+	}
+	t->uffd_rec = ret;
+	read_uffd_record(t);
+	ret = t->uffd_recorded >= 0 ? open_record_how(id, "", false) : -ENOENT;
+	if (ret >= 0) {
+		t->record = ret;
+		t->mode = PGC_TRACK_UFFD_WP;
+		ret = check_uffd(t, pid);
+	}
+	/* anything amiss: not ours to end, and the dump reads as ever */
+	if (ret < 0 || t->uffd_fd < 0) {
+		pgc_clear_error();
+		pgc_track_close(t);
+	}
+	return 0;
+}
+
+int pgc_track_end(struct pgc_track *t)
+{
+	static const char none[RECORD_LEN + 1] = "0000000000000000\n";
+
+	t->uffd_fd = -1;
+	t->generation = 0;
+	if (pwrite(t->record, none, RECORD_LEN, 0) != RECORD_LEN)
+		return pgc_fail(-EIO, "cannot write the tracking record: %s", strerror(errno));
+	return pgc_track_note_uffd(t);
+}
+
+int pgc_track_note_uffd(struct pgc_track *t)
+{
+	char buf[64];
+	int len = t->uffd_fd < 0 ? 0 :
+		  snprintf(buf, sizeof(buf), "%d %llu\n", t->uffd_fd,
+			   (unsigned long long)t->uffd_ino);
+
+	if (ftruncate(t->uffd_rec, 0) ||
+	    (len && pwrite(t->uffd_rec, buf, (size_t)len, 0) != len))
+		return pgc_fail(-EIO, "cannot write the tracking record: %s", strerror(errno));
+	return 0;
 }
 
 int pgc_track_arm(struct pgc_track *t, uint64_t generation)
@@ -227,16 +377,24 @@ int pgc_track_arm(struct pgc_track *t, uint64_t generation)
 	snprintf(buf, sizeof(buf), "%016llx\n", (unsigned long long)generation);
 	if (pwrite(t->record, buf, RECORD_LEN, 0) != RECORD_LEN)
 		return pgc_fail(-EIO, "cannot write the tracking record: %s", strerror(errno));
-	if (t->emul_fd >= 0) {
+	if (t->mode == PGC_TRACK_UFFD_WP) {
+		/* the caller write-protects: pgc_uffdwp_arm() */
+	} else if (t->emul_fd >= 0) {
 		int ret = emul_save(t);
 
 		if (ret)
 			return ret;
-	} else if (write(t->clear_refs, "4", 1) != 1)
+	} else if (write(t->clear_refs, "4", 1) != 1) {
 		return pgc_fail(-EIO, "cannot clear the soft-dirty bits of the source: %s",
 				strerror(errno));
+	}
 	t->generation = generation;
-	return pgc_fault_point("armed");
+	/* soft-dirty now: the userfaultfd the record named tracks nothing */
+	if (t->mode == PGC_TRACK_SOFT_DIRTY && t->uffd_recorded >= 0) {
+		t->uffd_fd = -1;
+		return pgc_track_note_uffd(t);
+	}
+	return 0;
 }
 
 void pgc_track_close(struct pgc_track *t)
@@ -247,7 +405,9 @@ void pgc_track_close(struct pgc_track *t)
 		close(t->record);
 	if (t->emul_fd >= 0)
 		close(t->emul_fd);
-	t->clear_refs = t->record = t->emul_fd = -1;
+	if (t->uffd_rec >= 0)
+		close(t->uffd_rec);
+	t->clear_refs = t->record = t->emul_fd = t->uffd_rec = -1;
 	free(t->old);
 	free(t->new);
 	t->old = t->new = NULL;

@@ -95,7 +95,11 @@ class Victim:
         return [int.from_bytes(raw[i:i + 8], "little") for i in range(0, len(raw), 8)]
 
     def present(self, addr, npages):
-        return [bool(e >> 63 & 1 or e >> 62 & 1) for e in self.pagemap(addr, npages)]
+        """Present or swapped; not a uffd-wp marker, which pagemap shows as
+        a swap entry (bit 62) of the last swap type, 31 (the tests run as
+        root: swap types are shown)."""
+        return [bool(e >> 63 & 1 or (e >> 62 & 1 and e & 0x1f != 0x1f))
+                for e in self.pagemap(addr, npages)]
 
     def smaps_flags(self, addr):
         with open(f"/proc/{self.pid}/smaps") as f:

@@ -110,10 +110,16 @@ static void test_vmflags(void **state)
 	pgc_maps_parse_vmflags(" rd io pf de ht mm um uw lo nr sl gd ss nh dc sr rr", &v);
 	assert_int_equal(v.vmflags, VMF_IO | VMF_PFNMAP | VMF_DONTEXPAND |
 				    VMF_HUGETLB | VMF_MIXEDMAP | VMF_UFFD |
+				    VMF_UFFD_WP | VMF_UFFD_MI |
 				    VMF_LOCKED | VMF_NORESERVE | VMF_SEALED |
 				    VMF_GROWSDOWN | VMF_SHADOW_STACK);
 	assert_int_equal(v.m.advice, PGCLONE_ADV_NOHUGEPAGE | PGCLONE_ADV_DONTFORK |
 				     PGCLONE_ADV_SEQUENTIAL | PGCLONE_ADV_RANDOM);
+	/* write-protect mode alone (uffd-wp tracking's), and the others */
+	pgc_maps_parse_vmflags(" rd wr mr mw me uw ac", &v);
+	assert_int_equal(v.vmflags, VMF_MAYWRITE | VMF_UFFD | VMF_UFFD_WP);
+	pgc_maps_parse_vmflags(" rd wr ui", &v);
+	assert_int_equal(v.vmflags, VMF_UFFD | VMF_UFFD_MI);
 }
 
 static enum pgclone_kind kind_of(const char *line, const char *flags,
