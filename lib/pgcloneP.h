@@ -206,6 +206,14 @@ struct pgc_walk {
 	 * reported.
 	 */
 	bool wp_markers, no_swap;
+	/*
+	 * uffd-wp, a live dump's rounds: write-protect again each written
+	 * page the walk reports, in the same PAGEMAP_SCAN call that reports
+	 * it (PM_SCAN_WP_MATCHING).  Only for a range registered with the
+	 * source's userfaultfd in that mode: the kernel passes over any
+	 * other silently.  A walk without PAGEMAP_SCAN ignores it.
+	 */
+	bool rearm;
 	void *buf;			/* for the kernel's answers, kept across
 					 * ranges: a walk of thousands of small
 					 * VMAs must not allocate per VMA */

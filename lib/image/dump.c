@@ -96,6 +96,9 @@ struct dumper {
 	uint64_t live_bytes;		/* ... and the data of every round */
 	struct pgc_remote rem;		/* uffd-wp: begun before ready */
 	bool rem_begun;
+	/* PGCLONE_LIVE with uffd-wp: tracking armed by this dump, to end */
+	bool live_armed;
+	bool live_created;		/* ... with a userfaultfd it created */
 };
 
 /* Record @nr pages at @off of range @range, merged with the last extent. */
@@ -624,8 +627,15 @@ static int build_manifest(struct dumper *d, struct pgc_plan *plan, bool frozen)
 					d->track.mode == PGC_TRACK_UFFD_WP) :
 					       PGCLONE__TRACK_METHOD__TRACK_NONE;
 	}
-	for (size_t i = 0; !ret && i < plan->n; i++)
+	for (size_t i = 0; !ret && i < plan->n; i++) {
+		const struct pgc_vma *v = plan->src_vma[i];
+
+		/* a live round re-protects each written page as it finds it */
+		d->walk.rearm = d->live_armed && v->m.kind == PGCLONE_KIND_ANON_PRIVATE &&
+				(v->vmflags & VMF_UFFD_WP);
 		ret = scan_range(d, (uint32_t)i);
+	}
+	d->walk.rearm = false;
 	if (ret)
 		return ret;
 	d->eptr = calloc(d->n_ext ? d->n_ext : 1, sizeof(*d->eptr));
@@ -772,7 +782,7 @@ static int end_tracking(struct dumper *d, const struct pgc_vma_list *maps)
 	free(v);
 	if (!ret)
 		ret = pgc_track_end(&d->track);
-	if (!ret)
+	if (!ret && !d->live_created)
 		pr_info("ended uffd-wp tracking of PID %d: its images are parents no more",
 			(int)d->pid);
 	return ret;
@@ -1066,6 +1076,7 @@ static int live_plan(struct dumper *d, bool all, struct pgc_plan *plan,
 	ret = pgc_maps_read_fd(d->pid, fd, &maps);
 	if (ret)
 		return ret;
+	accept_tracked(d, &maps);
 	ret = all ? plan_all(plan, d->pid, &maps) :
 		    pgc_plan_build(plan, d->pid, &maps, req->src, req->len, 0, req->src);
 	plan->src_maps = maps;
@@ -1133,7 +1144,8 @@ static int write_round(struct dumper *d)
  * order is what makes a round right while the source runs:
  *
  *   stopped:  read the written pages (the scan), then re-arm (clear the
- *             bits, or note the hashes of what the pages hold now);
+ *             bits, write-protect the pages again, or note the hashes of
+ *             what the pages hold now);
  *   running:  read the data of the pages the scan found.
  *
  * A page written after the re-arm is written again for the next round's
@@ -1142,8 +1154,11 @@ static int write_round(struct dumper *d)
  * would lose every write between the read and the re-arm.  And the scan
  * and the re-arm share one stop because soft-dirty has no atomic "read
  * and clear": a page first written between them would be cleared unseen.
+ * uffd-wp has one: the scan's own PAGEMAP_SCAN protects again each page
+ * it reports written (pgc_walk.rearm), so nothing, not even a write by
+ * another process through /proc/PID/mem, falls between the two.
  */
-static int live_arm(struct dumper *d)
+static int live_arm_soft_dirty(struct dumper *d)
 {
 	int ret = 0;
 
@@ -1154,6 +1169,107 @@ static int live_arm(struct dumper *d)
 	if (!ret && pgc_track_emulated(&d->track))
 		pgc_track_emul_rotate(&d->track);
 	return ret;
+}
+
+/* uffd-wp: syscalls in the stopped source, in a session of this stop's. */
+static int live_remote(struct dumper *d, struct pgc_proc *proc,
+		       int (*fn)(struct dumper *, const struct pgc_plan *),
+		       const struct pgc_plan *plan)
+{
+	int ret = pgc_remote_begin(&d->rem, proc);
+
+	if (ret)
+		return ret == -EACCES ? -EPERM : ret;	/* seccomp strict mode */
+	ret = fn(d, plan);
+	if (pgc_remote_end(&d->rem) && !ret)
+		ret = pgc_fail(-ESRCH, "PID %d exited while pgclone armed tracking in it",
+			       (int)d->pid);
+	return ret;
+}
+
+/*
+ * uffd-wp, the first round the source runs on after: the userfaultfd in
+ * the source (created, unless a dump with --track left one), each of its
+ * own mappings registered, every populated page write-protected.
+ */
+static int live_arm_uffd(struct dumper *d, const struct pgc_plan *plan)
+{
+	int ret = arm_tracking(d, plan);
+
+	d->live_created |= d->track.uffd_created;
+	d->live_armed = d->track.uffd_fd >= 0;
+	return ret;
+}
+
+/* The rounds after: the scan protected again what it found written. */
+static int live_rearm_uffd(struct dumper *d, const struct pgc_plan *plan)
+{
+	int ret = 0;
+
+	/* a walk without PAGEMAP_SCAN read the entries: now, still stopped */
+	if (d->walk.how != PGC_WALK_SCAN)
+		ret = pgc_uffdwp_protect(d->walk.fd, d->pid, plan->src_vma, plan->n);
+	if (!ret)
+		ret = pgc_track_arm(&d->track, d->tracking.generation);
+	return ret ? ret : pgc_fault_point("armed");
+}
+
+static int live_arm(struct dumper *d, struct pgc_proc *proc, const struct pgc_plan *plan)
+{
+	int ret;
+
+	if (d->track.mode != PGC_TRACK_UFFD_WP)
+		return live_arm_soft_dirty(d);
+	if (d->live_armed)
+		return live_rearm_uffd(d, plan);
+	ret = live_remote(d, proc, live_arm_uffd, plan);
+	if (!ret)
+		mark_wp_markers(d);
+	return ret;
+}
+
+/*
+ * uffd-wp, the final round, its written pages read: tracking ends in the
+ * same stop, before anything of the round is written.  A stream is no
+ * parent, so tracking would serve nothing: the registrations go, and the
+ * userfaultfd is closed in the source, whoever created it (a dump with
+ * --track before: its images are parents no more once a round re-armed).
+ */
+static int live_end_uffd(struct dumper *d, const struct pgc_plan *plan)
+{
+	int ret = end_tracking(d, &plan->src_maps);
+
+	if (!ret)
+		pr_debug("ended the live dump's uffd-wp tracking of PID %d",
+			 (int)d->pid);
+	return ret;
+}
+
+/*
+ * A live dump that failed leaves no userfaultfd of its own in the source,
+ * nor a mapping registered with it: in a stop of its own if the source
+ * runs (@stopped false), by the mappings as they are now.
+ */
+static void live_undo(struct dumper *d, struct pgc_proc *proc, bool stopped)
+{
+	struct pgc_track *t = &d->track;
+	struct pgc_plan now = { 0 };
+	int ret;
+
+	if (!d->live_created || t->uffd_fd < 0)
+		return;
+	ret = stopped ? 0 : live_stop(d, proc);
+	if (!ret)
+		ret = pgc_maps_read(d->pid, &now.src_maps);
+	if (!ret)
+		ret = live_remote(d, proc, live_end_uffd, &now);
+	if (ret)
+		pr_warn("PID %d keeps pgclone's userfaultfd (descriptor %d) after the failed dump",
+			(int)d->pid, t->uffd_fd);
+	pgc_maps_free(&now.src_maps);
+	if (!stopped)
+		pgc_proc_release(proc);
+	d->live_armed = d->live_created = false;
 }
 
 static int new_generation(struct dumper *d)
@@ -1173,9 +1289,10 @@ static int new_generation(struct dumper *d)
  * (the caller's ready callback comes at the final round).  Each round:
  * (stopped) plan,
  * scan, decide; then either re-arm and let the source run while the
- * round is written, or -- the final round -- write it frozen.  A failure
- * anywhere ends the stream before a final round's trailer: a restore of
- * it changes nothing.
+ * round is written, or -- the final round -- end uffd-wp tracking and
+ * write it frozen.  A failure anywhere ends the stream before a final
+ * round's trailer: a restore of it changes nothing; and the source keeps
+ * no userfaultfd of the dump's (live_undo()).
  */
 static int dump_rounds(struct dumper *d, bool all, struct pgc_proc *proc,
 		       struct pgc_plan *plan)
@@ -1184,7 +1301,7 @@ static int dump_rounds(struct dumper *d, bool all, struct pgc_proc *proc,
 	struct shape *shape = NULL;
 	size_t n_shape = 0;
 	struct pgc_live lv;
-	bool final = false;
+	bool final = false, held = true;	/* freeze() seized it */
 	int ret = 0;
 
 	pgc_live_start(&lv, req);
@@ -1193,6 +1310,7 @@ static int dump_rounds(struct dumper *d, bool all, struct pgc_proc *proc,
 
 		if (lv.round)
 			ret = live_stop(d, proc);
+		held = !ret;
 		if (!ret)
 			ret = pgc_step(req, "live-stopped");
 		if (!ret)
@@ -1214,21 +1332,24 @@ static int dump_rounds(struct dumper *d, bool all, struct pgc_proc *proc,
 		final = pgc_live_final(&lv, d->data_len);
 		d->live.final = final;
 		d->src.frozen = final;
+		if (final && d->track.uffd_fd >= 0)
+			ret = live_remote(d, proc, live_end_uffd, plan);
 		/*
 		 * The caller's ready callback (pgclone(1) drops its privileges
 		 * there) once the source is stopped for the last time: each
 		 * round before seizes it again, which takes them.
 		 */
-		if (final)
+		if (final && !ret)
 			ret = pgc_ready(req);
 		if (ret)
 			break;
 		if (!final) {
-			ret = live_arm(d);
+			ret = live_arm(d, proc, plan);
 			if (ret)
 				break;
 			pgc_live_armed(&lv);
 			pgc_proc_release(proc);
+			held = false;
 			stopped = pgc_now_ns() - stopped;
 		}
 		t_write = pgc_now_ns();
@@ -1244,6 +1365,8 @@ static int dump_rounds(struct dumper *d, bool all, struct pgc_proc *proc,
 			      pgc_now_ns() - t_write, pgc_now_ns() - t0, stopped);
 		d->live_bytes += d->data_len;
 	}
+	if (ret)
+		live_undo(d, proc, held);
 	/*
 	 * --leave-stopped: SIGSTOP while every thread is still ours, so it is
 	 * pending when they are let go and the group stop comes before

@@ -43,6 +43,8 @@ struct pgc_pm_scan_arg {
 };
 
 #define PGC_PAGEMAP_SCAN _IOWR('f', 16, struct pgc_pm_scan_arg)
+#define PM_SCAN_WP_MATCHING (1ULL << 0)
+#define PM_SCAN_CHECK_WPASYNC (1ULL << 1)
 #define PAGE_IS_FILE (1ULL << 2)
 #define PAGE_IS_PRESENT (1ULL << 3)
 #define PAGE_IS_SWAPPED (1ULL << 4)
@@ -319,6 +321,8 @@ static int walk_scan(struct pgc_walk *w, uint64_t start, uint64_t end,
 	while (!err && start < end) {
 		struct pgc_pm_scan_arg arg = {
 			.size = sizeof(arg),
+			/* a range not in the mode says EPERM, never nothing */
+			.flags = w->rearm ? PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC : 0,
 			.start = start,
 			.end = end,
 			.vec = (uintptr_t)vec,

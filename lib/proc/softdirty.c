@@ -109,7 +109,7 @@ int pgc_track_supported(void)
 	if (!ret)
 		return pgc_fail(-EIO, "cannot read /proc/self/pagemap to probe soft-dirty tracking");
 	if (!(e & PM_SOFT_DIRTY))
-		return pgc_fail(-EOPNOTSUPP, "this kernel does not track written pages (no CONFIG_MEM_SOFT_DIRTY): --track and --parent cannot work");
+		return pgc_fail(-EOPNOTSUPP, "this kernel keeps no soft-dirty bits (no CONFIG_MEM_SOFT_DIRTY): written pages cannot be tracked with them");
 	return 0;
 }
 
@@ -230,7 +230,7 @@ static int choose(struct pgc_track *t, enum pgclone_track_method method)
 		t->mode = PGC_TRACK_UFFD_WP;
 		return pgc_uffdwp_supported();
 	}
-	return pgc_fail(-EOPNOTSUPP, "this kernel tracks written pages neither by soft-dirty bits (no CONFIG_MEM_SOFT_DIRTY) nor by uffd-wp's asynchronous mode (Linux 6.7+): --track and --parent cannot work");
+	return pgc_fail(-EOPNOTSUPP, "this kernel tracks written pages neither by soft-dirty bits (no CONFIG_MEM_SOFT_DIRTY) nor by uffd-wp's asynchronous mode (Linux 6.7+): --track, --parent and --live cannot work");
 }
 
 /* The target's userfaultfd the record names: descriptor and inode. */

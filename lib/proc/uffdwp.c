@@ -467,6 +467,17 @@ int pgc_uffdwp_arm(struct pgc_remote *r, int pagemap_fd,
 	return end(&s, err);
 }
 
+int pgc_uffdwp_protect(int pagemap_fd, pid_t pid,
+		       const struct pgc_vma *const *vmas, size_t n)
+{
+	int err = 0;
+
+	for (size_t i = 0; !err && i < n; i++)
+		if (tracked(vmas[i]) && (vmas[i]->vmflags & VMF_UFFD_WP))
+			err = protect(pagemap_fd, pid, vmas[i]->m.start, vmas[i]->m.end);
+	return err;
+}
+
 int pgc_uffdwp_disarm(struct pgc_remote *r, int fd,
 		      const struct pgc_vma *const *vmas, size_t n)
 {

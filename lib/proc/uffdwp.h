@@ -55,6 +55,14 @@ int pgc_uffdwp_arm(struct pgc_remote *r, int pagemap_fd,
 		   uint64_t *ino, bool *created) __must_check;
 
 /*
+ * Write-protect again, from outside, every populated page of the mappings
+ * @vmas (@n of them) that tracking registered (VMF_UFFD_WP): a live
+ * dump's next round, where its walk could not (pgc_walk.rearm).
+ */
+int pgc_uffdwp_protect(int pagemap_fd, pid_t pid,
+		       const struct pgc_vma *const *vmas, size_t n) __must_check;
+
+/*
  * End tracking: unregister the mappings @vmas (@n of them; those not
  * registered are passed over), then close @fd in the target.  Returns 0,
  * -ESRCH, -EPERM or -EIO.

@@ -10,9 +10,16 @@ through, leave the destination exactly as it was (maps and bytes).
 and exit 2.  And through real ssh: an sshd of the test's own on
 127.0.0.1, with generated host and client keys, torn down at the end.
 
-On a kernel without CONFIG_MEM_SOFT_DIRTY the tests run with the
-fault-point build's stand-in (PGCLONE_FAULT_SOFTDIRTY=emulate), as
-test_incremental does."""
+The rounds track written pages the way the library chooses (auto): the
+kernel's soft-dirty bits where it keeps them, else uffd-wp's asynchronous
+mode, for real (no PGCLONE_FAULT_SOFTDIRTY).  After every live dump --
+complete, failed at each fault point, or cut by SIGINT, the source
+stopped or running -- the source holds no new descriptor (no
+userfaultfd) and no mapping registered with one, and a failed one has
+its maps and bytes as they were.  LiveSoftDirty runs a few of them with
+--track-method soft-dirty: on a kernel without CONFIG_MEM_SOFT_DIRTY,
+with the fault-point build's stand-in (PGCLONE_FAULT_SOFTDIRTY=emulate),
+which is then the only way to reach the soft-dirty rounds."""
 import json
 import os
 import shutil
@@ -26,7 +33,7 @@ import unittest
 from harness import PAGE, PGCLONE, Snapshot, VictimTest, run, start_stopped_at
 from sshd import Sshd
 from test_compress import old_reader
-from test_incremental import EMULATED
+from test_uffdwp import SOFT_DIRTY, UFFD_WP, Untouched, fds, registered, uffds
 
 MIB = 1 << 20
 LEN = 16 * MIB
@@ -52,7 +59,12 @@ def rounds_of(stream):
     return out
 
 
-class Live(VictimTest):
+class LiveBase(VictimTest):
+    # the kernel's own tracking, as auto chooses it (uffd-wp where it has
+    # no soft-dirty); on a kernel with both, uffd-wp asked for by name
+    track_env = ""
+    method = ("--track-method", "uffd-wp") if SOFT_DIRTY and UFFD_WP else ()
+
     def setUp(self):
         super().setUp()
         self.dir = tempfile.mkdtemp(prefix="pgclone-live-")
@@ -63,7 +75,18 @@ class Live(VictimTest):
 
     def env(self):
         return {"PGCLONE_RUNTIME_DIR": self.path("run"),
-                "PGCLONE_FAULT_SOFTDIRTY": "emulate" if EMULATED else ""}
+                "PGCLONE_FAULT_SOFTDIRTY": self.track_env}
+
+    def uffd_wp(self):
+        """Do the rounds track with uffd-wp?"""
+        return not self.track_env and (not SOFT_DIRTY or bool(self.method))
+
+    def assert_no_tracking(self, a, before):
+        """No descriptor but those @a had @before; none a userfaultfd; no
+        mapping registered with one."""
+        self.assertEqual(uffds(a), [], "a userfaultfd left in the source")
+        self.assertEqual(registered(a), [], "a mapping left registered")
+        self.assertEqual(fds(a), before, "the source's descriptors changed")
 
     def writing_source(self, rate=RATE, **kw):
         a = self.victim(**kw)
@@ -74,7 +97,7 @@ class Live(VictimTest):
 
     def dump_live(self, a, addr, *extra, out=None, check=0):
         r = run("dump", "--pid", a.pid, "--src", hex(addr), "--len", hex(LEN),
-                "--live", "--json", *extra, "-o", out or self.path("stream"),
+                "--live", "--json", *self.method, *extra, "-o", out or self.path("stream"),
                 env=self.env(), check=check)
         return r, (json.loads(r.stdout) if r.returncode == 0 else None)
 
@@ -82,11 +105,17 @@ class Live(VictimTest):
         with open(f"/proc/{pid}/stat") as f:
             return f.read().rsplit(")", 1)[1].split()[0]
 
-    def test_restores_the_final_round_instant_exactly(self):
+    def check_restores_the_final_round_instant_exactly(self):
         a, addr = self.writing_source()
+        before = fds(a)
         time.sleep(0.3)
         r, j = self.dump_live(a, addr, "--leave-stopped", "--progress", "-v")
         self.assertEqual(self.state(a.pid), "T", "--leave-stopped: not stopped")
+        self.assert_no_tracking(a, before)
+        if self.uffd_wp():
+            self.assertIn("tracking PID %d's writes with uffd-wp" % a.pid, r.stderr)
+        else:
+            self.assertNotIn("uffd-wp", r.stderr)
         rounds = j["rounds"]
         self.assertGreaterEqual(len(rounds), 2, rounds)
         self.assertEqual([x["round"] for x in rounds], list(range(len(rounds))))
@@ -108,6 +137,41 @@ class Live(VictimTest):
         os.kill(a.pid, signal.SIGCONT)
         self.assertTrue(a.alive())
         self.assertEqual(a.cmd("ping"), "pong")
+
+    def check_anon_pages_dropped_between_rounds(self):
+        a = self.victim()
+        addr = a.addr(f"anon {LEN:#x}")
+        a.ok(f"fill {addr:#x} {LEN:#x} 7")
+        before = fds(a)
+        p = start_stopped_at("live-round", "dump", "--pid", str(a.pid), "--src", hex(addr),
+                             "--len", hex(LEN), "--live", "--max-rounds", "1",
+                             "--leave-stopped", *self.method, "-o", self.path("stream"),
+                             extra_env=self.env())
+        if self.uffd_wp():
+            self.assertEqual(len(uffds(a)), 1, "round 0 armed no userfaultfd")
+            self.assertEqual(len(registered(a)), 1, registered(a))
+        a.ok(f"advise {addr + 64 * PAGE:#x} {64 * PAGE:#x} dontneed")
+        a.ok(f"fill {addr + 200 * PAGE:#x} {PAGE:#x} 11")
+        p.send_signal(signal.SIGCONT)
+        err = p.communicate(timeout=60)[1]
+        self.assertEqual(p.returncode, 0, err)
+        self.assertEqual(self.state(a.pid), "T")
+        self.assert_no_tracking(a, before)
+        b = self.victim()
+        dst = self.free_addr(b)
+        run("restore", "--pid", b.pid, "-i", self.path("stream"), "--dst", hex(dst),
+            env=self.env(), check=0)
+        self.assertEqual(b.present(dst + 64 * PAGE, 64), [False] * 64)
+        self.assertEqual(b.present(dst + 200 * PAGE, 1), [True])
+        self.assertEqual(b.read(dst, LEN), a.read(addr, LEN))
+
+
+class Live(LiveBase):
+    def test_restores_the_final_round_instant_exactly(self):
+        self.check_restores_the_final_round_instant_exactly()
+
+    def test_anon_pages_dropped_between_rounds(self):
+        self.check_anon_pages_dropped_between_rounds()
 
     def test_leave_stopped_only_after_a_complete_stream(self):
         """A dump that fails at its final round leaves the source running
@@ -211,19 +275,83 @@ class Live(VictimTest):
         self.assertEqual(b.read(dst, LEN), a.read(addr, LEN))
 
     def test_sigint_of_the_dump_leaves_the_source_running(self):
+        """SIGINT with the source stopped for round 0, and while it runs
+        between rounds, tracked: it runs on, with no tracking left."""
+        for point, state in (("live-stopped", "t"), ("live-round", "S")):
+            a, addr = self.writing_source()
+            before = fds(a)
+            p = start_stopped_at(point, "dump", "--pid", str(a.pid), "--src", hex(addr),
+                                 "--len", hex(LEN), "--live", "--leave-stopped",
+                                 *self.method, "-o", self.path("stream"),
+                                 extra_env=self.env())
+            self.assertIn(self.state(a.pid), state, point)
+            if point == "live-round" and self.uffd_wp():
+                self.assertEqual(len(uffds(a)), 1, "round 0 armed no userfaultfd")
+            p.send_signal(signal.SIGINT)
+            p.send_signal(signal.SIGCONT)
+            out, err = p.communicate(timeout=60)
+            self.assertEqual(p.returncode, 1, err)
+            self.assertFalse(os.path.exists(self.path("stream")))
+            time.sleep(0.05)
+            self.assertIn(self.state(a.pid), "SR")
+            self.assertEqual(a.cmd("ping"), "pong")
+            self.assert_no_tracking(a, before)
+
+    def test_failures_leave_the_source_as_it_was(self):
+        """A dump failed at each point of the rounds -- before tracking,
+        while it is armed (uffd-wp: the descriptor created, the mappings
+        registered), with the source stopped or running -- leaves the
+        source as it was: maps, bytes, descriptors, no registration."""
+        a = self.victim()
+        addr = a.addr(f"anon {LEN:#x}")
+        a.ok(f"fill {addr:#x} {LEN:#x} 7")
+        a.ok(f"fill {addr + PAGE:#x} {PAGE:#x} 8")
+        points = ["live-stopped", "armed", "live-round", "live-final"]
+        if self.uffd_wp():
+            points[1:1] = ["uffd-created", "uffd-registered"]
+        for point in points:
+            u = Untouched(a, [(addr, LEN)])
+            r = run("dump", "--pid", a.pid, "--src", hex(addr), "--len", hex(LEN), "--live",
+                    *self.method, "-o", self.path("failed"),
+                    env=dict(self.env(), PGCLONE_FAULT_FAIL=point))
+            self.assertEqual(r.returncode, 1, (point, r.stderr))
+            self.assertIn(f"fault injected at {point}", r.stderr)
+            self.assertFalse(os.path.exists(self.path("failed")))
+            u.assert_unchanged(self)
+            self.assertEqual(uffds(a), [], point)
+            self.assertEqual(a.cmd("ping"), "pong")
+
+    @unittest.skipUnless(UFFD_WP, "the kernel has no asynchronous uffd-wp mode")
+    def test_a_live_dump_ends_earlier_uffd_wp_tracking(self):
+        """The source tracked by dump --track (uffd-wp): a live dump
+        re-arms and then ends it; that image is no parent any more."""
+        a = self.victim()
+        addr = a.addr(f"anon {LEN:#x}")
+        a.ok(f"fill {addr:#x} {LEN:#x} 7")
+        before = fds(a)
+        m = ("--track-method", "uffd-wp")
+        run("dump", "--pid", a.pid, "--src", hex(addr), "--len", hex(LEN), "--track", *m,
+            "-o", self.path("base"), env=self.env(), check=0)
+        self.assertEqual(len(uffds(a)), 1)
+        self.dump_live(a, addr, "--max-rounds", "2", *m, check=0)
+        self.assert_no_tracking(a, before)
+        r = run("dump", "--pid", a.pid, "--src", hex(addr), "--len", hex(LEN),
+                "--parent", self.path("base"), *m, "-o", self.path("delta"), env=self.env())
+        self.assertNotEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+        self.assert_no_tracking(a, before)
+
+    @unittest.skipIf(SOFT_DIRTY, "the kernel keeps soft-dirty bits")
+    def test_soft_dirty_asked_of_a_kernel_without_it(self):
         a, addr = self.writing_source()
-        p = start_stopped_at("live-stopped", "dump", "--pid", str(a.pid), "--src", hex(addr),
-                             "--len", hex(LEN), "--live", "--leave-stopped", "-o",
-                             self.path("stream"), extra_env=self.env())
-        self.assertEqual(self.state(a.pid), "t", "the source is not stopped by the dump")
-        p.send_signal(signal.SIGINT)
-        p.send_signal(signal.SIGCONT)
-        out, err = p.communicate(timeout=60)
-        self.assertEqual(p.returncode, 1, err)
+        snap = Untouched(a)
+        r, _ = self.dump_live(a, addr, "--track-method", "soft-dirty", check=None)
+        self.assertNotEqual(r.returncode, 0)
+        lines = r.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, r.stderr)
+        self.assertIn("CONFIG_MEM_SOFT_DIRTY", lines[0])
         self.assertFalse(os.path.exists(self.path("stream")))
-        time.sleep(0.05)
-        self.assertIn(self.state(a.pid), "SR")
-        self.assertEqual(a.cmd("ping"), "pong")
+        snap.assert_unchanged(self)
 
     def test_file_pages_dropped_between_rounds(self):
         """A private file page round 0 sent as the source's own (written)
@@ -251,28 +379,6 @@ class Live(VictimTest):
         bad = [i // PAGE for i in range(0, MIB, PAGE) if want[i:i + PAGE] != got[i:i + PAGE]]
         self.assertEqual(bad, [])
         self.assertEqual(got[16 * PAGE:17 * PAGE], bytes(range(256)) * 16)
-
-    def test_anon_pages_dropped_between_rounds(self):
-        a = self.victim()
-        addr = a.addr(f"anon {LEN:#x}")
-        a.ok(f"fill {addr:#x} {LEN:#x} 7")
-        p = start_stopped_at("live-round", "dump", "--pid", str(a.pid), "--src", hex(addr),
-                             "--len", hex(LEN), "--live", "--max-rounds", "1",
-                             "--leave-stopped", "-o", self.path("stream"),
-                             extra_env=self.env())
-        a.ok(f"advise {addr + 64 * PAGE:#x} {64 * PAGE:#x} dontneed")
-        a.ok(f"fill {addr + 200 * PAGE:#x} {PAGE:#x} 11")
-        p.send_signal(signal.SIGCONT)
-        err = p.communicate(timeout=60)[1]
-        self.assertEqual(p.returncode, 0, err)
-        self.assertEqual(self.state(a.pid), "T")
-        b = self.victim()
-        dst = self.free_addr(b)
-        run("restore", "--pid", b.pid, "-i", self.path("stream"), "--dst", hex(dst),
-            env=self.env(), check=0)
-        self.assertEqual(b.present(dst + 64 * PAGE, 64), [False] * 64)
-        self.assertEqual(b.present(dst + 200 * PAGE, 1), [True])
-        self.assertEqual(b.read(dst, LEN), a.read(addr, LEN))
 
     def test_bad_options_one_line(self):
         a, addr = self.writing_source()
@@ -360,6 +466,18 @@ class Live(VictimTest):
         self.assertEqual(b.read(dst, LEN), a.read(addr, LEN))
         sshd.stop()
         self.assertFalse(sshd.running(), "sshd still running")
+
+class LiveSoftDirty(LiveBase):
+    """The soft-dirty rounds: the kernel's bits, or the stand-in."""
+    track_env = "" if SOFT_DIRTY else "emulate"
+    method = ("--track-method", "soft-dirty")
+
+    def test_restores_the_final_round_instant_exactly(self):
+        self.check_restores_the_final_round_instant_exactly()
+
+    def test_anon_pages_dropped_between_rounds(self):
+        self.check_anon_pages_dropped_between_rounds()
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -221,7 +221,7 @@ class UffdWp(VictimTest):
         self.assert_refused(r, "no CONFIG_MEM_SOFT_DIRTY")
         snap.assert_unchanged(self)
         r = self.dump(a, addr, "base", "--track-method", "uffd-wp", check=None)
-        self.assert_refused(r, "--track-method chooses how --track or --parent")
+        self.assert_refused(r, "--track-method chooses how --track, --parent or --live")
 
     def test_a_delta_reads_the_way_its_parent_armed(self):
         """The tests' stand-in for soft-dirty (fault-point builds) against
