@@ -16,14 +16,18 @@ ssh is an sshd of the benchmark's own on 127.0.0.1 (test/integration/
 sshd.py).  Each restore goes into a fresh process.  Target (issue 15): the
 live stall at most 0.05x the frozen one.
 
-On a kernel without soft-dirty bits the fault-point build's stand-in is
-used (PGCLONE_FAULT_SOFTDIRTY=emulate, tools/build.sh builds with fault
-points): it hashes every page of the range to find the written ones, in
-each stop, so its stalls say what the emulation costs, not what tracking
-costs.  The output says which one ran, and splits the final round's stop
-into its scan (finding the written pages) and its write.
+Tracking is what the library chooses (--track-method auto): the
+kernel's soft-dirty bits where it keeps them, else uffd-wp's asynchronous
+mode; --track-method asks for one.  --emulate uses the fault-point
+build's stand-in for soft-dirty instead (PGCLONE_FAULT_SOFTDIRTY=emulate,
+tools/build.sh builds with fault points), as before uffd-wp: it hashes
+every page of the range in each stop, so its stalls say what the
+emulation costs, not what tracking costs.  The output says which one ran,
+and splits the final round's stop into its scan (finding the written
+pages, and for uffd-wp ending tracking) and its write.
 
 Usage: bench/bench_live.py [--size 1G] [--runs 3] [--max-downtime MS]
+                           [--track-method HOW | --emulate]
 """
 import argparse
 import json
@@ -39,7 +43,7 @@ from benchlib import PGCLONE, Victim, header, parse_size, root, warm
 from bench_snapshot import STALLVICTIM, Source
 from needs import need_built
 from sshd import Sshd
-from test_incremental import EMULATED
+from test_uffdwp import SOFT_DIRTY, UFFD_WP
 
 DST = 0x500000000000
 
@@ -75,18 +79,30 @@ def main():
     ap.add_argument("--size", default="1G")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--max-downtime", default=None)
+    ap.add_argument("--track-method", choices=("auto", "soft-dirty", "uffd-wp"),
+                    default="auto")
+    ap.add_argument("--emulate", action="store_true",
+                    help="the fault-point build's stand-in for soft-dirty")
     args = ap.parse_args()
     need_built(PGCLONE, STALLVICTIM)
     size = parse_size(args.size)
-    how = ("the fault-point build's EMULATED tracking (no soft-dirty in this kernel)"
-           if EMULATED else "the kernel's soft-dirty bits")
+    method = args.track_method
+    if args.emulate:
+        method = "soft-dirty"
+    elif method == "auto":
+        method = "soft-dirty" if SOFT_DIRTY else "uffd-wp" if UFFD_WP else "none"
+    how = ("the fault-point build's EMULATED soft-dirty" if args.emulate else
+           {"soft-dirty": "the kernel's soft-dirty bits",
+            "uffd-wp": "the kernel's uffd-wp (asynchronous mode)"}.get(method, method))
     header(f"{args.size} rewritten at 10 MB/s, through ssh on 127.0.0.1, "
            f"{args.runs} runs each, interleaved; tracking: {how}")
     warm(size if size <= 2 << 30 else size // 2)
     work = tempfile.mkdtemp(prefix="pgclone-bench-live-")
     env = {"PGCLONE_RUNTIME_DIR": os.path.join(work, "run"),
-           "PGCLONE_FAULT_SOFTDIRTY": "emulate" if EMULATED else ""}
+           "PGCLONE_FAULT_SOFTDIRTY": "emulate" if args.emulate else ""}
     extra = ["--max-downtime", args.max_downtime] if args.max_downtime else []
+    if args.emulate or args.track_method != "auto":
+        extra += ["--track-method", method]
     sshd = Sshd(work, env)
     src = Source(size)
     rows = {"frozen": [], "live": []}
@@ -126,7 +142,7 @@ def main():
     print(f"# final round stop = finding written pages {min(scan):.0f}-{max(scan):.0f} ms "
           f"+ writing them {min(write):.0f}-{max(write):.0f} ms; the write alone is "
           f"{min(write) / base:.3f}x the frozen stall")
-    if EMULATED and None not in walks:
+    if args.emulate and None not in walks:
         # what a kernel's tracking would stop the source for: its page
         # walk (a frozen dump's scan phase, -v) and the final write
         proj = min(walks) + min(write)

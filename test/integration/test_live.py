@@ -343,8 +343,10 @@ class Live(LiveBase):
 
     @unittest.skipIf(SOFT_DIRTY, "the kernel keeps soft-dirty bits")
     def test_soft_dirty_asked_of_a_kernel_without_it(self):
-        a, addr = self.writing_source()
-        snap = Untouched(a)
+        a = self.victim()
+        addr = a.addr(f"anon {LEN:#x}")
+        a.ok(f"fill {addr:#x} {LEN:#x} 7")
+        snap = Untouched(a, [(addr, LEN)])
         r, _ = self.dump_live(a, addr, "--track-method", "soft-dirty", check=None)
         self.assertNotEqual(r.returncode, 0)
         lines = r.stderr.strip().splitlines()
