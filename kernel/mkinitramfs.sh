@@ -19,6 +19,7 @@ gcc -static -O2 -Wall -Wextra -Werror -Wno-unused-parameter \
 	-I"$top/include" -o "$out/root/init" "$top/kernel/selftests/guest_init.c"
 gcc -static -O2 -Wall -Wextra -Werror -I"$top/include" -o "$out/root/bin/pvm_bench" "$top/bench/pvm_bench.c"
 gcc -static -O2 -Wall -Wextra -Werror -I"$top/include" -o "$out/root/bin/move_bench" "$top/bench/move_bench.c"
+gcc -static -O2 -Wall -Wextra -Werror -pthread -o "$out/root/bin/stallvictim" "$top/bench/stallvictim.c"
 # The series' own kselftests, from the patched tree kernel/build.sh made
 if [[ -n ${PGCLONE_KERNEL_TREE:-} ]]; then
 	st=$PGCLONE_KERNEL_TREE/tools/testing/selftests
@@ -67,6 +68,10 @@ if [[ ${PGCLONE_GUEST_PYTHON:-0} == 1 ]]; then
 	mkdir -p "$out/root/tests" "$out/root/etc"
 	cp "$top"/test/integration/*.py "$out/root/tests/"
 	cp "$top/tools/hot-restart.py" "$out/root/tests/"
+	# the benchmarks a guest runs (kernel/bench.sh snapshot), with the
+	# harness their victims come from
+	mkdir -p "$out/root/bench"
+	cp "$top"/bench/*.py "$top/test/integration/harness.py" "$out/root/bench/"
 	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' \
 		>"$out/root/etc/passwd"
 	printf 'root:x:0:\nnogroup:x:65534:\n' >"$out/root/etc/group"

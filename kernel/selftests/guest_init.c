@@ -481,7 +481,8 @@ static void test_python_suite(const char *engine)
 /*
  * pgclone.bench=MIB on the kernel command line: kernel/bench.sh, the
  * clone benchmark; pgclone.bench=move:MIB: `kernel/bench.sh move`, the
- * PVM_MMAP_MOVE benchmark.
+ * PVM_MMAP_MOVE benchmark; pgclone.bench=snapshot:MIB: `kernel/bench.sh
+ * snapshot`, the snapshot stall benchmark with both snapshot engines.
  */
 static char bench_mib[16];
 
@@ -511,6 +512,17 @@ static void run_bench(void)
 	fflush(stdout);
 	pid = fork();
 	if (pid == 0) {
+		char size[24];
+		char *env[] = { "PGCLONE=/bin/pgclone", "VICTIM=/bin/pgclone-victim",
+				"STALLVICTIM=/bin/stallvictim", "PATH=/usr/bin:/bin",
+				"HOME=/tmp", "PYTHONDONTWRITEBYTECODE=1", NULL };
+
+		if (!strncmp(bench_mib, "snapshot:", 9)) {
+			snprintf(size, sizeof(size), "%sM", bench_mib + 9);
+			execle("/usr/bin/python3", "python3", "/bench/bench_snapshot.py",
+			       "--size", size, "--runs", "3", "--out", "null",
+			       "--engines", "copy,kernel", (char *)NULL, env);
+		}
 		if (!strncmp(bench_mib, "move:", 5))
 			execl("/bin/move_bench", "move_bench", bench_mib + 5, "3",
 			      (char *)NULL);
