@@ -21,6 +21,31 @@ static void test_crc32c(void **state)
 	assert_int_equal(pgc_crc32c(0, "", 0), 0);
 }
 
+/* The three-stream path (long and short blocks, what is left, chained). */
+static void test_crc32c_streams(void **state)
+{
+	static const size_t lens[] = {
+		767, 768, 769, 3 * 256 + 7, 3 * 8192 - 1, 3 * 8192, 3 * 8192 + 1,
+		3 * 8192 + 3 * 256 + 13, 2 * 3 * 8192 + 5 * 256 + 3, 60000,
+	};
+	static uint8_t buf[60000 + 8];
+	uint32_t x = 0x12345678;
+
+	for (size_t i = 0; i < sizeof(buf); i++) {
+		x = x * 1103515245u + 12345u;
+		buf[i] = (uint8_t)(x >> 16);
+	}
+	for (size_t l = 0; l < sizeof(lens) / sizeof(lens[0]); l++)
+		for (size_t off = 0; off < 8; off += 3) {
+			size_t n = lens[l], half = n / 3 + off;
+			uint32_t want = pgc_crc32c_soft(0x9e3779b9, buf + off, n);
+
+			assert_int_equal(pgc_crc32c(0x9e3779b9, buf + off, n), want);
+			assert_int_equal(pgc_crc32c(pgc_crc32c(0x9e3779b9, buf + off, half),
+						    buf + off + half, n - half), want);
+		}
+}
+
 static struct pgc_img_header good(void)
 {
 	return (struct pgc_img_header){
@@ -210,6 +235,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_crc32c),
+		cmocka_unit_test(test_crc32c_streams),
 		cmocka_unit_test(test_header),
 		cmocka_unit_test(test_trailer_size),
 		cmocka_unit_test(test_delta_manifest),
