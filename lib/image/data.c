@@ -21,16 +21,17 @@ static int read_piece(int fd, struct pgc_zstd *z, void *buf, size_t room,
 	return pgc_img_read_full(fd, buf, room);
 }
 
-int pgc_img_read_data(int fd, struct pgc_img *img, pgc_img_sink_fn sink,
-		      void *ctx, uint64_t *stored)
+int pgc_img_read_data(int fd, struct pgc_img *img,
+		      const struct pgc_img_sink *sink, uint64_t *stored)
 {
 	const Pgclone__Manifest *m = img->m;
 	bool packed = img->h.incompat & PGC_IMG_INCOMPAT_ZSTD;
 	uint32_t *crcs = calloc(img->nr_data ? img->nr_data : 1, sizeof(*crcs));
-	char *buf = malloc(PGC_IMG_CHUNK);
+	bool lent = sink && sink->get;
+	char *buf = lent ? NULL : malloc(PGC_IMG_CHUNK);
 	struct pgc_zstd *z = packed ? pgc_zstd_new_reader() : NULL;
 	uint64_t k = 0, total = 0;
-	int ret = crcs && buf && (z || !packed) ? 0 :
+	int ret = crcs && (buf || lent) && (z || !packed) ? 0 :
 		  pgc_fail(-ENOMEM, "out of memory reading the data");
 
 	for (size_t i = 0; !ret && i < m->n_extents; i++) {
@@ -40,15 +41,22 @@ int pgc_img_read_data(int fd, struct pgc_img *img, pgc_img_sink_fn sink,
 		if (e->kind != PGCLONE__EXTENT_KIND__DATA)
 			continue;
 		while (!ret && left) {
-			size_t room = left < PGC_IMG_CHUNK ? (size_t)left : PGC_IMG_CHUNK;
+			/* a block takes up to a chunk; stored bytes, a slice
+			 * of the sink's, checksummed while in the cache */
+			size_t most = packed || !lent ? PGC_IMG_CHUNK : PGC_IMG_SLICE;
+			size_t room = left < most ? (size_t)left : most;
+			void *at = buf;
 			size_t n;
 
-			ret = read_piece(fd, z, buf, room, &n, &total, k);
+			if (lent)
+				ret = sink->get(sink->ctx, room, &at);
+			if (!ret)
+				ret = read_piece(fd, z, at, room, &n, &total, k);
 			if (ret)
 				break;
-			crcs[k] = pgc_crc32c(crcs[k], buf, n);
+			crcs[k] = pgc_crc32c(crcs[k], at, n);
 			if (sink)
-				ret = sink(ctx, buf, n);
+				ret = sink->put(sink->ctx, at, n);
 			left -= n;
 		}
 		k++;

@@ -119,7 +119,7 @@ int pgc_image_info(int fd, bool verify, struct pgclone_image_info *info)
 		return ret;
 	ret = fill(info, &img);
 	if (!ret && verify)
-		ret = pgc_img_read_data(fd, &img, NULL, NULL, &info->data_stored);
+		ret = pgc_img_read_data(fd, &img, NULL, &info->data_stored);
 	else if (!ret)
 		info->data_stored = stored_size(fd, &img);
 	pgc_img_free(&img);

@@ -294,10 +294,15 @@ static int flush_batch(struct restorer *rs, struct pgc_img_parser *parser,
 		       struct pgc_img_batch *b)
 {
 	size_t want = pgc_img_batch_iov_bytes(b);
-	int ret = pgc_img_parser_read(parser, b->buf, b->used);
+	void *at;
+	int ret = pgc_img_parser_data(parser, b->buf, b->used, &at);
 
 	if (ret)
 		return ret;
+	/* the bytes are where the parser put them (its ring): point there */
+	for (size_t i = 0; at != b->buf && i < b->niov; i++)
+		b->liov[i].iov_base = (char *)at +
+				      ((char *)b->liov[i].iov_base - b->buf);
 	/* an update: the delta's pages kept, the chain's compared */
 	for (size_t i = 0; rs->update && !ret && i < b->niov; i++)
 		ret = parser == &rs->parser ?
@@ -305,16 +310,15 @@ static int flush_batch(struct restorer *rs, struct pgc_img_parser *parser,
 				     b->liov[i].iov_base, b->liov[i].iov_len) :
 		      pgc_update_compare(&rs->up, (uint64_t)b->riov[i].iov_base,
 					 b->liov[i].iov_base, b->liov[i].iov_len);
-	if (ret || rs->update) {
-		pgc_img_batch_done(b, NULL);
-		return ret;
-	}
-	if (b->niov && pgc_vm_writev(rs->req->dst_pid, b->liov, b->niov,
-				     b->riov, b->niov) != (ssize_t)want)
-		return pgc_fail(-ESRCH, "PID %d exited during the restore",
-				(int)rs->req->dst_pid);
+	if (!ret && !rs->update && b->niov &&
+	    pgc_vm_writev(rs->req->dst_pid, b->liov, b->niov, b->riov,
+			  b->niov) != (ssize_t)want)
+		ret = pgc_fail(-ESRCH, "PID %d exited during the restore",
+			       (int)rs->req->dst_pid);
+	if (!ret)
+		ret = pgc_img_parser_done(parser, b->used);
 	pgc_img_batch_done(b, NULL);
-	return 0;
+	return ret;
 }
 
 /*
