@@ -192,13 +192,15 @@ int pgc_img_parser_start(struct pgc_img_parser *p, int in,
 			 const struct pgc_request *req, struct pgc_img *img);
 int pgc_img_parser_read(struct pgc_img_parser *p, void *buf, size_t len);
 /*
- * The next @len bytes (at most PGC_IMG_CHUNK) of the data area: *@at
+ * The next @len bytes (at most pgc_img_parser_max()) of the data area: *@at
  * points at them in the ring, or at @buf, into which they were read.
  * They stay there until pgc_img_parser_done() hands them back.
  */
 int pgc_img_parser_data(struct pgc_img_parser *p, void *buf, size_t len,
 			void **at);
 int pgc_img_parser_done(struct pgc_img_parser *p, size_t len);
+/* The most pgc_img_parser_data() takes at once. */
+size_t pgc_img_parser_max(const struct pgc_img_parser *p);
 int pgc_img_parser_finish(struct pgc_img_parser *p);
 void pgc_img_parser_stop(struct pgc_img_parser *p);
 /* The records themselves (the fuzzer's way in): encode what a checked
@@ -219,6 +221,7 @@ int pgc_img_wire_decode(uint8_t *buf, size_t len, struct pgc_img *img);
 
 struct pgc_img_batch {
 	char *buf;			/* PGC_IMG_CHUNK bytes */
+	size_t cap;			/* bytes a batch takes: PGC_IMG_CHUNK or less */
 	size_t used, nr, niov;
 	struct iovec liov[PGC_IMG_IOV_BATCH], riov[PGC_IMG_IOV_BATCH];
 	struct {

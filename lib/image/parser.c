@@ -20,8 +20,8 @@
  * many it took.  So each byte is copied twice (image to ring, ring to
  * target), as cat copies it, where a pipe between the two added two more;
  * and what reaches the target is what the child checksummed, since only
- * the child writes the ring.  Without a ring (no memfd) the data itself
- * comes down the pipe.  Down the second pipe, once it is done, one
+ * the child writes the ring.  A compressed image's data, and any image's
+ * without a ring (no memfd), comes down the pipe itself.  Down the second pipe, once it is done, one
  * verdict.  A compressed image is inflated
  * here too (data.c, zstd.c): the library only ever sees raw bytes, as
  * many as the manifest says.  The library decodes the records
@@ -224,8 +224,17 @@ struct child_ring {
 	char *ring;
 	size_t len;
 	uint64_t produced, released;
+	uint64_t unsent;		/* produced, not yet said */
 	int data, release;
 };
+
+static int ring_flush(struct child_ring *r)
+{
+	uint64_t n = r->unsent;
+
+	r->unsent = 0;
+	return n ? pgc_img_write_full(r->data, &n, sizeof(n)) : 0;
+}
 
 /* Room for @len bytes at the ring's head, once the library has taken
  * enough of what is there. */
@@ -235,7 +244,12 @@ static int ring_get(void *ctx, size_t len, void **buf)
 
 	while (r->produced - r->released + len > r->len) {
 		uint64_t took[64];
-		ssize_t n = read(r->release, took, sizeof(took));
+		ssize_t n;
+		int err = ring_flush(r);	/* all of it, before waiting */
+
+		if (err)
+			return err;
+		n = read(r->release, took, sizeof(took));
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -254,10 +268,12 @@ static int ring_get(void *ctx, size_t len, void **buf)
 static int ring_put(void *ctx, const void *buf, size_t len)
 {
 	struct child_ring *r = ctx;
-	uint64_t n = len;
 
+	/* said a slice at a time: a sparse image's small blocks would
+	 * otherwise wake the library once each */
 	r->produced += len;
-	return pgc_img_write_full(r->data, &n, sizeof(n));
+	r->unsent += len;
+	return r->unsent >= PGC_IMG_SLICE ? ring_flush(r) : 0;
 }
 
 static void send_verdict(int out, int err)
@@ -267,6 +283,17 @@ static void send_verdict(int out, int err)
 	if (err)
 		snprintf(v.msg, sizeof(v.msg), "%s", pgclone_last_error());
 	(void)!write(out, &v, sizeof(v));	/* atomic: less than PIPE_BUF */
+}
+
+/*
+ * Stored data goes through the ring, a slice at a time.  A compressed
+ * image's blocks inflate whole, up to PGC_IMG_CHUNK, more than the ring
+ * can lend while the library holds what it takes at once: those take
+ * the pipe.  Both sides decide from the same header.
+ */
+static bool ring_for(const struct pgc_img_parser *p, const struct pgc_img *img)
+{
+	return p->ring && !(img->h.incompat & PGC_IMG_INCOMPAT_ZSTD);
 }
 
 #define NR_KEEP 4
@@ -329,8 +356,10 @@ parser_child(pid_t parent, int in, int data, int verdict,
 	if (!ret) {
 		ret = send_plan(data, &img);
 		if (!ret)
-			ret = pgc_img_read_data(in, &img, p->ring ? &shared : &piped,
-						NULL);
+			ret = pgc_img_read_data(in, &img, ring_for(p, &img) ?
+						&shared : &piped, NULL);
+		if (!ret && ring_for(p, &img))
+			ret = ring_flush(&ring);
 		pgc_img_free(&img);
 	}
 	send_verdict(verdict, ret);
@@ -502,12 +531,17 @@ int pgc_img_parser_data(struct pgc_img_parser *p, void *buf, size_t len,
 		*at = buf;
 		return pgc_img_parser_read(p, buf, len);
 	}
-	if (len > p->ring_len / 2)
+	if (len > pgc_img_parser_max(p))
 		return pgc_fail(-EINVAL, "%zu bytes at once do not fit the image ring", len);
 	ret = ring_wait(p, len);
 	if (!ret)
 		*at = p->ring + p->consumed % p->ring_len;
 	return ret;
+}
+
+size_t pgc_img_parser_max(const struct pgc_img_parser *p)
+{
+	return p->ring ? p->ring_len / 2 : PGC_IMG_CHUNK;
 }
 
 int pgc_img_parser_done(struct pgc_img_parser *p, size_t len)
@@ -538,7 +572,7 @@ int pgc_img_parser_finish(struct pgc_img_parser *p)
  * caller's seccomp filter without memfd_create, no memory) leaves the
  * parser on the data pipe, which is slower and as safe.
  */
-#define RING_LEN (2 * PGC_IMG_CHUNK)
+#define RING_LEN (2u << 20)
 
 static void ring_free(struct pgc_img_parser *p)
 {
@@ -844,5 +878,8 @@ int pgc_img_parser_start(struct pgc_img_parser *p, int in,
 		pgc_img_parser_stop(p);
 		return pgc_fail(-err, "cannot start the image parser: %s", strerror(err));
 	}
-	return receive_plan(p, img);
+	err = receive_plan(p, img);
+	if (!err && !ring_for(p, img))
+		ring_free(p);		/* compressed: the child pipes it */
+	return err;
 }

@@ -342,6 +342,7 @@ static int stream_data(struct restorer *rs)
 
 	if (!b)
 		return -ENOMEM;
+	b->cap = pgc_img_parser_max(&rs->parser);
 	for (size_t i = 0; !ret && i < m->n_extents; i++) {
 		const Pgclone__Extent *e = m->extents[i];
 		struct pgclone_range *p = &rs->plan.r[e->range];
@@ -629,6 +630,7 @@ static int stream_older(struct restorer *rs, size_t k)
 	f.b = pgc_img_batch_new();
 	if (!f.b)
 		return -ENOMEM;
+	f.b->cap = pgc_img_parser_max(f.parser);
 	for (size_t i = 0; !ret && i < l->nx; i++) {
 		if (l->x[i].kind != PGCLONE__EXTENT_KIND__DATA)
 			continue;

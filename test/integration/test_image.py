@@ -248,7 +248,7 @@ class Images(VictimTest):
 
     def test_ring_and_pipe_restore_alike(self):
         """restore's parser hands the data over through a ring of memory
-        it shares with the library (8 MiB), or through its data pipe where
+        it shares with the library (2 MiB), or through its data pipe where
         it cannot have one (forced here): the same bytes either way, from a
         file and from a pipe, across several turns of the ring, with a
         range that ends in the middle of one."""
