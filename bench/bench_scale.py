@@ -16,6 +16,7 @@ and whether its target is met.
                       pages and THP  vs  process_vm_readv + process_vm_writev
 
 Usage: bench/bench_scale.py [--runs 3] [--image-size 512M] [--copy-size 1G]
+                           [--only sparse,vmas,images,copy]
 """
 import argparse
 import os
@@ -161,16 +162,25 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--image-size", default="512M")
     ap.add_argument("--copy-size", default="1G")
+    ap.add_argument("--only", default="sparse,vmas,images,copy",
+                    help="the groups of rows to run, comma separated")
     a = ap.parse_args()
+    only = set(a.only.split(","))
+    if only - {"sparse", "vmas", "images", "copy"}:
+        ap.error("--only: unknown group(s) " + ", ".join(sorted(only - {"sparse", "vmas", "images", "copy"})))
     need_built(PGCLONE, VICTIM, PVCOPY)
     header(f"best of {a.runs} after a warm-up; ratio: pgclone / baseline "
            "(copy engine: bandwidth, baseline's time / pgclone's)")
     print("| case | pgclone | baseline | ratio | target | |")
     print("|---|---|---|---|---|---|")
-    sparse_reservation(a.runs)
-    many_vmas(a.runs)
-    images(a.runs, parse_size(a.image_size))
-    copy_engine(a.runs, parse_size(a.copy_size))
+    if "sparse" in only:
+        sparse_reservation(a.runs)
+    if "vmas" in only:
+        many_vmas(a.runs)
+    if "images" in only:
+        images(a.runs, parse_size(a.image_size))
+    if "copy" in only:
+        copy_engine(a.runs, parse_size(a.copy_size))
 
 
 if __name__ == "__main__":

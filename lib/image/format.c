@@ -415,8 +415,10 @@ struct pgc_img_batch *pgc_img_batch_new(void)
 {
 	struct pgc_img_batch *b = calloc(1, sizeof(*b));
 
-	if (b)
+	if (b) {
 		b->buf = malloc(PGC_IMG_CHUNK);
+		b->cap = PGC_IMG_CHUNK;
+	}
 	if (b && !b->buf) {
 		free(b);
 		b = NULL;
@@ -433,7 +435,7 @@ void pgc_img_batch_free(struct pgc_img_batch *b)
 
 size_t pgc_img_batch_room(const struct pgc_img_batch *b)
 {
-	return b->nr == PGC_IMG_IOV_BATCH ? 0 : PGC_IMG_CHUNK - b->used;
+	return b->nr == PGC_IMG_IOV_BATCH ? 0 : b->cap - b->used;
 }
 
 void pgc_img_batch_add(struct pgc_img_batch *b, uint64_t k, size_t n,

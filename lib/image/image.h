@@ -126,10 +126,21 @@ int pgc_zstd_read_block(struct pgc_zstd *z, int fd, void *dst, size_t room,
  * compressed -- each extent's checksum computed over the raw bytes, then
  * the trailer checked.  @sink (optional) gets every raw byte in order;
  * *@stored (optional) is set to the bytes the data area took in the image.
+ *
+ * A sink's get (optional) lends the buffer the next @len raw bytes are
+ * read into (restore's parser: the ring it shares with the library), so
+ * that they are checksummed where they will be taken from; without it
+ * they are read into a buffer of the reader's own.  put then gets them.
  */
-typedef int (*pgc_img_sink_fn)(void *ctx, const void *buf, size_t len);
-int pgc_img_read_data(int fd, struct pgc_img *img, pgc_img_sink_fn sink,
-		      void *ctx, uint64_t *stored);
+struct pgc_img_sink {
+	int (*get)(void *ctx, size_t len, void **buf);
+	int (*put)(void *ctx, const void *buf, size_t len);
+	void *ctx;
+};
+/* The most a sink's get is asked for at once when the data is stored. */
+#define PGC_IMG_SLICE (256u << 10)
+int pgc_img_read_data(int fd, struct pgc_img *img,
+		      const struct pgc_img_sink *sink, uint64_t *stored);
 
 /* A round of a live stream that is not its last: more bytes follow it. */
 static inline bool pgc_img_more_rounds(const struct pgc_img *img)
@@ -175,11 +186,35 @@ struct pgc_img_parser {
 	pid_t pid;
 	int data, verdict;
 	const struct pgc_request *req;	/* asked whether to stop while waiting */
+	/*
+	 * The data area comes through memory shared with the child, a ring
+	 * of ring_len bytes mapped twice in a row (so any ring_len bytes of
+	 * it are contiguous): the child reads the image into it and
+	 * checksums it there, and sends how much it added down data; we
+	 * copy out of it and say how much we took on release.  NULL: the
+	 * data comes down the data pipe itself.
+	 */
+	char *ring;
+	size_t ring_len;
+	uint64_t produced, consumed;
+	int release;
+	size_t npart;			/* bytes of a count read so far */
+	uint8_t part[8];
 };
 
 int pgc_img_parser_start(struct pgc_img_parser *p, int in,
 			 const struct pgc_request *req, struct pgc_img *img);
 int pgc_img_parser_read(struct pgc_img_parser *p, void *buf, size_t len);
+/*
+ * The next @len bytes (at most pgc_img_parser_max()) of the data area: *@at
+ * points at them in the ring, or at @buf, into which they were read.
+ * They stay there until pgc_img_parser_done() hands them back.
+ */
+int pgc_img_parser_data(struct pgc_img_parser *p, void *buf, size_t len,
+			void **at);
+int pgc_img_parser_done(struct pgc_img_parser *p, size_t len);
+/* The most pgc_img_parser_data() takes at once. */
+size_t pgc_img_parser_max(const struct pgc_img_parser *p);
 int pgc_img_parser_finish(struct pgc_img_parser *p);
 void pgc_img_parser_stop(struct pgc_img_parser *p);
 /* The records themselves (the fuzzer's way in): encode what a checked
@@ -200,6 +235,7 @@ int pgc_img_wire_decode(uint8_t *buf, size_t len, struct pgc_img *img);
 
 struct pgc_img_batch {
 	char *buf;			/* PGC_IMG_CHUNK bytes */
+	size_t cap;			/* bytes a batch takes: PGC_IMG_CHUNK or less */
 	size_t used, nr, niov;
 	struct iovec liov[PGC_IMG_IOV_BATCH], riov[PGC_IMG_IOV_BATCH];
 	struct {

@@ -133,7 +133,7 @@ static int verify_rounds(int fd, struct pgc_img *img, struct pgclone_image_info 
 		}
 		ret = pgc_img_next_round(img, &next);
 		if (!ret)
-			ret = pgc_img_read_data(fd, &next, NULL, NULL, &stored);
+			ret = pgc_img_read_data(fd, &next, NULL, &stored);
 		info->data_stored += stored;
 		info->live_rounds++;
 		pgc_img_free(img);
@@ -154,7 +154,7 @@ int pgc_image_info(int fd, bool verify, struct pgclone_image_info *info)
 		return ret;
 	ret = fill(info, &img);
 	if (!ret && verify)
-		ret = pgc_img_read_data(fd, &img, NULL, NULL, &info->data_stored);
+		ret = pgc_img_read_data(fd, &img, NULL, &info->data_stored);
 	if (!ret && verify && img.m->live)
 		ret = verify_rounds(fd, &img, info);
 	else if (!ret && !verify)

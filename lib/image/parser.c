@@ -13,14 +13,23 @@
  * and the trailer.
  *
  * Down the first pipe it sends the manifest flattened into fixed-layout
- * records (struct wire_*), then the data area as it read it.  Down the
- * second, once it is done, one verdict.  A compressed image is inflated
+ * records (struct wire_*), then the data area.  The data goes through a
+ * ring of memory the two share (forked with it, its alone): the child
+ * reads the image into it and checksums the bytes there, then says how
+ * many it added; the library copies them out to the target and says how
+ * many it took.  So each byte is copied twice (image to ring, ring to
+ * target), as cat copies it, where a pipe between the two added two more;
+ * and what reaches the target is what the child checksummed, since only
+ * the child writes the ring.  A compressed image's data, and any image's
+ * without a ring (no memfd), comes down the pipe itself.  Down the second pipe, once it is done, one
+ * verdict.  A compressed image is inflated
  * here too (data.c, zstd.c): the library only ever sees raw bytes, as
  * many as the manifest says.  The library decodes the records
  * with a bounds check on every field and runs the manifest checks again
  * on the result: a child that a hostile image took over can lie about the
  * data, which the image's author chooses anyway, but cannot make the
- * library misplace it or read past a buffer.
+ * library misplace it or read past a buffer: every count it sends is
+ * checked to keep the library's reads inside the ring.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,7 +38,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -216,6 +228,63 @@ static int send_raw(void *ctx, const void *buf, size_t len)
 	return pgc_img_write_full(*(int *)ctx, buf, len);
 }
 
+/* The child's end of the ring (struct pgc_img_parser says how it goes). */
+struct child_ring {
+	char *ring;
+	size_t len;
+	uint64_t produced, released;
+	uint64_t unsent;		/* produced, not yet said */
+	int data, release;
+};
+
+static int ring_flush(struct child_ring *r)
+{
+	uint64_t n = r->unsent;
+
+	r->unsent = 0;
+	return n ? pgc_img_write_full(r->data, &n, sizeof(n)) : 0;
+}
+
+/* Room for @len bytes at the ring's head, once the library has taken
+ * enough of what is there. */
+static int ring_get(void *ctx, size_t len, void **buf)
+{
+	struct child_ring *r = ctx;
+
+	while (r->produced - r->released + len > r->len) {
+		uint64_t took[64];
+		ssize_t n;
+		int err = ring_flush(r);	/* all of it, before waiting */
+
+		if (err)
+			return err;
+		n = read(r->release, took, sizeof(took));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0 || n % sizeof(took[0]))
+			return pgc_fail(-EIO, "the restorer stopped taking the image's data");
+		for (size_t i = 0; i < (size_t)n / sizeof(took[0]); i++)
+			r->released += took[i];
+		if (r->released > r->produced)
+			return pgc_fail(-EIO, "the restorer took more than there was");
+	}
+	*buf = r->ring + r->produced % r->len;
+	return 0;
+}
+
+/* @len bytes, read and checksummed at the ring's head: the library's. */
+static int ring_put(void *ctx, const void *buf, size_t len)
+{
+	struct child_ring *r = ctx;
+
+	/* said a slice at a time: a sparse image's small blocks would
+	 * otherwise wake the library once each */
+	r->produced += len;
+	r->unsent += len;
+	return r->unsent >= PGC_IMG_SLICE ? ring_flush(r) : 0;
+}
+
 static void send_verdict(int out, int err)
 {
 	struct wire_verdict v = { .magic = WIRE_VERDICT, .err = err };
@@ -225,20 +294,35 @@ static void send_verdict(int out, int err)
 	(void)!write(out, &v, sizeof(v));	/* atomic: less than PIPE_BUF */
 }
 
-/* Close every descriptor but @keep[3] (sorted here). */
-static int keep_only(int keep[3])
+/*
+ * Stored data goes through the ring, a slice at a time.  A compressed
+ * image's blocks inflate whole, up to PGC_IMG_CHUNK, more than the ring
+ * can lend while the library holds what it takes at once: those take
+ * the pipe.  Both sides decide from the same header.
+ */
+static bool ring_for(const struct pgc_img_parser *p, const struct pgc_img *img)
+{
+	return p->ring && !(img->h.incompat & PGC_IMG_INCOMPAT_ZSTD);
+}
+
+#define NR_KEEP 4
+
+/* Close every descriptor but @keep (sorted here; -1: none). */
+static int keep_only(int keep[NR_KEEP])
 {
 	unsigned int from = 0;
 
-	for (int i = 0; i < 3; i++)
-		for (int j = i + 1; j < 3; j++)
+	for (int i = 0; i < NR_KEEP; i++)
+		for (int j = i + 1; j < NR_KEEP; j++)
 			if (keep[j] < keep[i]) {
 				int t = keep[i];
 
 				keep[i] = keep[j];
 				keep[j] = t;
 			}
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < NR_KEEP; i++) {
+		if (keep[i] < 0)
+			continue;
 		if ((unsigned int)keep[i] > from &&
 		    close_range(from, (unsigned int)keep[i] - 1, 0))
 			return -errno;
@@ -249,9 +333,15 @@ static int keep_only(int keep[3])
 
 static void __attribute__((noreturn))
 parser_child(pid_t parent, int in, int data, int verdict,
-	     const struct pgc_request *req)
+	     const struct pgc_img_parser *p, int release)
 {
-	int keep[3] = { in, data, verdict };
+	const struct pgc_request *req = p->req;
+	int keep[NR_KEEP] = { in, data, verdict, release };
+	struct child_ring ring = { .ring = p->ring, .len = p->ring_len,
+				   .data = data, .release = release };
+	struct pgc_img_sink piped = { .put = send_raw, .ctx = &data };
+	struct pgc_img_sink shared = { .get = ring_get, .put = ring_put,
+				       .ctx = &ring };
 	struct pgc_img img;
 	int ret;
 
@@ -275,7 +365,10 @@ parser_child(pid_t parent, int in, int data, int verdict,
 	if (!ret) {
 		ret = send_plan(data, &img);
 		if (!ret)
-			ret = pgc_img_read_data(in, &img, send_raw, &data, NULL);
+			ret = pgc_img_read_data(in, &img, ring_for(p, &img) ?
+						&shared : &piped, NULL);
+		if (!ret && ring_for(p, &img))
+			ret = ring_flush(&ring);
 		pgc_img_free(&img);
 	}
 	send_verdict(verdict, ret);
@@ -399,9 +492,138 @@ int pgc_img_parser_read(struct pgc_img_parser *p, void *buf, size_t len)
 	return 0;
 }
 
+/* Counts from the child until @len bytes wait in the ring. */
+static int ring_wait(struct pgc_img_parser *p, size_t len)
+{
+	while (p->produced - p->consumed < len) {
+		uint8_t buf[64 * sizeof(uint64_t)];
+		ssize_t n;
+		size_t at = 0;
+		int err = wait_for_child(p, p->data);
+
+		if (err)
+			return err;
+		memcpy(buf, p->part, p->npart);
+		n = read(p->data, buf + p->npart, sizeof(buf) - p->npart);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			int ret = verdict(p);
+
+			return ret ? ret : pgc_fail(-EPROTO, "the image parser sent less than the image holds");
+		}
+		n += (ssize_t)p->npart;
+		for (; (size_t)n - at >= sizeof(uint64_t); at += sizeof(uint64_t)) {
+			uint64_t add;
+
+			memcpy(&add, buf + at, sizeof(add));
+			/* never more than the ring holds: what it says is
+			 * where we read, and that must stay in it */
+			if (!add || add > p->ring_len ||
+			    p->produced + add - p->consumed > p->ring_len)
+				return pgc_fail(-EPROTO, "the image parser sent a malformed count of %llu bytes",
+						(unsigned long long)add);
+			p->produced += add;
+		}
+		p->npart = (size_t)n - at;
+		memcpy(p->part, buf + at, p->npart);
+	}
+	return 0;
+}
+
+int pgc_img_parser_data(struct pgc_img_parser *p, void *buf, size_t len,
+			void **at)
+{
+	int ret;
+
+	if (!p->ring) {
+		*at = buf;
+		return pgc_img_parser_read(p, buf, len);
+	}
+	if (len > pgc_img_parser_max(p))
+		return pgc_fail(-EINVAL, "%zu bytes at once do not fit the image ring", len);
+	ret = ring_wait(p, len);
+	if (!ret)
+		*at = p->ring + p->consumed % p->ring_len;
+	return ret;
+}
+
+size_t pgc_img_parser_max(const struct pgc_img_parser *p)
+{
+	return p->ring ? p->ring_len / 2 : PGC_IMG_CHUNK;
+}
+
+int pgc_img_parser_done(struct pgc_img_parser *p, size_t len)
+{
+	uint64_t n = len;
+	struct iovec iov = { &n, sizeof(n) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t w;
+
+	if (!p->ring || !len)
+		return 0;
+	p->consumed += len;
+	/* a child that is gone is no reason to die of SIGPIPE: its verdict
+	 * (or its absence) says what happened */
+	while ((w = sendmsg(p->release, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+		;
+	return 0;
+}
+
 int pgc_img_parser_finish(struct pgc_img_parser *p)
 {
 	return verdict(p);
+}
+
+/*
+ * The ring: a memfd mapped twice, back to back, in a reservation of
+ * twice its size.  Shared with the child by fork.  Any failure (a
+ * caller's seccomp filter without memfd_create, no memory) leaves the
+ * parser on the data pipe, which is slower and as safe.
+ */
+#define RING_LEN (2u << 20)
+
+static void ring_free(struct pgc_img_parser *p)
+{
+	if (!p->ring)
+		return;
+	munmap(p->ring, 2 * p->ring_len);
+	p->ring = NULL;
+	if (p->release >= 0)
+		close(p->release);
+	p->release = -1;
+}
+
+static int ring_new(struct pgc_img_parser *p, int release[2])
+{
+	int fd = -1;
+	char *at;
+
+#ifdef PGCLONE_FAULT_POINTS
+	if (getenv("PGCLONE_FAULT_NO_RING"))	/* tests: the pipe's way */
+		return -1;
+#endif
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, release))
+		return -1;
+	fd = memfd_create("pgclone-image-ring", MFD_CLOEXEC);
+	at = mmap(NULL, 2 * RING_LEN, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (fd < 0 || at == MAP_FAILED || ftruncate(fd, RING_LEN) ||
+	    mmap(at, RING_LEN, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+		 fd, 0) == MAP_FAILED ||
+	    mmap(at + RING_LEN, RING_LEN, PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED) {
+		if (at != MAP_FAILED)
+			munmap(at, 2 * RING_LEN);
+		if (fd >= 0)
+			close(fd);
+		close(release[0]);
+		close(release[1]);
+		return -1;
+	}
+	close(fd);
+	p->ring = at;
+	p->ring_len = RING_LEN;
+	return 0;
 }
 
 void pgc_img_parser_stop(struct pgc_img_parser *p)
@@ -410,6 +632,7 @@ void pgc_img_parser_stop(struct pgc_img_parser *p)
 		kill(p->pid, SIGKILL);
 		reap(p, &(int){ 0 });
 	}
+	ring_free(p);
 	if (p->data >= 0)
 		close(p->data);
 	if (p->verdict >= 0)
@@ -636,12 +859,12 @@ static int receive_plan(struct pgc_img_parser *p, struct pgc_img *img)
 int pgc_img_parser_start(struct pgc_img_parser *p, int in,
 			 const struct pgc_request *req, struct pgc_img *img)
 {
-	int data[2], verdict_pipe[2], err;
+	int data[2], verdict_pipe[2], release[2], err;
 	pid_t parent = getpid();
 
 	memset(img, 0, sizeof(*img));
-	p->pid = 0;
-	p->data = p->verdict = -1;
+	memset(p, 0, sizeof(*p));
+	p->data = p->verdict = p->release = -1;
 	p->req = req;
 	if (pipe2(data, O_CLOEXEC))
 		return pgc_fail(-errno, "cannot start the image parser: %s", strerror(errno));
@@ -650,18 +873,30 @@ int pgc_img_parser_start(struct pgc_img_parser *p, int in,
 		close(data[1]);
 		return pgc_fail(-errno, "cannot start the image parser: %s", strerror(errno));
 	}
+	if (ring_new(p, release))
+		release[0] = release[1] = -1;
 	pgc_img_tune_fd(data[0]);
 	p->pid = fork();
 	err = errno;
 	if (p->pid == 0)
-		parser_child(parent, in, data[1], verdict_pipe[1], req);
+		parser_child(parent, in, data[1], verdict_pipe[1], p, release[0]);
 	close(data[1]);
 	close(verdict_pipe[1]);
 	p->data = data[0];
 	p->verdict = verdict_pipe[0];
+	if (release[0] >= 0)
+		close(release[0]);
+	p->release = release[1];
+	/* this child's alone: no child forked later (another image's
+	 * parser, a helper) gets it */
+	if (p->ring)
+		madvise(p->ring, 2 * p->ring_len, MADV_DONTFORK);
 	if (p->pid < 0) {
 		pgc_img_parser_stop(p);
 		return pgc_fail(-err, "cannot start the image parser: %s", strerror(err));
 	}
-	return receive_plan(p, img);
+	err = receive_plan(p, img);
+	if (!err && !ring_for(p, img))
+		ring_free(p);		/* compressed: the child pipes it */
+	return err;
 }

@@ -299,10 +299,15 @@ static int flush_batch(struct restorer *rs, struct pgc_img_parser *parser,
 		       struct pgc_img_batch *b)
 {
 	size_t want = pgc_img_batch_iov_bytes(b);
-	int ret = pgc_img_parser_read(parser, b->buf, b->used);
+	void *at;
+	int ret = pgc_img_parser_data(parser, b->buf, b->used, &at);
 
 	if (ret)
 		return ret;
+	/* the bytes are where the parser put them (its ring): point there */
+	for (size_t i = 0; at != b->buf && i < b->niov; i++)
+		b->liov[i].iov_base = (char *)at +
+				      ((char *)b->liov[i].iov_base - b->buf);
 	/* an update: the delta's pages kept, the chain's compared */
 	for (size_t i = 0; rs->update && !ret && i < b->niov; i++)
 		ret = parser == &rs->parser ?
@@ -310,16 +315,15 @@ static int flush_batch(struct restorer *rs, struct pgc_img_parser *parser,
 				     b->liov[i].iov_base, b->liov[i].iov_len) :
 		      pgc_update_compare(&rs->up, (uint64_t)b->riov[i].iov_base,
 					 b->liov[i].iov_base, b->liov[i].iov_len);
-	if (ret || rs->update) {
-		pgc_img_batch_done(b, NULL);
-		return ret;
-	}
-	if (b->niov && pgc_vm_writev(rs->req->dst_pid, b->liov, b->niov,
-				     b->riov, b->niov) != (ssize_t)want)
-		return pgc_fail(-ESRCH, "PID %d exited during the restore",
-				(int)rs->req->dst_pid);
+	if (!ret && !rs->update && b->niov &&
+	    pgc_vm_writev(rs->req->dst_pid, b->liov, b->niov, b->riov,
+			  b->niov) != (ssize_t)want)
+		ret = pgc_fail(-ESRCH, "PID %d exited during the restore",
+			       (int)rs->req->dst_pid);
+	if (!ret)
+		ret = pgc_img_parser_done(parser, b->used);
 	pgc_img_batch_done(b, NULL);
-	return 0;
+	return ret;
 }
 
 /*
@@ -343,6 +347,7 @@ static int stream_data(struct restorer *rs)
 
 	if (!b)
 		return -ENOMEM;
+	b->cap = pgc_img_parser_max(&rs->parser);
 	for (size_t i = 0; !ret && i < m->n_extents; i++) {
 		const Pgclone__Extent *e = m->extents[i];
 		struct pgclone_range *p = &rs->plan.r[e->range];
@@ -633,6 +638,7 @@ static int stream_older(struct restorer *rs, size_t k)
 	f.b = pgc_img_batch_new();
 	if (!f.b)
 		return -ENOMEM;
+	f.b->cap = pgc_img_parser_max(f.parser);
 	for (size_t i = 0; !ret && i < l->nx; i++) {
 		if (l->x[i].kind != PGCLONE__EXTENT_KIND__DATA)
 			continue;
@@ -812,6 +818,8 @@ static int apply_round(struct restorer *rs, const struct pgc_img *img)
 
 	if (!b)
 		return -ENOMEM;
+	/* each round's parser may hand its data over through a ring */
+	b->cap = pgc_img_parser_max(&rs->parser);
 	for (size_t i = 0; !ret && i < m->n_extents; i++) {
 		const Pgclone__Extent *e = m->extents[i];
 		uint64_t left = e->nr_pages * PGC_PAGE_SIZE;

@@ -246,6 +246,42 @@ class Images(VictimTest):
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(b.sum(dst, 8 * MIB), a.sum(addr, 8 * MIB))
 
+    def test_ring_and_pipe_restore_alike(self):
+        """restore's parser hands the data over through a ring of memory
+        it shares with the library (2 MiB), or through its data pipe where
+        it cannot have one (forced here): the same bytes either way, from a
+        file and from a pipe, across several turns of the ring, with a
+        range that ends in the middle of one."""
+        a = self.victim()
+        size = 21 * MIB + 5 * PAGE
+        addr = a.addr(f"anon {size:#x}")
+        a.ok(f"fill {addr:#x} {size:#x} 11")
+        small = a.addr(f"anon {3 * PAGE:#x}")
+        a.ok(f"fill {small:#x} {3 * PAGE:#x} 12")
+        img = self.dump(a, "--src", hex(addr), "--len", hex(size))
+        for env in ({}, {"PGCLONE_FAULT_NO_RING": "1"}):
+            for how in ("file", "stdin", "pipe"):
+                with self.subTest(env=env, how=how):
+                    b = self.victim()
+                    dst = self.free_addr(a, b)
+                    argv = f"{PGCLONE} restore --pid {b.pid} --dst {dst:#x} -i "
+                    argv += {"file": img, "stdin": f"- < {img}",
+                             "pipe": "-"}[how]
+                    if how == "pipe":
+                        argv = f"cat {img} | {argv}"
+                    r = subprocess.run(argv, shell=True, capture_output=True, text=True,
+                                       env={**os.environ, **env})
+                    self.assertEqual(r.returncode, 0, r.stderr)
+                    self.assertEqual(r.stderr, "")
+                    self.assertEqual(b.sum(dst, size), a.sum(addr, size))
+                    b.kill()
+        # a small one, whole within the ring's first turn
+        img = self.dump(a, "--src", hex(small), "--len", hex(3 * PAGE))
+        b = self.victim()
+        dst = self.free_addr(a, b)
+        self.restore(b, img, "--dst", hex(dst))
+        self.assertEqual(b.sum(dst, 3 * PAGE), a.sum(small, 3 * PAGE))
+
     def test_dump_all_and_show(self):
         a = self.victim()
         a.addr(f"anon {MIB:#x}")
@@ -502,9 +538,12 @@ class BrokenImages(VictimTest):
                 p = os.path.join(d, "bad")
                 with open(p, "wb") as f:
                     f.write(img)
-                for cmd in (["restore", "--pid", b.pid, "-i", p, "--dst", hex(dst)],
-                            ["verify", p]):
-                    r = run(*cmd)
+                # restore through its parser's ring, then its data pipe
+                for cmd, env in ((["restore", "--pid", b.pid, "-i", p, "--dst", hex(dst)], {}),
+                                 (["restore", "--pid", b.pid, "-i", p, "--dst", hex(dst)],
+                                  {"PGCLONE_FAULT_NO_RING": "1"}),
+                                 (["verify", p], {})):
+                    r = run(*cmd, env=env)
                     self.assertEqual(r.returncode, 2, (cmd, r.stderr))
                     lines = r.stderr.strip().splitlines()
                     self.assertEqual(len(lines), 1, r.stderr)

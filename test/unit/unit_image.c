@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* Image format: checksums, header encoding and every header check. */
+#include <unistd.h>
+
 #include "unit.h"
 #include "image/image.h"
 
@@ -19,6 +21,81 @@ static void test_crc32c(void **state)
 		assert_int_equal(pgc_crc32c(0, buf + off, sizeof(buf) - off),
 				 pgc_crc32c_soft(0, buf + off, sizeof(buf) - off));
 	assert_int_equal(pgc_crc32c(0, "", 0), 0);
+}
+
+/* The three-stream path (long and short blocks, what is left, chained). */
+static void test_crc32c_streams(void **state)
+{
+	static const size_t lens[] = {
+		767, 768, 769, 3 * 256 + 7, 3 * 8192 - 1, 3 * 8192, 3 * 8192 + 1,
+		3 * 8192 + 3 * 256 + 13, 2 * 3 * 8192 + 5 * 256 + 3, 60000,
+	};
+	static uint8_t buf[60000 + 8];
+	uint32_t x = 0x12345678;
+
+	for (size_t i = 0; i < sizeof(buf); i++) {
+		x = x * 1103515245u + 12345u;
+		buf[i] = (uint8_t)(x >> 16);
+	}
+	for (size_t l = 0; l < sizeof(lens) / sizeof(lens[0]); l++)
+		for (size_t off = 0; off < 8; off += 3) {
+			size_t n = lens[l], half = n / 3 + off;
+			uint32_t want = pgc_crc32c_soft(0x9e3779b9, buf + off, n);
+
+			assert_int_equal(pgc_crc32c(0x9e3779b9, buf + off, n), want);
+			assert_int_equal(pgc_crc32c(pgc_crc32c(0x9e3779b9, buf + off, half),
+						    buf + off + half, n - half), want);
+		}
+}
+
+/* Counts from a parser that lies: never a pointer outside the ring. */
+static void test_ring_counts(void **state)
+{
+	static char ring[2 << 20];
+	struct pgc_img_parser p = { .data = -1, .verdict = -1, .release = -1,
+				    .ring = ring, .ring_len = 1 << 20 };
+	uint64_t bad[] = { 0, (1 << 20) + 1, ~0ull };
+	uint64_t ok = 4096, two[2] = { 1 << 20, 1 };	/* full, then past it */
+	int fds[2], vfds[2];
+	void *at;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(pipe(fds), 0);
+		p.data = fds[0];
+		p.produced = p.consumed = 0;
+		assert_int_equal(write(fds[1], &bad[i], sizeof(bad[i])), 8);
+		assert_int_equal(pgc_img_parser_data(&p, NULL, 4096, &at), -EPROTO);
+		close(fds[0]);
+		close(fds[1]);
+	}
+	/* a count in two pieces; then more than the ring holds unconsumed */
+	assert_int_equal(pipe(fds), 0);
+	p.data = fds[0];
+	p.consumed = (1 << 20) - 1024;		/* near the end of a turn */
+	p.produced = p.consumed;
+	assert_int_equal(write(fds[1], &ok, 3), 3);
+	assert_int_equal(write(fds[1], (char *)&ok + 3, 5), 5);
+	assert_int_equal(pgc_img_parser_data(&p, NULL, 4096, &at), 0);
+	assert_ptr_equal(at, ring + (1 << 20) - 1024);
+	assert_int_equal(pgc_img_parser_done(&p, 4096), 0);
+	assert_int_equal(write(fds[1], two, sizeof(two)), sizeof(two));
+	assert_int_equal(pgc_img_parser_data(&p, NULL, 4096, &at), -EPROTO);
+	/* never more than half the ring at once */
+	assert_int_equal(pgc_img_parser_data(&p, NULL, (1 << 19) + 1, &at), -EINVAL);
+	close(fds[0]);
+	close(fds[1]);
+	/* end of the counts with no verdict: an error, not a hang */
+	assert_int_equal(pipe(fds), 0);
+	assert_int_equal(pipe(vfds), 0);
+	p.data = fds[0];
+	p.verdict = vfds[0];
+	p.produced = p.consumed = 0;
+	p.npart = 0;
+	close(fds[1]);
+	close(vfds[1]);
+	assert_int_equal(pgc_img_parser_data(&p, NULL, 4096, &at), -EIO);
+	close(fds[0]);
+	close(vfds[0]);
 }
 
 static struct pgc_img_header good(void)
@@ -276,6 +353,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_crc32c),
+		cmocka_unit_test(test_crc32c_streams),
+		cmocka_unit_test(test_ring_counts),
 		cmocka_unit_test(test_header),
 		cmocka_unit_test(test_trailer_size),
 		cmocka_unit_test(test_delta_manifest),
