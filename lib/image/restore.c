@@ -337,6 +337,36 @@ static uint64_t land(const struct restorer *rs, uint32_t r, uint64_t a)
 	return (rs->update ? rs->plan.r[r].dst : rs->build.at[r]) + off;
 }
 
+/*
+ * DATA extent @k, @left bytes, into the batch for @at (0: read and
+ * dropped), flushed through rs->parser whenever it is full; @done counts
+ * what was flushed, of @total, for the progress and SIGINT checks.
+ */
+static int feed_extent(struct restorer *rs, struct pgc_img_batch *b,
+		       uint64_t k, uint64_t at, uint64_t left, bool wanted,
+		       uint64_t *done, uint64_t total)
+{
+	int ret = 0;
+
+	while (!ret && left) {
+		size_t n = pgc_img_batch_room(b);
+
+		if (!n) {
+			*done += b->used;
+			ret = flush_batch(rs, &rs->parser, b);
+			if (!ret && pgc_cancelled(rs->req, *done, total))
+				ret = pgc_fail(-EINTR, "interrupted");
+			continue;
+		}
+		if (n > left)
+			n = (size_t)left;
+		pgc_img_batch_add(b, k, n, wanted ? at : 0);
+		at += n;
+		left -= n;
+	}
+	return ret;
+}
+
 /* The data area, from the parser, into the ranges built aside. */
 static int stream_data(struct restorer *rs)
 {
@@ -363,24 +393,8 @@ static int stream_data(struct restorer *rs)
 			p->pages_copied += e->nr_pages;
 		else
 			p->pages_shared += e->nr_pages;
-		while (!ret && left) {
-			size_t n = pgc_img_batch_room(b);
-
-			if (!n) {
-				done += b->used;
-				ret = flush_batch(rs, &rs->parser, b);
-				if (!ret && pgc_cancelled(rs->req, done,
-							  rs->img.h.data_len))
-					ret = pgc_fail(-EINTR, "interrupted");
-				continue;
-			}
-			if (n > left)
-				n = (size_t)left;
-			pgc_img_batch_add(b, k, n, wanted ? at : 0);
-			at += n;
-			left -= n;
-		}
-		k++;
+		ret = feed_extent(rs, b, k++, at, left, wanted, &done,
+				  rs->img.h.data_len);
 	}
 	if (!ret)
 		ret = flush_batch(rs, &rs->parser, b);
@@ -828,23 +842,8 @@ static int apply_round(struct restorer *rs, const struct pgc_img *img)
 
 		if (e->kind != PGCLONE__EXTENT_KIND__DATA)
 			continue;
-		while (!ret && left) {
-			size_t n = pgc_img_batch_room(b);
-
-			if (!n) {
-				done += b->used;
-				ret = flush_batch(rs, &rs->parser, b);
-				if (!ret && pgc_cancelled(rs->req, done, img->h.data_len))
-					ret = pgc_fail(-EINTR, "interrupted");
-				continue;
-			}
-			if (n > left)
-				n = (size_t)left;
-			pgc_img_batch_add(b, k, n, wanted ? at : 0);
-			at += n;
-			left -= n;
-		}
-		k++;
+		ret = feed_extent(rs, b, k++, at, left, wanted, &done,
+				  img->h.data_len);
 	}
 	if (!ret)
 		ret = flush_batch(rs, &rs->parser, b);
