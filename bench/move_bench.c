@@ -47,6 +47,8 @@
 
 #include "uapi/process_vm_mmap.h"
 
+#include "median.h"
+
 /* UFFDIO_MOVE (Linux 6.8) is newer than Debian 12's headers */
 #ifndef UFFDIO_MOVE
 #define UFFD_FEATURE_MOVE	(1 << 16)
@@ -341,19 +343,6 @@ static void run(enum method m, struct sample *s)
 	case VMSPLICE: run_vmsplice(s); break;
 	default: break;
 	}
-}
-
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, n, sizeof(*v), cmp);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 static void bench(const char *mode, int rounds)

@@ -31,6 +31,8 @@
 
 #include "uapi/process_vm_mmap.h"
 
+#include "median.h"
+
 #define MIB (1UL << 20)
 #define PMD (2 * MIB)
 #define DST 0x400000000000UL
@@ -181,19 +183,6 @@ static double time_copy_engine(unsigned long src, unsigned long len)
 	}
 	reap(dst);
 	return t;
-}
-
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, n, sizeof(*v), cmp);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 static void bench(const char *mode, unsigned long len, int rounds)
