@@ -12,6 +12,8 @@
  *   pvm_move_misaligned
  *                the same, five pages off (entries move one by one)
  *   uffdio_move  UFFDIO_MOVE of the same range within this process
+ *   uffdio_move_misaligned
+ *                the same, five pages off
  *   mremap       mremap() of the same range within this process
  *   pvm_copy     process_vm_mmap() without MOVE (copy-on-write share)
  *   fork         fork() of a process holding the range
@@ -73,9 +75,13 @@ struct uffdio_move {
 #define SRC 0x300000000000UL	/* where every source range lives */
 #define DST 0x400000000000UL	/* where this process gets it */
 
-enum method { PVM_MOVE, PVM_MOVE_MISALIGNED, UFFDIO_MOVE_M, MREMAP, PVM_COPY, FORK, MEMFD, VMSPLICE, NR_METHODS };
+enum method {
+	PVM_MOVE, PVM_MOVE_MISALIGNED, UFFDIO_MOVE_M, UFFDIO_MOVE_MISALIGNED, MREMAP,
+	PVM_COPY, FORK, MEMFD, VMSPLICE, NR_METHODS
+};
 static const char *const method_name[NR_METHODS] = {
-	"pvm_move", "pvm_move_misaligned", "uffdio_move", "mremap", "pvm_copy", "fork", "memfd", "vmsplice",
+	"pvm_move", "pvm_move_misaligned", "uffdio_move", "uffdio_move_misaligned", "mremap",
+	"pvm_copy", "fork", "memfd", "vmsplice",
 };
 
 struct sample {
@@ -223,21 +229,21 @@ static void run_pvm(struct sample *s, unsigned int flags, unsigned long off)
 	holder_stop(&h);
 }
 
-static void run_uffdio_move(struct sample *s)
+static void run_uffdio_move(struct sample *s, unsigned long off)
 {
 	int uffd = syscall(SYS_userfaultfd, O_CLOEXEC);
 	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_MOVE };
 	struct uffdio_register reg = {
-		.range = { .start = DST, .len = len },
+		.range = { .start = DST + off, .len = len },
 		.mode = UFFDIO_REGISTER_MODE_MISSING,
 	};
-	struct uffdio_move mv = { .dst = DST, .src = SRC, .len = len };
+	struct uffdio_move mv = { .dst = DST + off, .src = SRC, .len = len };
 	double t0;
 
 	if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api))
 		die("userfaultfd");
 	map_range(SRC, -1, 1);
-	map_range(DST, -1, 0);
+	map_range(DST + off, -1, 0);
 	if (ioctl(uffd, UFFDIO_REGISTER, &reg))
 		die("UFFDIO_REGISTER");
 	t0 = now_ms();
@@ -253,7 +259,9 @@ static void run_uffdio_move(struct sample *s)
 	}
 	s->call_ms = now_ms() - t0;
 	close(uffd);	/* the destination writes without a uffd */
+	dst = DST + off;
 	write_all(s);
+	dst = DST;
 	munmap((void *)SRC, len);
 }
 
@@ -335,7 +343,8 @@ static void run(enum method m, struct sample *s)
 	switch (m) {
 	case PVM_MOVE: run_pvm(s, PVM_MMAP_MOVE, 0); break;
 	case PVM_MOVE_MISALIGNED: run_pvm(s, PVM_MMAP_MOVE, 5 * 4096); break;
-	case UFFDIO_MOVE_M: run_uffdio_move(s); break;
+	case UFFDIO_MOVE_M: run_uffdio_move(s, 0); break;
+	case UFFDIO_MOVE_MISALIGNED: run_uffdio_move(s, 5 * 4096); break;
 	case MREMAP: run_mremap(s); break;
 	case PVM_COPY: run_pvm(s, 0, 0); break;
 	case FORK: run_fork(s); break;
@@ -378,9 +387,9 @@ static void bench(const char *mode, int rounds)
 		       method_name[m], call[m], w, faults);
 	}
 	printf("BENCH-MOVE mode=%s pvm_move_over_uffdio_move=%.2f "
-	       "pvm_move_misaligned_over_uffdio_move=%.2f pvm_move_over_mremap=%.2f "
+	       "pvm_move_misaligned_over_uffdio_move_misaligned=%.2f pvm_move_over_mremap=%.2f "
 	       "pvm_move_over_fork=%.2f\n", mode, call[PVM_MOVE] / call[UFFDIO_MOVE_M],
-	       call[PVM_MOVE_MISALIGNED] / call[UFFDIO_MOVE_M],
+	       call[PVM_MOVE_MISALIGNED] / call[UFFDIO_MOVE_MISALIGNED],
 	       call[PVM_MOVE] / call[MREMAP], call[PVM_MOVE] / call[FORK]);
 	fflush(stdout);
 }
