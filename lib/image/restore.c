@@ -1101,7 +1101,15 @@ static int run(struct restorer *rs)
 	if (ret)
 		return ret;
 	pgc_phase_end(&rs->ph, "map");
-	ret = rs->img.m->live ? stream_rounds(rs) : stream_chain(rs);
+	/*
+	 * As the copy engine does: no huge page where the source had none,
+	 * before the data's own faults could make one, and one madvise for
+	 * ranges side by side, where pgc_build_finish() makes one each.
+	 */
+	ret = pgc_build_advise_all(&rs->build, PGCLONE_ADV_NOHUGEPAGE,
+				   MADV_NOHUGEPAGE);
+	if (!ret)
+		ret = rs->img.m->live ? stream_rounds(rs) : stream_chain(rs);
 	/* every checksum and the trailer, as the parser found them */
 	if (!ret)
 		ret = pgc_img_parser_finish(&rs->parser);
