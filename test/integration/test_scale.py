@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Many VMAs (issue 13): the pages of ranges that follow one another go
 over in one iovec, in a clone (both ways of copying) and in a restore,
-and the destination gets the source's bytes and layout all the same; a
-failure in the middle of placing many VMAs leaves the target as it was."""
+and their advice in one madvise; the destination gets the source's
+bytes, layout and advice all the same; a failure in the middle of
+placing many VMAs leaves the target as it was."""
 import os
 import re
 import shutil
@@ -53,6 +54,9 @@ class ManyVmas(VictimTest):
         self.assertEqual([k for k in range(VMAS) if not present[k]],
                          list(range(HOLE_EVERY - 1, VMAS, HOLE_EVERY)))
         self.assertEqual(b.read(dst, VMAS * PAGE), a.read(addr, VMAS * PAGE))
+        # the source's advice reached every VMA, the first and the last too
+        for k in (0, 1, VMAS // 2, VMAS - 1):
+            self.assertIn("nh", b.smaps_flags(dst + k * PAGE))
 
     def assert_few_iovecs(self, r, what):
         m = re.search(what + r" in (\d+) iovec\(s\) in (\d+) (?:transfer|write)\(s\)",
@@ -89,6 +93,11 @@ class ManyVmas(VictimTest):
         r = run("restore", "--pid", b.pid, "-i", img, "--dst", hex(dst), "-vv")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assert_few_iovecs(r, "data written")
+        # an mmap and an mremap each, an mprotect for half: the advice
+        # is one madvise for them all, not one each
+        calls = int(STOPS_RE.search(r.stderr)[1])
+        print(f"restore of {VMAS} VMAs: {calls} syscalls in the target")
+        self.assertLessEqual(calls, 2.5 * VMAS + 50)
         self.assert_same(a, addr, b, dst)
 
     def test_failure_while_placing(self):
