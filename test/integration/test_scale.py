@@ -4,10 +4,7 @@ over in one iovec, in a clone (both ways of copying) and in a restore,
 and their advice in one madvise; the destination gets the source's
 bytes, layout and advice all the same; a failure in the middle of
 placing many VMAs leaves the target as it was."""
-import os
 import re
-import shutil
-import tempfile
 
 from harness import PAGE, Snapshot, VictimTest, copy_engine_only, run
 
@@ -83,11 +80,7 @@ class ManyVmas(VictimTest):
 
     def test_restore(self):
         a, addr = self.source()
-        tmp = tempfile.mkdtemp(prefix="pgclone-scale-")
-        self.addCleanup(shutil.rmtree, tmp)
-        img = os.path.join(tmp, "img")
-        run("dump", "--pid", a.pid, "--src", hex(addr), "--len", hex(VMAS * PAGE),
-            "-o", img, check=0)
+        img = self.dump_image(a, addr, VMAS * PAGE)
         b = self.victim()
         dst = self.free_addr(a, b)
         r = run("restore", "--pid", b.pid, "-i", img, "--dst", hex(dst), "-vv")
