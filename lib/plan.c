@@ -202,14 +202,34 @@ int pgc_plan_set_dst(struct pgc_plan *plan, uint64_t dst)
 	return 0;
 }
 
+/* The index of the first of @maps (sorted, disjoint) that ends above @addr. */
+static size_t first_ending_above(const struct pgc_vma_list *maps, uint64_t addr)
+{
+	size_t lo = 0, hi = maps->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (maps->v[mid].m.end <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * Only the mappings the window meets are looked at: a plan of 30,000
+ * ranges against a destination of 30,000 mappings (a clone inside one
+ * process) must not cost their product.
+ */
 static int check_window(const struct pgc_plan *plan, uint64_t dst, uint64_t len,
 			const struct pgc_vma_list *dst_maps, bool replace)
 {
-	for (size_t i = 0; i < dst_maps->n; i++) {
+	for (size_t i = first_ending_above(dst_maps, dst);
+	     i < dst_maps->n && dst_maps->v[i].m.start < dst + len; i++) {
 		const struct pgc_vma *v = &dst_maps->v[i];
 
-		if (!overlaps(v->m.start, v->m.end - v->m.start, dst, len))
-			continue;
 		if (!replace)
 			return pgc_fail(-EEXIST,
 					"destination 0x%llx-0x%llx overlaps 0x%llx-0x%llx %s in PID %d (use --replace)",

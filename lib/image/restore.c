@@ -89,6 +89,7 @@ struct restorer {
 	bool update;			/* PGCLONE_UPDATE: into the live clone */
 	struct pgc_update up;
 	struct pgc_phases ph;		/* -v: where the time goes */
+	size_t iovs, writes;		/* -vv: how the data went in */
 	/* a live stream: img is round 0 (the plan's names point into it) */
 	int in;				/* the stream */
 	struct pgc_img cur;		/* the round being read, past round 0 */
@@ -315,11 +316,14 @@ static int flush_batch(struct restorer *rs, struct pgc_img_parser *parser,
 				     b->liov[i].iov_base, b->liov[i].iov_len) :
 		      pgc_update_compare(&rs->up, (uint64_t)b->riov[i].iov_base,
 					 b->liov[i].iov_base, b->liov[i].iov_len);
-	if (!ret && !rs->update && b->niov &&
-	    pgc_vm_writev(rs->req->dst_pid, b->liov, b->niov, b->riov,
-			  b->niov) != (ssize_t)want)
-		ret = pgc_fail(-ESRCH, "PID %d exited during the restore",
-			       (int)rs->req->dst_pid);
+	if (!ret && !rs->update && b->niov) {
+		rs->iovs += b->niov;
+		rs->writes++;
+		if (pgc_vm_writev(rs->req->dst_pid, b->liov, b->niov, b->riov,
+				  b->niov) != (ssize_t)want)
+			ret = pgc_fail(-ESRCH, "PID %d exited during the restore",
+				       (int)rs->req->dst_pid);
+	}
 	if (!ret)
 		ret = pgc_img_parser_done(parser, b->used);
 	pgc_img_batch_done(b, NULL);
@@ -399,6 +403,8 @@ static int stream_data(struct restorer *rs)
 	if (!ret)
 		ret = flush_batch(rs, &rs->parser, b);
 	pgc_img_batch_free(b);
+	pr_debug("data written in %zu iovec(s) in %zu write(s)", rs->iovs,
+		 rs->writes);
 	return ret;
 }
 
@@ -848,6 +854,8 @@ static int apply_round(struct restorer *rs, const struct pgc_img *img)
 	if (!ret)
 		ret = flush_batch(rs, &rs->parser, b);
 	pgc_img_batch_free(b);
+	pr_debug("data written in %zu iovec(s) in %zu write(s)", rs->iovs,
+		 rs->writes);
 	return ret;
 }
 
@@ -1093,7 +1101,15 @@ static int run(struct restorer *rs)
 	if (ret)
 		return ret;
 	pgc_phase_end(&rs->ph, "map");
-	ret = rs->img.m->live ? stream_rounds(rs) : stream_chain(rs);
+	/*
+	 * As the copy engine does: no huge page where the source had none,
+	 * before the data's own faults could make one, and one madvise for
+	 * ranges side by side, where pgc_build_finish() makes one each.
+	 */
+	ret = pgc_build_advise_all(&rs->build, PGCLONE_ADV_NOHUGEPAGE,
+				   MADV_NOHUGEPAGE);
+	if (!ret)
+		ret = rs->img.m->live ? stream_rounds(rs) : stream_chain(rs);
 	/* every checksum and the trailer, as the parser found them */
 	if (!ret)
 		ret = pgc_img_parser_finish(&rs->parser);

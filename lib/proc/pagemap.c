@@ -42,7 +42,12 @@ static int runs_push(struct pgc_runs *runs, uint64_t off, uint64_t len,
 		return 0;
 	}
 	if (runs->n == runs->cap) {
-		size_t cap = runs->cap ? runs->cap * 2 : 64;
+		/*
+		 * Most ranges hold a run or two (30,000 one-page VMAs are
+		 * 30,000 lists): start small, so the lists do not cost more
+		 * memory and page faults than the pages they describe.
+		 */
+		size_t cap = runs->cap ? runs->cap * 2 : 2;
 		struct pgc_run *r = realloc(runs->r, cap * sizeof(*r));
 
 		if (!r)

@@ -8,8 +8,10 @@ and after, so "nothing changed" is checked, not assumed.
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 import unittest
 
@@ -228,6 +230,16 @@ class VictimTest(unittest.TestCase):
         v = Victim(**kw)
         self.victims.append(v)
         return v
+
+    def dump_image(self, v, addr, length):
+        """The path of an image of [addr, addr + length) of @v, in a
+        directory removed after the test."""
+        tmp = tempfile.mkdtemp(prefix="pgclone-test-")
+        self.addCleanup(shutil.rmtree, tmp)
+        img = os.path.join(tmp, "img")
+        run("dump", "--pid", v.pid, "--src", hex(addr), "--len", hex(length),
+            "-o", img, check=0)
+        return img
 
     def free_addr(self, *victims, size=1 << 30):
         """An address range free in all victims (a fixed high window)."""

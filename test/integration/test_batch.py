@@ -7,8 +7,6 @@ one syscall per stop and keeps its handler."""
 import json
 import os
 import re
-import shutil
-import tempfile
 
 from harness import PAGE, Snapshot, VictimTest, copy_engine_only, run
 
@@ -48,11 +46,7 @@ class Batch(VictimTest):
         # mmap, mremap, half of them an mprotect, and the advice once:
         # none again in the place phase, no mprotect to what they have
         self.assertLessEqual(calls, 4 * VMAS, "syscalls run twice")
-        tmp = tempfile.mkdtemp(prefix="pgclone-batch-")
-        self.addCleanup(shutil.rmtree, tmp)
-        img = os.path.join(tmp, "img")
-        run("dump", "--pid", a.pid, "--src", hex(addr), "--len", hex(VMAS * PAGE),
-            "-o", img, check=0)
+        img = self.dump_image(a, addr, VMAS * PAGE)
         c = self.victim()
         r = run("restore", "--pid", c.pid, "-i", img, "--dst", hex(dst), "-v")
         self.assertEqual(r.returncode, 0, r.stderr)

@@ -128,6 +128,46 @@ static void test_destination(void **state)
 	pgc_maps_free(&dst);
 }
 
+/*
+ * The destination's mappings are looked up, not all compared (plan.c):
+ * a window meets exactly the mappings it overlaps, at either edge of
+ * any of many, and none in the gaps between them.
+ */
+static void test_destination_among_many(void **state)
+{
+	enum { N = 300, GAP = 0x1000 };
+	struct fixture *f = *state;
+	struct pgc_vma_list dst;
+	char *text = malloc(N * 64), *p = text;
+	uint64_t base = 0x10000000;
+
+	assert_non_null(text);
+	for (int k = 0; k < N; k++)	/* one page mapped, one free, ... */
+		p += sprintf(p, "%llx-%llx rw-p 00000000 00:00 0\n",
+			     (unsigned long long)(base + k * 2 * GAP),
+			     (unsigned long long)(base + k * 2 * GAP + GAP));
+	assert_int_equal(parse_text(text, &dst), 0);
+	assert_int_equal(dst.n, N);
+	for (uint64_t a = base - 2 * GAP; a < base + 2 * N * GAP + GAP; a += GAP) {
+		bool mapped = a >= base && a < base + 2 * N * GAP &&
+			      !((a - base) / GAP % 2);
+
+		/* one page: taken where a mapping is */
+		assert_int_equal(build(f, 0x200000, 0, 2, a), 0);
+		assert_int_equal(pgc_plan_check_dst(&f->plan, &dst, false),
+				 mapped ? -EEXIST : 0);
+		pgc_clear_error();
+		/* two pages: always meet a mapping inside the list */
+		assert_int_equal(build(f, 0x100000, 0x2000, 2, a), 0);
+		assert_int_equal(pgc_plan_check_dst(&f->plan, &dst, false),
+				 a + GAP >= base && a < base + (2 * N - 1) * GAP ?
+				 -EEXIST : 0);
+		pgc_clear_error();
+	}
+	pgc_maps_free(&dst);
+	free(text);
+}
+
 static void test_thread_areas(void **state)
 {
 	struct fixture *f = *state;
@@ -172,6 +212,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_span, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_destination, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_destination_among_many, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_thread_areas, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dst_auto, setup, teardown),
 	};
