@@ -119,6 +119,27 @@ static int count_option(const char *what, const char *arg, long lo, long hi, lon
 	return 0;
 }
 
+/*
+ * dump --live: the stream is complete before the library ends tracking
+ * in the running source -- put it in place now, and end standard output
+ * (its reader, e.g. ssh to "restore -i -", sees the end of the stream
+ * without waiting for those stops).  -1: not called; else the exit
+ * status of the commit.
+ */
+static struct outfile *live_out;
+static int live_committed = -1;
+
+static int live_complete_cb(void *ctx)
+{
+	(void)ctx;
+	live_committed = outfile_commit(live_out);
+	if (!live_committed && !strcmp(live_out->path, "-")) {
+		close(STDOUT_FILENO);
+		hold_closed_fd(STDOUT_FILENO);	/* /dev/null, not a reused fd */
+	}
+	return live_committed;
+}
+
 /* dump --live: every round as the library reports it, for --json. */
 static struct pgclone_live_round live_rounds[PGCLONE_LIVE_MAX_ROUNDS + 1];
 static size_t n_live_rounds;
@@ -390,23 +411,31 @@ int cmd_dump(int argc, char **argv, struct cli *cli)
 	PGCLONE_OPTS_OF(pgclone_image_opts, opts, .flags = a.flags,
 			.progress = progress_cb, .progress_ctx = cli,
 			.ready = a.flags & PGCLONE_SNAPSHOT ? sandbox_ready_snapshot :
-							      sandbox_ready_dump,
+				 a.flags & PGCLONE_LIVE ? sandbox_ready_live :
+							  sandbox_ready_dump,
 			.compress = a.compress ? PGCLONE_COMPRESS_ZSTD : PGCLONE_COMPRESS_NONE,
 			.compress_level = a.level, .parent_fd = a.parent ? parent_fd : 0,
 			.engine = a.engine, .track = a.track,
 			.max_rounds = a.max_rounds == -2 ? 0 :
 				      a.max_rounds == 0 ? PGCLONE_LIVE_NO_PRECOPY : (int)a.max_rounds,
 			.max_downtime_ms = (unsigned int)a.max_downtime_ms,
-			.live_round = a.flags & PGCLONE_LIVE ? live_round_cb : NULL);
+			.live_round = a.flags & PGCLONE_LIVE ? live_round_cb : NULL,
+			.complete = a.flags & PGCLONE_LIVE ? live_complete_cb : NULL);
+	live_out = &out;
 	ret = pgclone_dump(a.pid, a.src.addr, a.len, out.fd, &opts, &res);
 	progress_done();
 	if (parent_fd >= 0)
 		close(parent_fd);
-	if (ret) {
+	if (live_committed > 0)		/* its one line said why */
+		return live_committed;
+	if (ret && live_committed < 0) {
 		outfile_abort(&out);	/* removes only the temporary file it made */
 		return report_lib_error(ret, "dump");
 	}
-	ret = outfile_commit(&out);
+	/* -ENOTRECOVERABLE: the stream is whole, tracking was not ended */
+	if (ret)
+		return report_lib_error(ret, "dump");
+	ret = live_committed < 0 ? outfile_commit(&out) : 0;
 	if (ret)
 		return ret;
 	output_committed();	/* the image is in place: a lost report is not a lost dump */

@@ -209,6 +209,7 @@ static bool image_opts_ok(const struct pgclone_image_opts *opts,
 	req->max_rounds = OPTS_GET(opts, max_rounds, 0);
 	req->max_downtime_ms = OPTS_GET(opts, max_downtime_ms, 0);
 	req->live_round = OPTS_GET(opts, live_round, NULL);
+	req->complete = OPTS_GET(opts, complete, NULL);
 	return !(opts->flags & ~allowed);
 }
 
@@ -264,8 +265,8 @@ static int check_live(struct pgc_request *req)
 	bool live = req->flags & PGCLONE_LIVE;
 
 	if (!live && (req->max_rounds || req->max_downtime_ms || req->live_round ||
-		      (req->flags & PGCLONE_LEAVE_STOPPED)))
-		return pgc_fail(-EINVAL, "rounds, a downtime, a round callback and PGCLONE_LEAVE_STOPPED are a live dump's (PGCLONE_LIVE)");
+		      req->complete || (req->flags & PGCLONE_LEAVE_STOPPED)))
+		return pgc_fail(-EINVAL, "rounds, a downtime, round and completion callbacks and PGCLONE_LEAVE_STOPPED are a live dump's (PGCLONE_LIVE)");
 	if (!live)
 		return 0;
 	if (req->flags & (PGCLONE_NO_FREEZE | PGCLONE_SNAPSHOT | PGCLONE_DELTA))
@@ -358,7 +359,7 @@ int pgclone_restore(pid_t pid, int fd, const struct pgclone_image_opts *opts,
 		return pgc_ret(pgc_fail(-EINVAL, "compression is a dump's choice, not a restore's"));
 	if (req.parent_fd)
 		return pgc_ret(pgc_fail(-EINVAL, "a parent image is a dump's; a restore takes a chain"));
-	if (req.max_rounds || req.max_downtime_ms || req.live_round)
+	if (req.max_rounds || req.max_downtime_ms || req.live_round || req.complete)
 		return pgc_ret(pgc_fail(-EINVAL, "rounds and downtime are a live dump's; a restore takes the stream as it is"));
 	if (!req.chain != !req.nr_chain || req.nr_chain > PGCLONE_MAX_CHAIN)
 		return pgc_ret(pgc_fail(-EINVAL, "a chain of images is an array of at most %u descriptors",
