@@ -332,7 +332,7 @@ int cmd_dump(int argc, char **argv, struct cli *cli)
 	struct outfile out;
 	char done[96];
 	bool to_stdout;
-	int parent_fd = -1, ret;
+	int parent_fd = -1, ret, status;
 
 	a.max_rounds = -2;
 	ret = parse(argc, argv, cli, &a, "dump", "psloaFNCEKMeJvqLmwxg");
@@ -432,9 +432,9 @@ int cmd_dump(int argc, char **argv, struct cli *cli)
 		outfile_abort(&out);	/* removes only the temporary file it made */
 		return report_lib_error(ret, "dump");
 	}
-	/* -ENOTRECOVERABLE: the stream is whole, tracking was not ended */
-	if (ret)
-		return report_lib_error(ret, "dump");
+	/* -ENOTRECOVERABLE: the stream is whole, then tracking was not
+	 * ended (EXIT_INCOMPLETE); its line, then the report */
+	status = ret ? report_lib_error(ret, "dump") : EXIT_DONE;
 	ret = live_committed < 0 ? outfile_commit(&out) : 0;
 	if (ret)
 		return ret;
@@ -443,7 +443,7 @@ int cmd_dump(int argc, char **argv, struct cli *cli)
 	snprintf(done, sizeof(done), "dumped %zu range(s) of PID %d", res.nr_ranges,
 		 (int)a.pid);
 	pgclone_result_free(&res);
-	return check_report_written(to_stdout ? stderr : stdout, EXIT_DONE, done);
+	return check_report_written(to_stdout ? stderr : stdout, status, done);
 }
 
 static void close_inputs(const int *fds, size_t n)

@@ -235,7 +235,7 @@ static bool result_ok(struct pgclone_result *res)
 
 static const int dump_errors[] = {
 	-EINVAL, -ESRCH, -EPERM, -EBUSY, -EFAULT, -EOPNOTSUPP, -EPROTO, -ENOMEM,
-	-EINTR, -EIO, -ENOSYS,
+	-EINTR, -EIO, -ENOSYS, -ENOTRECOVERABLE,
 };
 
 /* Tracking needs the source frozen for the dump: its bits are read, then

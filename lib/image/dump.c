@@ -1371,12 +1371,12 @@ static int live_untrack(struct dumper *d, struct pgc_proc *proc,
 		pr_info("ending uffd-wp tracking of PID %d in stops failed (%s): the rest in one stop",
 			(int)d->pid, pgclone_last_error());
 	pgc_clear_error();
-	if (live_end_now(d, proc, false))
+	if (pgc_fault_point("live-untrack-last") || live_end_now(d, proc, false))
 		return kept_uffd(d);
 	pr_info("ended uffd-wp tracking of PID %d after the stream in %u stops, the longest %.3f ms (%.3f ms in all)",
 		(int)d->pid, stops + 1, (double)longest / 1e6,
 		(double)(pgc_now_ns() - t_all) / 1e6);
-	return pgc_step(d->req, "live-untracked");
+	return 0;
 }
 
 /*
@@ -1659,14 +1659,17 @@ done:
 		ret = ret ? ret : err;
 	}
 	pgc_phase_end(&ph, "detach");
-	if (!ret) {
-		ret = pgc_result_fill(res, &plan);
+	/* -ENOTRECOVERABLE: the stream is whole, and reported as such */
+	if (!ret || ret == -ENOTRECOVERABLE) {
+		int err = pgc_result_fill(res, &plan);
+
+		ret = ret ? ret : err;
 		res->engine = PGCLONE_ENGINE_COPY;
 		res->bytes_copied = d.live_bytes ? d.live_bytes : d.data_len;
 		res->pages_copied = res->bytes_copied / PGC_PAGE_SIZE;
 	}
 	elapsed = pgc_phases_elapsed(&ph);
-	if (!ret)
+	if (!ret || ret == -ENOTRECOVERABLE)
 		res->elapsed_ns = elapsed;
 	free(crcs);
 	close_source(&d);
