@@ -574,6 +574,9 @@ class LiveUntrack(LiveBase):
         addr = a.addr(f"anon {self.BIG:#x}")
         a.ok(f"fill {addr:#x} {self.BIG:#x} 7")
         a.ok(f"rewrite {addr:#x} {self.BIG:#x} {RATE}")
+        # the whole mapping is registered: the kernel may have merged a
+        # neighbour into it (an ASan build's victim has one)
+        self.vma = a.vma_at(addr)
         return a, addr
 
     def dump_args(self, a, addr, *extra):
@@ -588,13 +591,17 @@ class LiveUntrack(LiveBase):
     def test_tracking_ends_after_the_stream_in_short_stops(self):
         a, addr = self.big_source()
         before = fds(a)
+        v = self.vma
+        stops = -(-(v["end"] - v["start"]) // (16 * MIB)) + 1
         r = run(*self.dump_args(a, addr, "-v", "-o", self.path("stream")),
                 env=self.env(), check=0)
         lines = r.stderr.splitlines()
         final = [i for i, x in enumerate(lines) if "(final, frozen)" in x]
         ended = [i for i, x in enumerate(lines)
-                 if f"ended uffd-wp tracking of PID {a.pid} after the stream in 5 stops" in x]
+                 if f"ended uffd-wp tracking of PID {a.pid} after the stream in {stops} stops"
+                 in x]
         # 64 MiB: four chunks of 16, then the stop that closes the descriptor
+        self.assertGreaterEqual(stops, 5)
         self.assertEqual(len(ended), 1, r.stderr)
         self.assertEqual(len(final), 1, r.stderr)
         self.assertLess(final[0], ended[0], "tracking ended before the final round")
@@ -618,9 +625,10 @@ class LiveUntrack(LiveBase):
         self.assertGreaterEqual(len(rounds_of(stream)), 2)
         with open(self.path("stream"), "wb") as f:
             f.write(stream)
-        # one chunk ended: the rest of the range is registered still
+        # one chunk ended: the rest of the mapping is registered still
+        v = self.vma
         self.assertEqual(len(uffds(a)), 1)
-        self.assertEqual(registered(a), [f"{addr + 16 * MIB:x}-{addr + self.BIG:x}"])
+        self.assertEqual(registered(a), [f"{v['start'] + 16 * MIB:x}-{v['end']:x}"])
         return p
 
     def restores(self):
