@@ -23,7 +23,8 @@
 
 enum { OPT_ALL = 256, OPT_NO_FREEZE, OPT_REPLACE, OPT_STRICT, OPT_FORCE, OPT_TIMEOUT,
        OPT_SNAPSHOT, OPT_COMPRESS, OPT_PARENT, OPT_TRACK, OPT_UPDATE, OPT_TRACK_METHOD,
-       OPT_LIVE, OPT_MAX_ROUNDS, OPT_MAX_DOWNTIME, OPT_LEAVE_STOPPED, OPT_PROGRESS };
+       OPT_LIVE, OPT_MAX_ROUNDS, OPT_MAX_DOWNTIME, OPT_LEAVE_STOPPED, OPT_PROGRESS,
+       OPT_COMPRESS_THREADS };
 
 struct image_args {
 	pid_t pid;
@@ -36,6 +37,7 @@ struct image_args {
 	unsigned int timeout_ms;	/* --timeout: longest wait for input */
 	bool compress;			/* --compress[=LEVEL] */
 	int level;			/* 0: zstd's default */
+	long threads;			/* --compress-threads (0: not given) */
 	const char *parent;		/* dump --parent FILE */
 	enum pgclone_engine engine;	/* dump --snapshot --engine */
 	enum pgclone_track_method track;	/* dump --track-method */
@@ -64,6 +66,7 @@ static const struct option image_longopts[] = {
 	{ "force", no_argument, NULL, OPT_FORCE },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "compress", optional_argument, NULL, OPT_COMPRESS },
+	{ "compress-threads", required_argument, NULL, OPT_COMPRESS_THREADS },
 	{ "parent", required_argument, NULL, OPT_PARENT },
 	{ "track", no_argument, NULL, OPT_TRACK },
 	{ "track-method", required_argument, NULL, OPT_TRACK_METHOD },
@@ -104,7 +107,7 @@ static int compress_option(const char *arg, struct image_args *a)
 }
 
 /* Parse the options of one image command; @allowed lists its letters. */
-/* A whole number of @what in [lo, hi], for --max-rounds and --max-downtime. */
+/* A whole number of @what in [lo, hi]: --max-rounds, --max-downtime, --compress-threads. */
 static int count_option(const char *what, const char *arg, long lo, long hi, long *out)
 {
 	char *end;
@@ -184,7 +187,7 @@ static int parse(int argc, char **argv, struct cli *cli, struct image_args *a,
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":p:s:l:d:o:i:e:nJvqhV", image_longopts,
 				NULL)) != -1) {
-		char key = c >= 256 ? "aFRSfTNCEKUMLmwxg"[c - 256] : (char)c;
+		char key = c >= 256 ? "aFRSfTNCEKUMLmwxgZ"[c - 256] : (char)c;
 
 		if (c != '?' && c != ':' && c != 'h' && c != 'V' &&
 		    !strchr(allowed, key))
@@ -239,6 +242,10 @@ static int parse(int argc, char **argv, struct cli *cli, struct image_args *a,
 		case OPT_FORCE: a->flags |= PGCLONE_FORCE; break;
 		case OPT_TIMEOUT: ret = timeout_option(optarg, &a->timeout_ms); break;
 		case OPT_COMPRESS: ret = compress_option(optarg, a); break;
+		case OPT_COMPRESS_THREADS:
+			ret = count_option("--compress-threads", optarg, 1,
+					   PGCLONE_MAX_COMPRESS_THREADS, &a->threads);
+			break;
 		case 'n': a->flags |= PGCLONE_DRY_RUN; break;
 		default: ret = common_option(c, argv, image_longopts, cli); break;
 		}
@@ -335,9 +342,11 @@ int cmd_dump(int argc, char **argv, struct cli *cli)
 	int parent_fd = -1, ret, status;
 
 	a.max_rounds = -2;
-	ret = parse(argc, argv, cli, &a, "dump", "psloaFNCEKMeJvqLmwxg");
+	ret = parse(argc, argv, cli, &a, "dump", "psloaFNCEKMeJvqLmwxgZ");
 	if (ret)
 		return ret;
+	if (a.threads && !a.compress)
+		return errx_usage("--compress-threads applies only with --compress");
 	if (!(a.flags & PGCLONE_LIVE) && (a.max_rounds != -2 || a.max_downtime_ms ||
 					  (a.flags & PGCLONE_LEAVE_STOPPED) || a.progress))
 		return errx_usage("%s applies only with --live",
@@ -414,7 +423,8 @@ int cmd_dump(int argc, char **argv, struct cli *cli)
 				 a.flags & PGCLONE_LIVE ? sandbox_ready_live :
 							  sandbox_ready_dump,
 			.compress = a.compress ? PGCLONE_COMPRESS_ZSTD : PGCLONE_COMPRESS_NONE,
-			.compress_level = a.level, .parent_fd = a.parent ? parent_fd : 0,
+			.compress_level = a.level, .compress_threads = (unsigned int)a.threads,
+			.parent_fd = a.parent ? parent_fd : 0,
 			.engine = a.engine, .track = a.track,
 			.max_rounds = a.max_rounds == -2 ? 0 :
 				      a.max_rounds == 0 ? PGCLONE_LIVE_NO_PRECOPY : (int)a.max_rounds,

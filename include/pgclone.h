@@ -372,9 +372,19 @@ struct pgclone_image_opts {
 	 * in place.  Non-zero: tracking is still ended, then -EIO.
 	 */
 	pgclone_ready_fn complete;
+	/*
+	 * dump, zstd: threads that compress besides the caller's (zstd's
+	 * ZSTD_c_nbWorkers; 0: none, the calling thread compresses), at most
+	 * PGCLONE_MAX_COMPRESS_THREADS.  The format is the same, and the
+	 * checksums, over the uncompressed bytes; the compressed bytes may
+	 * differ from a dump on one thread (never between two dumps with
+	 * threads, whatever their number).
+	 */
+	unsigned int compress_threads;
 	size_t :0;
 };
-#define pgclone_image_opts__last_field complete
+#define pgclone_image_opts__last_field compress_threads
+#define PGCLONE_MAX_COMPRESS_THREADS 64
 
 /*
  * Write [addr, addr + len) of @pid (or, with PGCLONE_DUMP_ALL, every

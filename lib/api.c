@@ -210,6 +210,7 @@ static bool image_opts_ok(const struct pgclone_image_opts *opts,
 	req->max_downtime_ms = OPTS_GET(opts, max_downtime_ms, 0);
 	req->live_round = OPTS_GET(opts, live_round, NULL);
 	req->complete = OPTS_GET(opts, complete, NULL);
+	req->compress_threads = OPTS_GET(opts, compress_threads, 0);
 	return !(opts->flags & ~allowed);
 }
 
@@ -217,14 +218,17 @@ static bool image_opts_ok(const struct pgclone_image_opts *opts,
 static int check_compress(struct pgc_request *req)
 {
 	if (req->compress == PGCLONE_COMPRESS_NONE) {
-		if (req->compress_level)
-			return pgc_fail(-EINVAL, "a compression level without compression");
+		if (req->compress_level || req->compress_threads)
+			return pgc_fail(-EINVAL, "a compression level or threads without compression");
 		return 0;
 	}
 	if (req->compress != PGCLONE_COMPRESS_ZSTD)
 		return pgc_fail(-EINVAL, "unknown compression %u", req->compress);
 	if (!req->compress_level)
 		req->compress_level = pgc_zstd_default_level();
+	if (req->compress_threads > PGCLONE_MAX_COMPRESS_THREADS)
+		return pgc_fail(-EINVAL, "%u compression threads: at most %u",
+				req->compress_threads, PGCLONE_MAX_COMPRESS_THREADS);
 	return pgc_zstd_check_level(req->compress_level);
 }
 
@@ -355,7 +359,7 @@ int pgclone_restore(pid_t pid, int fd, const struct pgclone_image_opts *opts,
 		return pgc_ret(pgc_fail(-EINVAL, "invalid pgclone_image_opts for a restore"));
 	if (pid <= 0 || fd < 0 || !result_ok(res))
 		return pgc_ret(pgc_fail(-EINVAL, "invalid arguments"));
-	if (req.compress || req.compress_level)	/* the image says how */
+	if (req.compress || req.compress_level || req.compress_threads)	/* the image says how */
 		return pgc_ret(pgc_fail(-EINVAL, "compression is a dump's choice, not a restore's"));
 	if (req.parent_fd)
 		return pgc_ret(pgc_fail(-EINVAL, "a parent image is a dump's; a restore takes a chain"));

@@ -524,6 +524,7 @@ struct pgc_request {
 	unsigned int input_timeout_ms;	/* restore: longest wait for image bytes */
 	unsigned int compress;		/* dump: enum pgclone_compression */
 	int compress_level;		/* dump: checked, 0 replaced by the default */
+	unsigned int compress_threads;	/* dump: zstd's workers (0: none) */
 	int parent_fd;			/* dump, PGCLONE_DELTA: the parent image */
 	const int *chain;		/* restore: the images before the last */
 	size_t nr_chain;

@@ -1547,12 +1547,18 @@ int pgc_image_dump(const struct pgc_request *req, bool all, int out,
 	pgc_img_tune_fd(out);
 	/* before the source stops: what cannot be had costs it nothing */
 	if (req->compress == PGCLONE_COMPRESS_ZSTD) {
-		d.z = pgc_zstd_new_writer(req->compress_level);
+		int err;
+
+		d.z = pgc_zstd_new_writer(req->compress_level, req->compress_threads, &err);
 		d.zbuf = malloc(pgc_zstd_pack_bound(PGC_IMG_CHUNK) +
 				PGC_IMG_BLOCK_HDR * PGC_IMG_IOV_BATCH);
 		if (!d.z || !d.zbuf) {
+			bool single = !d.z && err == -EOPNOTSUPP;
+
 			pgc_zstd_free(d.z);
 			free(d.zbuf);
+			if (single)
+				return pgc_fail(err, "this libzstd compresses on one thread only (built without ZSTD_MULTITHREAD): no compression threads");
 			return pgc_fail(-ENOMEM, "out of memory for the compressor");
 		}
 	}
