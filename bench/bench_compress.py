@@ -15,6 +15,14 @@ For each, with no compression and with each --levels level:
   dump to tmpfs        pgclone dump -o /dev/shm/img
   restore from tmpfs   pgclone restore -i /dev/shm/img into a victim
   through a pipe       pgclone dump -o - | pgclone restore -i -
+  through ssh          pgclone dump -o - | ssh -o Compression=no ... pgclone restore -i -
+                       (an sshd of the benchmark's own on 127.0.0.1,
+                       test/integration/sshd.py; ssh's own zlib off, as
+                       is OpenSSH's default, said explicitly so that only
+                       pgclone's compression is measured; and once more
+                       with -o Compression=yes for the dump stored as it
+                       is, ssh's zlib against pgclone's zstd; and
+                       "ssh ... true", the floor under every ssh row)
 and, as a yardstick, the zstd program compressing the stored image at the
 same level on one thread (zstd -T1 -LEVEL).  Every restore is compared
 with the source byte for byte once.  Throughput is data bytes
@@ -33,6 +41,7 @@ import time
 
 from benchlib import DST, PGCLONE, Victim, header, sh
 from needs import need_built, need_command
+from sshd import Sshd
 
 IMG = "/dev/shm/pgclone-bench-z.img"
 PY_HEAP = """
@@ -119,7 +128,7 @@ def restore_into(cmd_in, start, size, want=None):
         v.kill()
 
 
-def bench(name, pid, runs, levels):
+def bench(name, pid, runs, levels, sshd):
     start, end, what = largest_rw_private(pid)
     size = end - start
     want = digest(pid, start, size)
@@ -127,7 +136,9 @@ def bench(name, pid, runs, levels):
     for level in [None] + levels:
         opt = "" if level is None else f"--compress={level}"
         dump = f"{PGCLONE} dump -q --pid {pid} --src {start:#x} --len {size:#x} {opt}"
-        res = {"dump": [], "restore": [], "pipe": []}
+        res = {"dump": [], "restore": [], "pipe": [], "ssh": []}
+        if level is None:
+            res["ssh_zlib"] = []
         for i in range(runs):
             res["dump"].append(sh(f"{dump} -o {IMG}"))
             res["restore"].append(restore_into(
@@ -136,6 +147,12 @@ def bench(name, pid, runs, levels):
             res["pipe"].append(restore_into(
                 f"{dump} -o - | {PGCLONE} restore -q --pid {{pid}} -i - --dst {{dst}}",
                 start, size, want if i == 0 else None))
+            for col, zlib in (("ssh", "no"), ("ssh_zlib", "yes")):
+                if col in res:
+                    res[col].append(restore_into(
+                        f"{dump} -o - | {sshd.command('Compression=' + zlib)} {PGCLONE} "
+                        f"restore -q --pid {{pid}} -i - --dst {{dst}}",
+                        start, size, want if i == 0 else None))
         data, stored = stored_bytes(IMG)
         yard = None
         if level is not None and shutil.which("zstd"):
@@ -149,15 +166,19 @@ def bench(name, pid, runs, levels):
     mib = size / (1 << 20)
     print(f"\n{name}: {what} mapping, {mib:.0f} MiB, {rows[0][1] / (1 << 20):.0f} MiB of data")
     print("| source | compression | stored | ratio | dump to tmpfs | restore from tmpfs "
-          "| dump \\| restore, pipe | zstd -T1, same level |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| dump \\| restore, pipe | dump \\| ssh restore | zstd -T1, same level |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for level, data, stored, t, yard in rows:
         def rate(s):
             return f"{s:.3f} s ({data / s / (1 << 20):.0f} MiB/s)"
         print(f"| {name} | {'none' if level is None else f'zstd {level}'} "
               f"| {stored / (1 << 20):.1f} MiB | {data / stored:.2f} | {rate(t['dump'])} "
-              f"| {rate(t['restore'])} | {rate(t['pipe'])} "
+              f"| {rate(t['restore'])} | {rate(t['pipe'])} | {rate(t['ssh'])} "
               f"| {rate(yard) if yard else '-'} |", flush=True)
+    t = rows[0][3]
+    print(f"# {name}, stored as it is, through ssh -o Compression=yes (zlib): "
+          f"{t['ssh_zlib']:.3f} s ({rows[0][1] / t['ssh_zlib'] / (1 << 20):.0f} MiB/s)",
+          flush=True)
 
 
 def main():
@@ -176,12 +197,21 @@ def main():
         sources.append(("redis-server", lambda: start_redis(a.keys)))
     else:
         print("redis-server: skipped (apt-get install redis-server)")
-    for name, start in sources:
-        _, pid, stop = start()
-        try:
-            bench(name, pid, a.runs, levels)
-        finally:
-            stop()
+    work = tempfile.mkdtemp(prefix="pgclone-bench-z-")
+    sshd = Sshd(work)
+    try:
+        # the floor under every ssh row: connecting, key exchange, the shell
+        floor = min(sh(f"{sshd.command('Compression=no')} true") for _ in range(a.runs))
+        print(f"# ssh -o Compression=no ... true on 127.0.0.1: {floor:.3f} s", flush=True)
+        for name, start in sources:
+            _, pid, stop = start()
+            try:
+                bench(name, pid, a.runs, levels, sshd)
+            finally:
+                stop()
+    finally:
+        sshd.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,9 @@ tools/build.sh builds with fault points), as before uffd-wp: it hashes
 every page of the range in each stop, so its stalls say what the
 emulation costs, not what tracking costs.  The output says which one ran,
 and splits the final round's stop into its scan (finding the written
-pages, and for uffd-wp ending tracking) and its write.
+pages) and its write.  uffd-wp tracking ends after the stream, in short
+stops of their own (the source's stall measures them too): the output
+says how many and the longest.
 
 Usage: bench/bench_live.py [--size 1G] [--runs 3] [--max-downtime MS]
                            [--track-method HOW | --emulate]
@@ -69,6 +71,8 @@ def move(src, size, sshd, env, live, extra):
         j = json.loads(err.strip().splitlines()[-1])
         walk = re.search(r"phase scan: ([0-9.]+) ms", err)
         j["walk_ms"] = float(walk[1]) if walk else None
+        untrack = re.search(r"after the stream in (\d+) stops, the longest ([0-9.]+) ms", err)
+        j["untrack"] = (int(untrack[1]), float(untrack[2])) if untrack else None
         return stall, wall, j
     finally:
         dst.kill()
@@ -118,7 +122,7 @@ def main():
             rows["live"].append(s)
             walls["live"].append(w)
             rounds.append(j["rounds"])
-            finals.append(j["rounds"][-1])
+            finals.append(dict(j["rounds"][-1], untrack=j["untrack"]))
     finally:
         src.kill()
         sshd.stop()
@@ -135,7 +139,9 @@ def main():
         stops = ", ".join(f"{x['stopped_ms']:.0f}" for x in r)
         print(f"# live run {i + 1}: {len(r)} rounds, {sum(x['bytes'] for x in r) >> 20} MiB "
               f"sent; stopped per round (ms): {stops}; final round {finals[i]['pages']} "
-              f"pages; dirty rate {r[-1]['dirty_rate_mbs']:.1f} MB/s")
+              f"pages; dirty rate {r[-1]['dirty_rate_mbs']:.1f} MB/s"
+              + (f"; tracking ended after the stream in {finals[i]['untrack'][0]} stops, "
+                 f"the longest {finals[i]['untrack'][1]:.1f} ms" if finals[i]["untrack"] else ""))
     # the final round's stop: finding the written pages, then writing them
     scan = [f["scan_ms"] for f in finals]
     write = [f["stopped_ms"] - f["scan_ms"] for f in finals]

@@ -138,6 +138,7 @@ int sandbox_ready(void *ctx);
 int sandbox_ready_copy(void *ctx);
 /* opts.ready of a dump: the same, and every capability dropped first */
 int sandbox_ready_dump(void *ctx);
+int sandbox_ready_live(void *ctx);
 /*
  * opts.ready of a dump --snapshot: the dump's filter, but the capabilities
  * that reach the source are kept, for the library stops it once more at

@@ -23,7 +23,8 @@
 
 enum { OPT_ALL = 256, OPT_NO_FREEZE, OPT_REPLACE, OPT_STRICT, OPT_FORCE, OPT_TIMEOUT,
        OPT_SNAPSHOT, OPT_COMPRESS, OPT_PARENT, OPT_TRACK, OPT_UPDATE, OPT_TRACK_METHOD,
-       OPT_LIVE, OPT_MAX_ROUNDS, OPT_MAX_DOWNTIME, OPT_LEAVE_STOPPED, OPT_PROGRESS };
+       OPT_LIVE, OPT_MAX_ROUNDS, OPT_MAX_DOWNTIME, OPT_LEAVE_STOPPED, OPT_PROGRESS,
+       OPT_COMPRESS_THREADS };
 
 struct image_args {
 	pid_t pid;
@@ -36,6 +37,7 @@ struct image_args {
 	unsigned int timeout_ms;	/* --timeout: longest wait for input */
 	bool compress;			/* --compress[=LEVEL] */
 	int level;			/* 0: zstd's default */
+	long threads;			/* --compress-threads (0: not given) */
 	const char *parent;		/* dump --parent FILE */
 	enum pgclone_engine engine;	/* dump --snapshot --engine */
 	enum pgclone_track_method track;	/* dump --track-method */
@@ -64,6 +66,7 @@ static const struct option image_longopts[] = {
 	{ "force", no_argument, NULL, OPT_FORCE },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "compress", optional_argument, NULL, OPT_COMPRESS },
+	{ "compress-threads", required_argument, NULL, OPT_COMPRESS_THREADS },
 	{ "parent", required_argument, NULL, OPT_PARENT },
 	{ "track", no_argument, NULL, OPT_TRACK },
 	{ "track-method", required_argument, NULL, OPT_TRACK_METHOD },
@@ -104,7 +107,7 @@ static int compress_option(const char *arg, struct image_args *a)
 }
 
 /* Parse the options of one image command; @allowed lists its letters. */
-/* A whole number of @what in [lo, hi], for --max-rounds and --max-downtime. */
+/* A whole number of @what in [lo, hi]: --max-rounds, --max-downtime, --compress-threads. */
 static int count_option(const char *what, const char *arg, long lo, long hi, long *out)
 {
 	char *end;
@@ -117,6 +120,27 @@ static int count_option(const char *what, const char *arg, long lo, long hi, lon
 				  what, arg, lo, hi);
 	*out = v;
 	return 0;
+}
+
+/*
+ * dump --live: the stream is complete before the library ends tracking
+ * in the running source -- put it in place now, and end standard output
+ * (its reader, e.g. ssh to "restore -i -", sees the end of the stream
+ * without waiting for those stops).  -1: not called; else the exit
+ * status of the commit.
+ */
+static struct outfile *live_out;
+static int live_committed = -1;
+
+static int live_complete_cb(void *ctx)
+{
+	(void)ctx;
+	live_committed = outfile_commit(live_out);
+	if (!live_committed && !strcmp(live_out->path, "-")) {
+		close(STDOUT_FILENO);
+		hold_closed_fd(STDOUT_FILENO);	/* /dev/null, not a reused fd */
+	}
+	return live_committed;
 }
 
 /* dump --live: every round as the library reports it, for --json. */
@@ -163,7 +187,7 @@ static int parse(int argc, char **argv, struct cli *cli, struct image_args *a,
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":p:s:l:d:o:i:e:nJvqhV", image_longopts,
 				NULL)) != -1) {
-		char key = c >= 256 ? "aFRSfTNCEKUMLmwxg"[c - 256] : (char)c;
+		char key = c >= 256 ? "aFRSfTNCEKUMLmwxgZ"[c - 256] : (char)c;
 
 		if (c != '?' && c != ':' && c != 'h' && c != 'V' &&
 		    !strchr(allowed, key))
@@ -218,6 +242,10 @@ static int parse(int argc, char **argv, struct cli *cli, struct image_args *a,
 		case OPT_FORCE: a->flags |= PGCLONE_FORCE; break;
 		case OPT_TIMEOUT: ret = timeout_option(optarg, &a->timeout_ms); break;
 		case OPT_COMPRESS: ret = compress_option(optarg, a); break;
+		case OPT_COMPRESS_THREADS:
+			ret = count_option("--compress-threads", optarg, 1,
+					   PGCLONE_MAX_COMPRESS_THREADS, &a->threads);
+			break;
 		case 'n': a->flags |= PGCLONE_DRY_RUN; break;
 		default: ret = common_option(c, argv, image_longopts, cli); break;
 		}
@@ -311,12 +339,14 @@ int cmd_dump(int argc, char **argv, struct cli *cli)
 	struct outfile out;
 	char done[96];
 	bool to_stdout;
-	int parent_fd = -1, ret;
+	int parent_fd = -1, ret, status;
 
 	a.max_rounds = -2;
-	ret = parse(argc, argv, cli, &a, "dump", "psloaFNCEKMeJvqLmwxg");
+	ret = parse(argc, argv, cli, &a, "dump", "psloaFNCEKMeJvqLmwxgZ");
 	if (ret)
 		return ret;
+	if (a.threads && !a.compress)
+		return errx_usage("--compress-threads applies only with --compress");
 	if (!(a.flags & PGCLONE_LIVE) && (a.max_rounds != -2 || a.max_downtime_ms ||
 					  (a.flags & PGCLONE_LEAVE_STOPPED) || a.progress))
 		return errx_usage("%s applies only with --live",
@@ -390,23 +420,32 @@ int cmd_dump(int argc, char **argv, struct cli *cli)
 	PGCLONE_OPTS_OF(pgclone_image_opts, opts, .flags = a.flags,
 			.progress = progress_cb, .progress_ctx = cli,
 			.ready = a.flags & PGCLONE_SNAPSHOT ? sandbox_ready_snapshot :
-							      sandbox_ready_dump,
+				 a.flags & PGCLONE_LIVE ? sandbox_ready_live :
+							  sandbox_ready_dump,
 			.compress = a.compress ? PGCLONE_COMPRESS_ZSTD : PGCLONE_COMPRESS_NONE,
-			.compress_level = a.level, .parent_fd = a.parent ? parent_fd : 0,
+			.compress_level = a.level, .compress_threads = (unsigned int)a.threads,
+			.parent_fd = a.parent ? parent_fd : 0,
 			.engine = a.engine, .track = a.track,
 			.max_rounds = a.max_rounds == -2 ? 0 :
 				      a.max_rounds == 0 ? PGCLONE_LIVE_NO_PRECOPY : (int)a.max_rounds,
 			.max_downtime_ms = (unsigned int)a.max_downtime_ms,
-			.live_round = a.flags & PGCLONE_LIVE ? live_round_cb : NULL);
+			.live_round = a.flags & PGCLONE_LIVE ? live_round_cb : NULL,
+			.complete = a.flags & PGCLONE_LIVE ? live_complete_cb : NULL);
+	live_out = &out;
 	ret = pgclone_dump(a.pid, a.src.addr, a.len, out.fd, &opts, &res);
 	progress_done();
 	if (parent_fd >= 0)
 		close(parent_fd);
-	if (ret) {
+	if (live_committed > 0)		/* its one line said why */
+		return live_committed;
+	if (ret && live_committed < 0) {
 		outfile_abort(&out);	/* removes only the temporary file it made */
 		return report_lib_error(ret, "dump");
 	}
-	ret = outfile_commit(&out);
+	/* -ENOTRECOVERABLE: the stream is whole, then tracking was not
+	 * ended (EXIT_INCOMPLETE); its line, then the report */
+	status = ret ? report_lib_error(ret, "dump") : EXIT_DONE;
+	ret = live_committed < 0 ? outfile_commit(&out) : 0;
 	if (ret)
 		return ret;
 	output_committed();	/* the image is in place: a lost report is not a lost dump */
@@ -414,7 +453,7 @@ int cmd_dump(int argc, char **argv, struct cli *cli)
 	snprintf(done, sizeof(done), "dumped %zu range(s) of PID %d", res.nr_ranges,
 		 (int)a.pid);
 	pgclone_result_free(&res);
-	return check_report_written(to_stdout ? stderr : stdout, EXIT_DONE, done);
+	return check_report_written(to_stdout ? stderr : stdout, status, done);
 }
 
 static void close_inputs(const int *fds, size_t n)

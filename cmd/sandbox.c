@@ -215,6 +215,19 @@ int sandbox_ready_dump(void *ctx)
 	return process_filter(0, true) ? -1 : 0;
 }
 
+/*
+ * A live dump stops the source again after its final round, to end
+ * uffd-wp tracking a chunk per stop (lib/image/dump.c, live_untrack()):
+ * each seize is a new ptrace attach, which needs what the rounds before
+ * it had.  So it keeps the capabilities of a process dump (PRIV_PROCESS,
+ * permitted, none in effect) and takes only the filter.
+ */
+int sandbox_ready_live(void *ctx)
+{
+	(void)ctx;
+	return process_filter(0, true) ? -1 : 0;
+}
+
 int sandbox_ready_snapshot(void *ctx)
 {
 	(void)ctx;

@@ -363,9 +363,28 @@ struct pgclone_image_opts {
 	 * stopped, as estimated (0: PGCLONE_LIVE_DEFAULT_DOWNTIME_MS) */
 	unsigned int max_downtime_ms;
 	pgclone_live_fn live_round;	/* dump, PGCLONE_LIVE, optional: each round */
+	/*
+	 * dump, PGCLONE_LIVE, optional: the stream on @fd is complete (its
+	 * final round written) and nothing more will be written to it.
+	 * Called once the source runs again, before uffd-wp tracking is
+	 * ended in it in short stops: the caller may close @fd there, so
+	 * that the reader sees the end of the stream at once, or put a file
+	 * in place.  Non-zero: tracking is still ended, then -EIO.
+	 */
+	pgclone_ready_fn complete;
+	/*
+	 * dump, zstd: threads that compress besides the caller's (zstd's
+	 * ZSTD_c_nbWorkers; 0: none, the calling thread compresses), at most
+	 * PGCLONE_MAX_COMPRESS_THREADS.  The format is the same, and the
+	 * checksums, over the uncompressed bytes; the compressed bytes may
+	 * differ from a dump on one thread (never between two dumps with
+	 * threads, whatever their number).
+	 */
+	unsigned int compress_threads;
 	size_t :0;
 };
-#define pgclone_image_opts__last_field live_round
+#define pgclone_image_opts__last_field compress_threads
+#define PGCLONE_MAX_COMPRESS_THREADS 64
 
 /*
  * Write [addr, addr + len) of @pid (or, with PGCLONE_DUMP_ALL, every
@@ -377,7 +396,9 @@ struct pgclone_image_opts {
  * snapshot is taken (opts->engine: by the kernel, or a fork of it).
  * Returns 0 or -EINVAL, -ESRCH, -EPERM, -EBUSY, -EFAULT, -EOPNOTSUPP,
  * -ENOMEM, -EINTR, -EIO, -ENOSYS (PGCLONE_ENGINE_KERNEL on a kernel
- * without process_vm_mmap(2)).
+ * without process_vm_mmap(2)), or -ENOTRECOVERABLE (PGCLONE_LIVE: the
+ * stream is complete, opts->complete was called, then ending uffd-wp
+ * tracking in the source failed: it keeps pgclone's userfaultfd).
  */
 PGCLONE_API int pgclone_dump(pid_t pid, uint64_t addr, uint64_t len, int fd,
 			     const struct pgclone_image_opts *opts,

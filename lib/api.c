@@ -209,6 +209,8 @@ static bool image_opts_ok(const struct pgclone_image_opts *opts,
 	req->max_rounds = OPTS_GET(opts, max_rounds, 0);
 	req->max_downtime_ms = OPTS_GET(opts, max_downtime_ms, 0);
 	req->live_round = OPTS_GET(opts, live_round, NULL);
+	req->complete = OPTS_GET(opts, complete, NULL);
+	req->compress_threads = OPTS_GET(opts, compress_threads, 0);
 	return !(opts->flags & ~allowed);
 }
 
@@ -216,14 +218,17 @@ static bool image_opts_ok(const struct pgclone_image_opts *opts,
 static int check_compress(struct pgc_request *req)
 {
 	if (req->compress == PGCLONE_COMPRESS_NONE) {
-		if (req->compress_level)
-			return pgc_fail(-EINVAL, "a compression level without compression");
+		if (req->compress_level || req->compress_threads)
+			return pgc_fail(-EINVAL, "a compression level or threads without compression");
 		return 0;
 	}
 	if (req->compress != PGCLONE_COMPRESS_ZSTD)
 		return pgc_fail(-EINVAL, "unknown compression %u", req->compress);
 	if (!req->compress_level)
 		req->compress_level = pgc_zstd_default_level();
+	if (req->compress_threads > PGCLONE_MAX_COMPRESS_THREADS)
+		return pgc_fail(-EINVAL, "%u compression threads: at most %u",
+				req->compress_threads, PGCLONE_MAX_COMPRESS_THREADS);
 	return pgc_zstd_check_level(req->compress_level);
 }
 
@@ -234,7 +239,7 @@ static bool result_ok(struct pgclone_result *res)
 
 static const int dump_errors[] = {
 	-EINVAL, -ESRCH, -EPERM, -EBUSY, -EFAULT, -EOPNOTSUPP, -EPROTO, -ENOMEM,
-	-EINTR, -EIO, -ENOSYS,
+	-EINTR, -EIO, -ENOSYS, -ENOTRECOVERABLE,
 };
 
 /* Tracking needs the source frozen for the dump: its bits are read, then
@@ -264,8 +269,8 @@ static int check_live(struct pgc_request *req)
 	bool live = req->flags & PGCLONE_LIVE;
 
 	if (!live && (req->max_rounds || req->max_downtime_ms || req->live_round ||
-		      (req->flags & PGCLONE_LEAVE_STOPPED)))
-		return pgc_fail(-EINVAL, "rounds, a downtime, a round callback and PGCLONE_LEAVE_STOPPED are a live dump's (PGCLONE_LIVE)");
+		      req->complete || (req->flags & PGCLONE_LEAVE_STOPPED)))
+		return pgc_fail(-EINVAL, "rounds, a downtime, round and completion callbacks and PGCLONE_LEAVE_STOPPED are a live dump's (PGCLONE_LIVE)");
 	if (!live)
 		return 0;
 	if (req->flags & (PGCLONE_NO_FREEZE | PGCLONE_SNAPSHOT | PGCLONE_DELTA))
@@ -354,11 +359,11 @@ int pgclone_restore(pid_t pid, int fd, const struct pgclone_image_opts *opts,
 		return pgc_ret(pgc_fail(-EINVAL, "invalid pgclone_image_opts for a restore"));
 	if (pid <= 0 || fd < 0 || !result_ok(res))
 		return pgc_ret(pgc_fail(-EINVAL, "invalid arguments"));
-	if (req.compress || req.compress_level)	/* the image says how */
+	if (req.compress || req.compress_level || req.compress_threads)	/* the image says how */
 		return pgc_ret(pgc_fail(-EINVAL, "compression is a dump's choice, not a restore's"));
 	if (req.parent_fd)
 		return pgc_ret(pgc_fail(-EINVAL, "a parent image is a dump's; a restore takes a chain"));
-	if (req.max_rounds || req.max_downtime_ms || req.live_round)
+	if (req.max_rounds || req.max_downtime_ms || req.live_round || req.complete)
 		return pgc_ret(pgc_fail(-EINVAL, "rounds and downtime are a live dump's; a restore takes the stream as it is"));
 	if (!req.chain != !req.nr_chain || req.nr_chain > PGCLONE_MAX_CHAIN)
 		return pgc_ret(pgc_fail(-EINVAL, "a chain of images is an array of at most %u descriptors",

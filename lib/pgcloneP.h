@@ -336,6 +336,12 @@ void pgc_track_emul_rotate(struct pgc_track *t);
 /* ---- proc/status.c ---------------------------------------------------- */
 /* Field 22 of /proc/PID/stat: when it started, in clock ticks after boot. */
 int pgc_proc_start_time(pid_t pid, uint64_t *t) __must_check;
+/*
+ * Wait up to @ms for @pid to be in its group stop (state T).  A SIGSTOP
+ * left pending at a detach is taken by a thread on its way back to user
+ * mode, after PTRACE_DETACH returned: --leave-stopped waits for it.
+ */
+bool pgc_proc_wait_stopped(pid_t pid, unsigned int ms);
 /* /proc/sys/kernel/random/boot_id as two numbers. */
 int pgc_boot_id(uint64_t *hi, uint64_t *lo) __must_check;
 struct pgc_status {
@@ -518,6 +524,7 @@ struct pgc_request {
 	unsigned int input_timeout_ms;	/* restore: longest wait for image bytes */
 	unsigned int compress;		/* dump: enum pgclone_compression */
 	int compress_level;		/* dump: checked, 0 replaced by the default */
+	unsigned int compress_threads;	/* dump: zstd's workers (0: none) */
 	int parent_fd;			/* dump, PGCLONE_DELTA: the parent image */
 	const int *chain;		/* restore: the images before the last */
 	size_t nr_chain;
@@ -526,6 +533,7 @@ struct pgc_request {
 	int max_rounds;			/* dump, PGCLONE_LIVE: checked, defaults set */
 	unsigned int max_downtime_ms;
 	pgclone_live_fn live_round;
+	pgclone_ready_fn complete;	/* dump, PGCLONE_LIVE: the stream is complete */
 	int src_pin, dst_pin;		/* pidfds taken at the permission check, or -1 */
 };
 

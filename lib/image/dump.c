@@ -99,6 +99,8 @@ struct dumper {
 	/* PGCLONE_LIVE with uffd-wp: tracking armed by this dump, to end */
 	bool live_armed;
 	bool live_created;		/* ... with a userfaultfd it created */
+	size_t untrack_i;		/* uffd-wp, after the stream: the mapping */
+	uint64_t untrack_at;		/* ... and the address the next stop unregisters */
 };
 
 /* Record @nr pages at @off of range @range, merged with the last extent. */
@@ -1246,30 +1248,177 @@ static int live_end_uffd(struct dumper *d, const struct pgc_plan *plan)
 }
 
 /*
- * A live dump that failed leaves no userfaultfd of its own in the source,
- * nor a mapping registered with it: in a stop of its own if the source
- * runs (@stopped false), by the mappings as they are now.
+ * Unregister what is registered now (the mappings read again), then
+ * close the descriptor: in a stop of its own if the source runs
+ * (@stopped false).
  */
-static void live_undo(struct dumper *d, struct pgc_proc *proc, bool stopped)
+static int live_end_now(struct dumper *d, struct pgc_proc *proc, bool stopped)
 {
-	struct pgc_track *t = &d->track;
 	struct pgc_plan now = { 0 };
-	int ret;
+	int ret = stopped ? 0 : live_stop(d, proc);
 
-	if (!d->live_created || t->uffd_fd < 0)
-		return;
-	ret = stopped ? 0 : live_stop(d, proc);
 	if (!ret)
 		ret = pgc_maps_read(d->pid, &now.src_maps);
 	if (!ret)
 		ret = live_remote(d, proc, live_end_uffd, &now);
-	if (ret)
-		pr_warn("PID %d keeps pgclone's userfaultfd (descriptor %d) after the failed dump",
-			(int)d->pid, t->uffd_fd);
 	pgc_maps_free(&now.src_maps);
 	if (!stopped)
 		pgc_proc_release(proc);
+	return ret;
+}
+
+/*
+ * A live dump that failed leaves no userfaultfd of its own in the source,
+ * nor a mapping registered with it, by the mappings as they are now.
+ */
+static void live_undo(struct dumper *d, struct pgc_proc *proc, bool stopped)
+{
+	struct pgc_track *t = &d->track;
+
+	if (!d->live_created || t->uffd_fd < 0)
+		return;
+	if (live_end_now(d, proc, stopped))
+		pr_warn("PID %d keeps pgclone's userfaultfd (descriptor %d) after the failed dump",
+			(int)d->pid, t->uffd_fd);
 	d->live_armed = d->live_created = false;
+}
+
+/* The stream is complete, and ending tracking failed: what is left, and why. */
+static int kept_uffd(struct dumper *d)
+{
+	char why[200];
+
+	snprintf(why, sizeof(why), "%s", pgclone_last_error());
+	pgc_clear_error();
+	return pgc_fail(-ENOTRECOVERABLE, "the stream is complete, but PID %d keeps pgclone's userfaultfd (descriptor %d): ending uffd-wp tracking failed: %s",
+			(int)d->pid, d->track.uffd_fd, why);
+}
+
+/*
+ * The bytes of registered mappings one stop after the stream unregisters:
+ * the kernel clears their write-protection in the source's time, some
+ * 0.3 ms per MiB on a 2-vCPU VM (README, Live migration), where the
+ * whole of 1 GiB took 300-450 ms -- longer than the final round's stop.
+ */
+#define UNTRACK_CHUNK (16ULL << 20)
+
+/* The cursor on the next registered mapping: is there one? */
+static bool untrack_next(struct dumper *d, const struct pgc_vma_list *maps)
+{
+	while (d->untrack_i < maps->n && !(maps->v[d->untrack_i].vmflags & VMF_UFFD_WP))
+		d->untrack_i++;
+	return d->untrack_i < maps->n;
+}
+
+/* One stop's share: UNTRACK_CHUNK bytes from the cursor on. */
+static int live_untrack_chunk(struct dumper *d, const struct pgc_plan *plan)
+{
+	const struct pgc_vma_list *maps = &plan->src_maps;
+	uint64_t budget = UNTRACK_CHUNK;
+	int ret = 0;
+
+	while (!ret && budget && untrack_next(d, maps)) {
+		const struct pgc_vma *v = &maps->v[d->untrack_i];
+		uint64_t a = d->untrack_at > v->m.start ? d->untrack_at : v->m.start;
+		uint64_t b = v->m.end - a > budget ? a + budget : v->m.end;
+
+		ret = pgc_uffdwp_unregister(&d->rem, d->track.uffd_fd, a, b);
+		budget -= b - a;
+		d->untrack_at = b;
+		d->untrack_i += b == v->m.end;
+	}
+	return ret;
+}
+
+/*
+ * uffd-wp, the stream complete and the source running again: tracking
+ * ends in short stops, UNTRACK_CHUNK of the mappings the final round
+ * found registered per stop, the source let run between them at least
+ * as long as each stop took; then a last stop unregisters whatever is
+ * registered still (all of it when a stop failed or pgclone was
+ * interrupted) and closes the descriptor.  Asynchronous uffd-wp never
+ * blocks the source, so a range still registered meanwhile costs it
+ * nothing but a marker per page.  Only the last stop must succeed.
+ */
+static int live_untrack(struct dumper *d, struct pgc_proc *proc,
+			const struct pgc_plan *plan)
+{
+	uint64_t t_all = pgc_now_ns(), longest = 0;
+	unsigned int stops = 0;
+	int ret = 0;
+
+	d->untrack_i = 0;
+	d->untrack_at = 0;
+	while (!ret && untrack_next(d, &plan->src_maps)) {
+		uint64_t t = pgc_now_ns();
+		struct timespec ts;
+
+		ret = live_stop(d, proc);
+		if (!ret) {
+			ret = live_remote(d, proc, live_untrack_chunk, plan);
+			pgc_proc_release(proc);
+		}
+		t = pgc_now_ns() - t;
+		longest = t > longest ? t : longest;
+		stops++;
+		if (!ret)
+			ret = pgc_step(d->req, "live-untrack");
+		ts = (struct timespec){ (time_t)(t / 1000000000), (long)(t % 1000000000) };
+		if (!ret)
+			nanosleep(&ts, NULL);
+	}
+	if (ret)
+		pr_info("ending uffd-wp tracking of PID %d in stops failed (%s): the rest in one stop",
+			(int)d->pid, pgclone_last_error());
+	pgc_clear_error();
+	if (pgc_fault_point("live-untrack-last") || live_end_now(d, proc, false))
+		return kept_uffd(d);
+	pr_info("ended uffd-wp tracking of PID %d after the stream in %u stops, the longest %.3f ms (%.3f ms in all)",
+		(int)d->pid, stops + 1, (double)longest / 1e6,
+		(double)(pgc_now_ns() - t_all) / 1e6);
+	return 0;
+}
+
+/*
+ * The final round is in the stream: say so to the caller (who may close
+ * the stream, which its reader then sees end), then end uffd-wp
+ * tracking -- with the source running (live_untrack()), unless it is to
+ * stay stopped (PGCLONE_LEAVE_STOPPED): then in this stop, which no
+ * longer holds up a running source.  A failure from here on is
+ * -ENOTRECOVERABLE: the stream is whole and may have been restored.
+ */
+static int live_complete(struct dumper *d, struct pgc_proc *proc,
+			 const struct pgc_plan *plan)
+{
+	const struct pgc_request *req = d->req;
+	bool stay = req->flags & PGCLONE_LEAVE_STOPPED;
+	int ret = 0, err;
+
+	if (!stay)
+		pgc_proc_release(proc);
+	if (req->complete && req->complete(req->progress_ctx))
+		ret = pgc_fail(-ENOTRECOVERABLE, "the stream is complete, but the caller could not finish it");
+	if (d->track.uffd_fd >= 0 && !stay)
+		err = live_untrack(d, proc, plan);
+	else if (d->track.uffd_fd >= 0 && live_end_now(d, proc, true))
+		err = kept_uffd(d);
+	else
+		err = 0;
+	ret = ret ? ret : err;
+	/*
+	 * --leave-stopped: SIGSTOP while every thread is still ours, so it is
+	 * pending when they are let go and the group stop comes before
+	 * another instruction of the source's: it stays the instant of the
+	 * stream.  pgc_proc_release() then detaches, as always.  Sent to
+	 * the process, not to a thread: whichever thread is let go first
+	 * takes it and stops them all, and none runs on meanwhile.
+	 * Allowed: tracking opened its clear_refs, which only its own user
+	 * (or root of a root process) may.
+	 */
+	if (stay && kill(d->pid, SIGSTOP))
+		ret = pgc_fail(-ENOTRECOVERABLE, "the stream is complete, but PID %d could not be left stopped: %s",
+			       (int)d->pid, strerror(errno));
+	return ret;
 }
 
 static int new_generation(struct dumper *d)
@@ -1332,8 +1481,6 @@ static int dump_rounds(struct dumper *d, bool all, struct pgc_proc *proc,
 		final = pgc_live_final(&lv, d->data_len);
 		d->live.final = final;
 		d->src.frozen = final;
-		if (final && d->track.uffd_fd >= 0)
-			ret = live_remote(d, proc, live_end_uffd, plan);
 		/*
 		 * The caller's ready callback (pgclone(1) drops its privileges
 		 * there) once the source is stopped for the last time: each
@@ -1367,24 +1514,8 @@ static int dump_rounds(struct dumper *d, bool all, struct pgc_proc *proc,
 	}
 	if (ret)
 		live_undo(d, proc, held);
-	/*
-	 * --leave-stopped: SIGSTOP while every thread is still ours, so it is
-	 * pending when they are let go and the group stop comes before
-	 * another instruction of the source's: it stays the instant of the
-	 * stream.  pgc_proc_release() then detaches, as always.  Sent to
-	 * the process, not to a thread: whichever thread is let go first
-	 * takes it and stops them all, and none runs on meanwhile.
-	 */
-	if (!ret && (req->flags & PGCLONE_LEAVE_STOPPED)) {
-		/* allowed: tracking opened its clear_refs, which only its
-		 * own user (or root of a root process) may */
-		int err = kill(d->pid, SIGSTOP) ? errno : 0;
-
-		if (err)
-			ret = pgc_fail(err == EPERM ? -EPERM : -ESRCH,
-				       "cannot stop PID %d after the final round: %s",
-				       (int)d->pid, strerror(err));
-	}
+	else
+		ret = live_complete(d, proc, plan);
 	free(shape);
 	return ret;
 }
@@ -1416,12 +1547,18 @@ int pgc_image_dump(const struct pgc_request *req, bool all, int out,
 	pgc_img_tune_fd(out);
 	/* before the source stops: what cannot be had costs it nothing */
 	if (req->compress == PGCLONE_COMPRESS_ZSTD) {
-		d.z = pgc_zstd_new_writer(req->compress_level);
+		int err;
+
+		d.z = pgc_zstd_new_writer(req->compress_level, req->compress_threads, &err);
 		d.zbuf = malloc(pgc_zstd_pack_bound(PGC_IMG_CHUNK) +
 				PGC_IMG_BLOCK_HDR * PGC_IMG_IOV_BATCH);
 		if (!d.z || !d.zbuf) {
+			bool single = !d.z && err == -EOPNOTSUPP;
+
 			pgc_zstd_free(d.z);
 			free(d.zbuf);
+			if (single)
+				return pgc_fail(err, "this libzstd compresses on one thread only (built without ZSTD_MULTITHREAD): no compression threads");
 			return pgc_fail(-ENOMEM, "out of memory for the compressor");
 		}
 	}
@@ -1516,6 +1653,11 @@ done:
 		ret = pgc_fail(-ESRCH, "PID %d exited while pgclone armed tracking in it",
 			       (int)d.pid);
 	pgc_proc_release(&proc);
+	/* --leave-stopped: stopped when the call returns, not a moment after */
+	if ((req->flags & PGCLONE_LEAVE_STOPPED) && (!ret || ret == -ENOTRECOVERABLE) &&
+	    !pgc_proc_wait_stopped(d.pid, 1000))
+		pr_warn("PID %d was sent SIGSTOP after the final round, but is not stopped a second later",
+			(int)d.pid);
 	close_source(&d);
 	if (snapped) {
 		int err = pgc_snapshot_drop(&snap);
@@ -1523,14 +1665,17 @@ done:
 		ret = ret ? ret : err;
 	}
 	pgc_phase_end(&ph, "detach");
-	if (!ret) {
-		ret = pgc_result_fill(res, &plan);
+	/* -ENOTRECOVERABLE: the stream is whole, and reported as such */
+	if (!ret || ret == -ENOTRECOVERABLE) {
+		int err = pgc_result_fill(res, &plan);
+
+		ret = ret ? ret : err;
 		res->engine = PGCLONE_ENGINE_COPY;
 		res->bytes_copied = d.live_bytes ? d.live_bytes : d.data_len;
 		res->pages_copied = res->bytes_copied / PGC_PAGE_SIZE;
 	}
 	elapsed = pgc_phases_elapsed(&ph);
-	if (!ret)
+	if (!ret || ret == -ENOTRECOVERABLE)
 		res->elapsed_ns = elapsed;
 	free(crcs);
 	close_source(&d);

@@ -104,7 +104,9 @@ int pgc_img_write_full(int fd, const void *buf, size_t len);
 
 /* zstd.c: one block writer or reader (a zstd context and its buffers). */
 struct pgc_zstd;
-struct pgc_zstd *pgc_zstd_new_writer(int level);
+/* @threads: zstd's workers (0: compress in the calling thread); NULL and
+ * *@err -ENOMEM, or -EOPNOTSUPP for threads from a libzstd without them. */
+struct pgc_zstd *pgc_zstd_new_writer(int level, unsigned int threads, int *err);
 struct pgc_zstd *pgc_zstd_new_reader(void);
 void pgc_zstd_free(struct pgc_zstd *z);
 /* Bytes pgc_zstd_pack() may write for @n raw bytes. */

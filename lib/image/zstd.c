@@ -43,13 +43,26 @@ int pgc_zstd_check_level(int level)
 	return 0;
 }
 
-struct pgc_zstd *pgc_zstd_new_writer(int level)
+struct pgc_zstd *pgc_zstd_new_writer(int level, unsigned int threads, int *err)
 {
 	struct pgc_zstd *z = calloc(1, sizeof(*z));
 
+	*err = -ENOMEM;
 	if (!z)
 		return NULL;
 	z->cctx = ZSTD_createCCtx();
+	/*
+	 * Workers split each block into jobs compressed side by side; a
+	 * libzstd built without ZSTD_MULTITHREAD refuses any but 0.  Their
+	 * frames are the same whatever their number (zstd's promise for
+	 * nbWorkers >= 1), and a reader inflates them as any other.
+	 */
+	if (z->cctx && threads &&
+	    ZSTD_isError(ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_nbWorkers, (int)threads))) {
+		pgc_zstd_free(z);
+		*err = -EOPNOTSUPP;
+		return NULL;
+	}
 	/*
 	 * The frame states its content size (a reader checks it before
 	 * inflating) and carries no checksum of its own: the trailer's

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pgcloneP.h"
@@ -133,32 +134,62 @@ int pgc_status_read(pid_t pid, pid_t tid, struct pgc_status *st)
 	return 0;
 }
 
-int pgc_proc_start_time(pid_t pid, uint64_t *t)
+/* /proc/PID/stat from the field after the comm (which may hold anything
+ * but ends at the last ')'): " S PPID ...", field 3 first. */
+static int read_stat(pid_t pid, char *buf, size_t len, const char **after)
 {
-	char path[64], buf[1024];
-	unsigned long long v;
-	const char *p;
+	char path[64];
 	ssize_t n;
 	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return pgc_fail(-ESRCH, "cannot open %s", path);
-	n = read(fd, buf, sizeof(buf) - 1);
+		return -ESRCH;
+	n = read(fd, buf, len - 1);
 	close(fd);
 	if (n <= 0)
-		return pgc_fail(-ESRCH, "cannot read %s", path);
+		return -ESRCH;
 	buf[n] = '\0';
-	/* after the comm, which may hold anything but ends at the last ')':
-	 * state is field 3, starttime field 22 */
-	p = strrchr(buf, ')');
-	for (int field = 2; p && field < 22; field++)
+	*after = strrchr(buf, ')');
+	if (!*after || (*after)[1] != ' ' || !(*after)[2])
+		return -EIO;
+	++*after;
+	return 0;
+}
+
+int pgc_proc_start_time(pid_t pid, uint64_t *t)
+{
+	char buf[1024];
+	unsigned long long v;
+	const char *p;
+	int ret = read_stat(pid, buf, sizeof(buf), &p);
+
+	if (ret)
+		return pgc_fail(ret, "cannot read /proc/%d/stat", (int)pid);
+	/* starttime is field 22 */
+	for (int field = 3; p && field < 22; field++)
 		p = strchr(p + 1, ' ');
 	if (!p || sscanf(p + 1, "%llu", &v) != 1)
-		return pgc_fail(-EIO, "cannot parse %s", path);
+		return pgc_fail(-EIO, "cannot parse /proc/%d/stat", (int)pid);
 	*t = v;
 	return 0;
+}
+
+bool pgc_proc_wait_stopped(pid_t pid, unsigned int ms)
+{
+	for (unsigned int i = 0; i <= ms; i++) {
+		struct timespec ms1 = { 0, 1000000 };
+		char buf[1024];
+		const char *p;
+
+		if (read_stat(pid, buf, sizeof(buf), &p))
+			return false;
+		if (p[1] == 'T')
+			return true;
+		nanosleep(&ms1, NULL);
+	}
+	return false;
 }
 
 int pgc_boot_id(uint64_t *hi, uint64_t *lo)

@@ -478,6 +478,20 @@ int pgc_uffdwp_protect(int pagemap_fd, pid_t pid,
 	return err;
 }
 
+int pgc_uffdwp_unregister(struct pgc_remote *r, int fd, uint64_t start,
+			  uint64_t stop)
+{
+	struct uffdio_range rg = { start, stop - start };
+	struct session s;
+	long ret;
+	int err = begin(&s, r);
+
+	/* EINVAL: unmapped or not registered meanwhile, nothing to clear */
+	if (!err)
+		err = rioctl(&s, &ret, fd, UFFDIO_UNREGISTER, &rg, sizeof(rg));
+	return end(&s, err);
+}
+
 int pgc_uffdwp_disarm(struct pgc_remote *r, int fd,
 		      const struct pgc_vma *const *vmas, size_t n)
 {

@@ -63,6 +63,16 @@ int pgc_uffdwp_protect(int pagemap_fd, pid_t pid,
 		       const struct pgc_vma *const *vmas, size_t n) __must_check;
 
 /*
+ * Unregister [@start, @stop) of the target from its userfaultfd @fd: the
+ * kernel clears the write-protection of every page there, which costs
+ * the target's time (some 0.3 ms per MiB), so a live dump ends tracking a
+ * bounded range per stop.  Parts not registered (any more) are passed
+ * over.  Returns 0, -ESRCH, -EPERM or -EIO (the syscall could not run).
+ */
+int pgc_uffdwp_unregister(struct pgc_remote *r, int fd, uint64_t start,
+			  uint64_t stop) __must_check;
+
+/*
  * End tracking: unregister the mappings @vmas (@n of them; those not
  * registered are passed over), then close @fd in the target.  Returns 0,
  * -ESRCH, -EPERM or -EIO.

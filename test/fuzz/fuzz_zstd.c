@@ -93,8 +93,9 @@ static void round_trip(const uint8_t *data, size_t size)
 	/* one context per level, kept: creating one costs more than a run */
 	static struct pgc_zstd *ws[5], *r;
 	int pick = data[0] % 5, level = pick - 1;	/* -1 to 3 */
+	int err;
 	struct pgc_zstd *w = ws[pick] ? ws[pick] :
-			     (ws[pick] = pgc_zstd_new_writer(level ? level : 3));
+			     (ws[pick] = pgc_zstd_new_writer(level ? level : 3, 0, &err));
 	uint8_t *block = malloc(pgc_zstd_pack_bound(size)), *back = malloc(size);
 	uint64_t stored = 0;
 	size_t len, got = 0;

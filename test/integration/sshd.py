@@ -44,9 +44,17 @@ class Sshd:
                     self.stop()
                     raise RuntimeError("sshd did not start: see " + self.log.name)
                 time.sleep(0.1)
-        self.ssh = (f"ssh -p {self.port} -i {d}/client -o UserKnownHostsFile=/dev/null "
-                    "-o StrictHostKeyChecking=no -o BatchMode=yes -o LogLevel=ERROR "
-                    + " ".join(f"-o SendEnv={k}" for k in env_names) + " root@127.0.0.1")
+        self.env_names = env_names
+        self.ssh = self.command()
+
+    def command(self, *options):
+        """The ssh command line to run a command as root through it, with
+        more -o @options (e.g. "Compression=no") before the host."""
+        d = self.dir
+        return (f"ssh -p {self.port} -i {d}/client -o UserKnownHostsFile=/dev/null "
+                "-o StrictHostKeyChecking=no -o BatchMode=yes -o LogLevel=ERROR "
+                + " ".join(f"-o SendEnv={k}" for k in self.env_names)
+                + "".join(f" -o {o}" for o in options) + " root@127.0.0.1")
 
     def stop(self):
         if self.p.poll() is None:

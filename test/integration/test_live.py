@@ -546,3 +546,160 @@ class LivePagemapWalk(LiveBase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+def uffd_fdinfos(v):
+    """Descriptors whose /proc/PID/fdinfo is a userfaultfd's (its "API:"
+    line), whatever /proc/PID/fd says of them."""
+    out = []
+    for n in fds(v):
+        try:
+            with open(f"/proc/{v.pid}/fdinfo/{n}") as f:
+                if any(line.startswith("API:") for line in f):
+                    out.append(n)
+        except FileNotFoundError:
+            pass
+    return out
+
+
+@unittest.skipUnless(UFFD_WP, "the kernel has no asynchronous uffd-wp mode")
+class LiveUntrack(LiveBase):
+    """uffd-wp tracking ends after the stream, with the source running, a
+    16 MiB chunk of the range per short stop (lib/image/dump.c,
+    live_untrack()), then a last stop closes the descriptor."""
+    BIG = 64 * MIB
+
+    def big_source(self):
+        a = self.victim()
+        addr = a.addr(f"anon {self.BIG:#x}")
+        a.ok(f"fill {addr:#x} {self.BIG:#x} 7")
+        a.ok(f"rewrite {addr:#x} {self.BIG:#x} {RATE}")
+        # the whole mapping is registered: the kernel may have merged a
+        # neighbour into it (an ASan build's victim has one)
+        self.vma = a.vma_at(addr)
+        return a, addr
+
+    def dump_args(self, a, addr, *extra):
+        return ["dump", "--pid", str(a.pid), "--src", hex(addr), "--len", hex(self.BIG),
+                "--live", *self.method, *extra]
+
+    def assert_clean(self, a, before):
+        self.assert_no_tracking(a, before)
+        self.assertEqual(uffd_fdinfos(a), [], "a userfaultfd by /proc/PID/fdinfo")
+        self.assertEqual(a.cmd("ping"), "pong")
+
+    def test_tracking_ends_after_the_stream_in_short_stops(self):
+        a, addr = self.big_source()
+        before = fds(a)
+        v = self.vma
+        stops = -(-(v["end"] - v["start"]) // (16 * MIB)) + 1
+        r = run(*self.dump_args(a, addr, "-v", "-o", self.path("stream")),
+                env=self.env(), check=0)
+        lines = r.stderr.splitlines()
+        final = [i for i, x in enumerate(lines) if "(final, frozen)" in x]
+        ended = [i for i, x in enumerate(lines)
+                 if f"ended uffd-wp tracking of PID {a.pid} after the stream in {stops} stops"
+                 in x]
+        # 64 MiB: four chunks of 16, then the stop that closes the descriptor
+        self.assertGreaterEqual(stops, 5)
+        self.assertEqual(len(ended), 1, r.stderr)
+        self.assertEqual(len(final), 1, r.stderr)
+        self.assertLess(final[0], ended[0], "tracking ended before the final round")
+        self.assertIn(self.state(a.pid), "SR")
+        self.assert_clean(a, before)
+
+    def stopped_between_chunks(self, a, addr):
+        """pgclone -o - stopped at its first chunk's fault point; the
+        stream it wrote, read to its end meanwhile."""
+        p = subprocess.Popen([PGCLONE, *self.dump_args(a, addr, "-o", "-")],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=dict(os.environ, PGCLONE_FAULT_STOP="live-untrack",
+                                      **self.env()))
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        stream = p.stdout.read()    # to EOF: while pgclone still runs
+        self.assertIsNone(p.poll(), "the stream ended only when pgclone exited")
+        deadline = time.time() + 30
+        while self.state(p.pid) != "T" and time.time() < deadline:
+            time.sleep(0.01)
+        self.assertEqual(self.state(p.pid), "T", "never reached live-untrack")
+        self.assertGreaterEqual(len(rounds_of(stream)), 2)
+        with open(self.path("stream"), "wb") as f:
+            f.write(stream)
+        # one chunk ended: the rest of the mapping is registered still
+        v = self.vma
+        self.assertEqual(len(uffds(a)), 1)
+        self.assertEqual(registered(a), [f"{v['start'] + 16 * MIB:x}-{v['end']:x}"])
+        return p
+
+    def restores(self):
+        b = self.victim()
+        run("restore", "--pid", b.pid, "-i", self.path("stream"), "--dst",
+            hex(self.free_addr(b)), env=self.env(), check=0)
+
+    def test_the_stream_ends_before_tracking_does(self):
+        """The reader of -o - sees the end of the stream while tracking
+        is still being ended; SIGCONT, and it ends."""
+        a, addr = self.big_source()
+        before = fds(a)
+        p = self.stopped_between_chunks(a, addr)
+        self.restores()
+        # it stops at the fault point of every chunk: on, each time
+        deadline = time.time() + 60
+        while p.poll() is None and time.time() < deadline:
+            p.send_signal(signal.SIGCONT)
+            time.sleep(0.05)
+        _, err = p.communicate(timeout=10)
+        self.assertEqual(p.returncode, 0, err)
+        self.assert_clean(a, before)
+
+    def test_sigint_between_chunks_ends_tracking_at_once(self):
+        a, addr = self.big_source()
+        before = fds(a)
+        p = self.stopped_between_chunks(a, addr)
+        p.send_signal(signal.SIGINT)
+        p.send_signal(signal.SIGCONT)
+        _, err = p.communicate(timeout=60)
+        # the stream was complete: an interrupt only hurries the rest
+        self.assertEqual(p.returncode, 0, err)
+        self.assert_clean(a, before)
+
+    def test_sigkill_between_chunks_window(self):
+        """The window pgclone(1) documents (SAFETY, beside the injection's): pgclone SIGKILLed
+        between two stops leaves its userfaultfd in the source, with the
+        part of the range not yet unregistered registered; the source runs
+        on (the asynchronous mode never blocks a write), and the stream is
+        whole."""
+        a, addr = self.big_source()
+        p = self.stopped_between_chunks(a, addr)
+        p.kill()
+        p.communicate(timeout=30)
+        self.restores()
+        self.assertIn(self.state(a.pid), "SR")
+        self.assertEqual(a.cmd("ping"), "pong")
+        # its writer goes on (over the registered part too): never blocked
+        first = a.read(addr, self.BIG)
+        time.sleep(0.5)
+        self.assertNotEqual(a.read(addr, self.BIG), first, "the source stopped writing")
+        self.assertEqual(len(uffds(a)), 1)
+        self.assertEqual(len(uffd_fdinfos(a)), 1)
+
+    def test_failures_after_the_stream(self):
+        """A stop between chunks that fails: the rest in the last stop,
+        exit 0.  The last stop failing: exit 3 (the stream is whole), one
+        line naming the descriptor the source keeps."""
+        a, addr = self.big_source()
+        before = fds(a)
+        r = run(*self.dump_args(a, addr, "-o", self.path("stream")),
+                env=dict(self.env(), PGCLONE_FAULT_FAIL="live-untrack"), check=0)
+        self.assert_clean(a, before)
+        r = run(*self.dump_args(a, addr, "-o", self.path("stream")),
+                env=dict(self.env(), PGCLONE_FAULT_FAIL="live-untrack-last"), check=None)
+        self.assertEqual(r.returncode, 3, r.stderr)
+        lines = r.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, r.stderr)
+        fd = uffds(a)
+        self.assertEqual(len(fd), 1)
+        self.assertIn(f"the stream is complete, but PID {a.pid} keeps pgclone's "
+                      f"userfaultfd (descriptor {fd[0]})", lines[0])
+        self.restores()
+        self.assertEqual(a.cmd("ping"), "pong")
