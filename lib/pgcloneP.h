@@ -342,6 +342,11 @@ int pgc_proc_start_time(pid_t pid, uint64_t *t) __must_check;
  * mode, after PTRACE_DETACH returned: --leave-stopped waits for it.
  */
 bool pgc_proc_wait_stopped(pid_t pid, unsigned int ms);
+/*
+ * Whether @pid has exited (reaped, or a zombie): its descriptors and its
+ * memory went with it.
+ */
+bool pgc_proc_gone(pid_t pid);
 /* /proc/sys/kernel/random/boot_id as two numbers. */
 int pgc_boot_id(uint64_t *hi, uint64_t *lo) __must_check;
 struct pgc_status {

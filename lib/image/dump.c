@@ -1283,11 +1283,21 @@ static void live_undo(struct dumper *d, struct pgc_proc *proc, bool stopped)
 	d->live_armed = d->live_created = false;
 }
 
-/* The stream is complete, and ending tracking failed: what is left, and why. */
+/*
+ * The stream is complete, and ending tracking failed: what is left, and
+ * why.  Nothing, if the source has exited meanwhile: its descriptor and
+ * registrations went with it.
+ */
 static int kept_uffd(struct dumper *d)
 {
 	char why[200];
 
+	if (pgc_proc_gone(d->pid)) {
+		pgc_clear_error();
+		pr_info("PID %d exited while uffd-wp tracking was being ended: nothing of pgclone's is left in it",
+			(int)d->pid);
+		return 0;
+	}
 	snprintf(why, sizeof(why), "%s", pgclone_last_error());
 	pgc_clear_error();
 	return pgc_fail(-ENOTRECOVERABLE, "the stream is complete, but PID %d keeps pgclone's userfaultfd (descriptor %d): ending uffd-wp tracking failed: %s",

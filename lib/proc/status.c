@@ -192,6 +192,16 @@ bool pgc_proc_wait_stopped(pid_t pid, unsigned int ms)
 	return false;
 }
 
+bool pgc_proc_gone(pid_t pid)
+{
+	char buf[1024];
+	const char *p;
+
+	if (read_stat(pid, buf, sizeof(buf), &p))
+		return true;
+	return p[1] == 'Z' || p[1] == 'X';
+}
+
 int pgc_boot_id(uint64_t *hi, uint64_t *lo)
 {
 	char buf[64], hex[33];

@@ -683,6 +683,22 @@ class LiveUntrack(LiveBase):
         self.assertEqual(len(uffds(a)), 1)
         self.assertEqual(len(uffd_fdinfos(a)), 1)
 
+    def test_source_exiting_between_chunks(self):
+        """A source that exits while tracking is being ended took its
+        userfaultfd and registrations with it: exit 0, and no line saying
+        that it keeps anything."""
+        a, addr = self.big_source()
+        p = self.stopped_between_chunks(a, addr)
+        a.kill()    # reaped: its PID is gone
+        deadline = time.time() + 60
+        while p.poll() is None and time.time() < deadline:
+            p.send_signal(signal.SIGCONT)
+            time.sleep(0.05)
+        _, err = p.communicate(timeout=10)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertNotIn("keeps", err.decode())
+        self.restores()
+
     def test_failures_after_the_stream(self):
         """A stop between chunks that fails: the rest in the last stop,
         exit 0.  The last stop failing: exit 3 (the stream is whole), one
