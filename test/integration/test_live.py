@@ -631,6 +631,16 @@ class LiveUntrack(LiveBase):
         self.assertEqual(registered(a), [f"{v['start'] + 16 * MIB:x}-{v['end']:x}"])
         return p
 
+    @staticmethod
+    def continue_to_exit(p):
+        """pgclone stops at the fault point of every chunk: SIGCONT it on
+        each time until it exits; its stderr."""
+        deadline = time.time() + 60
+        while p.poll() is None and time.time() < deadline:
+            p.send_signal(signal.SIGCONT)
+            time.sleep(0.05)
+        return p.communicate(timeout=10)[1]
+
     def restores(self):
         b = self.victim()
         run("restore", "--pid", b.pid, "-i", self.path("stream"), "--dst",
@@ -643,12 +653,7 @@ class LiveUntrack(LiveBase):
         before = fds(a)
         p = self.stopped_between_chunks(a, addr)
         self.restores()
-        # it stops at the fault point of every chunk: on, each time
-        deadline = time.time() + 60
-        while p.poll() is None and time.time() < deadline:
-            p.send_signal(signal.SIGCONT)
-            time.sleep(0.05)
-        _, err = p.communicate(timeout=10)
+        err = self.continue_to_exit(p)
         self.assertEqual(p.returncode, 0, err)
         self.assert_clean(a, before)
 
@@ -690,11 +695,7 @@ class LiveUntrack(LiveBase):
         a, addr = self.big_source()
         p = self.stopped_between_chunks(a, addr)
         a.kill()    # reaped: its PID is gone
-        deadline = time.time() + 60
-        while p.poll() is None and time.time() < deadline:
-            p.send_signal(signal.SIGCONT)
-            time.sleep(0.05)
-        _, err = p.communicate(timeout=10)
+        err = self.continue_to_exit(p)
         self.assertEqual(p.returncode, 0, err)
         self.assertNotIn("keeps", err.decode())
         self.restores()
