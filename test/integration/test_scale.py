@@ -5,6 +5,7 @@ and their advice in one madvise; the destination gets the source's
 bytes, layout and advice all the same; a failure in the middle of
 placing many VMAs leaves the target as it was."""
 import re
+import subprocess
 
 from harness import PAGE, Snapshot, VictimTest, copy_engine_only, run
 
@@ -115,3 +116,53 @@ class ManyVmas(VictimTest):
         self.assertIn("cannot move", r.stderr)
         sa.assert_unchanged(self)
         sc.assert_unchanged(self)
+
+
+GIB = 1 << 30
+STAGE_RE = re.compile(r"building aside at 0x([0-9a-f]+)")
+
+
+@copy_engine_only("where the copy engine builds a clone before placing it")
+class LargeRange(VictimTest):
+    """A range of a gigabyte or more is built where mremap() can move it
+    into place a PUD entry at a time: at the destination's offset within
+    a gigabyte.  A target without the address space for that still gets
+    its clone, aligned within a huge page only."""
+    LEN = 2 * GIB
+    OFFS = (0, 5 * PAGE, GIB - PAGE, GIB + 123 * PAGE, 2 * GIB - PAGE)
+
+    def clone(self, b, dst):
+        a = self.victim()
+        addr = a.addr(f"reserve {self.LEN:#x} noreserve")
+        for k, off in enumerate(self.OFFS):
+            a.ok(f"fill {addr + off:#x} {PAGE:#x} {k + 1}")
+        r = run("--pid", a.pid, "--src", hex(addr), "--len", hex(self.LEN),
+                "--target", b.pid, "--dst", hex(dst), "--engine", "copy", "-vv")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for off in self.OFFS:
+            self.assertEqual(b.read(dst + off, PAGE), a.read(addr + off, PAGE))
+        [v] = [x for x in b.vmas() if x["start"] <= dst < x["end"]]
+        self.assertEqual((v["start"], v["end"]), (dst, dst + self.LEN))
+        m = STAGE_RE.search(r.stderr)
+        self.assertIsNotNone(m, r.stderr[-2000:])
+        return int(m[1], 16)
+
+    def test_built_at_the_destinations_offset_within_a_gib(self):
+        b = self.victim()
+        # neither end on a gigabyte: only the offset within one can match
+        dst = self.free_addr(b, size=4 * GIB) + 3 * (2 << 20)
+        stage = self.clone(b, dst)
+        print(f"\ndestination 0x{dst:x}, built at 0x{stage:x}")
+        self.assertEqual((stage - dst) % GIB, 0)
+
+    def test_tight_address_space_aligns_within_a_huge_page(self):
+        b = self.victim()
+        dst = self.free_addr(b, size=4 * GIB) + 3 * (2 << 20)
+        with open(f"/proc/{b.pid}/status") as f:
+            vmsize = int(re.search(r"VmSize:\s+(\d+) kB", f.read())[1]) << 10
+        # room for the stage and a little, not for a gigabyte more
+        limit = vmsize + self.LEN + 256 * (1 << 20)
+        subprocess.run(["prlimit", "--pid", str(b.pid), f"--as={limit}"], check=True)
+        stage = self.clone(b, dst)
+        print(f"\nRLIMIT_AS {limit >> 20} MiB: destination 0x{dst:x}, built at 0x{stage:x}")
+        self.assertEqual((stage - dst) % (2 << 20), 0)
