@@ -411,13 +411,13 @@ void pgc_img_free(struct pgc_img *img)
 	img->flat = NULL;
 }
 
-struct pgc_img_batch *pgc_img_batch_new(void)
+struct pgc_img_batch *pgc_img_batch_new(size_t cap)
 {
 	struct pgc_img_batch *b = calloc(1, sizeof(*b));
 
 	if (b) {
-		b->buf = malloc(PGC_IMG_CHUNK);
-		b->cap = PGC_IMG_CHUNK;
+		b->buf = malloc(cap);
+		b->cap = cap;
 	}
 	if (b && !b->buf) {
 		free(b);

@@ -236,7 +236,7 @@ int pgc_img_wire_decode(uint8_t *buf, size_t len, struct pgc_img *img);
 #define PGC_IMG_IOV_BATCH 1024
 
 struct pgc_img_batch {
-	char *buf;			/* PGC_IMG_CHUNK bytes */
+	char *buf;			/* cap bytes */
 	size_t cap;			/* bytes a batch takes: PGC_IMG_CHUNK or less */
 	size_t used, nr, niov;
 	struct iovec liov[PGC_IMG_IOV_BATCH], riov[PGC_IMG_IOV_BATCH];
@@ -246,7 +246,8 @@ struct pgc_img_batch {
 	} piece[PGC_IMG_IOV_BATCH];
 };
 
-struct pgc_img_batch *pgc_img_batch_new(void);
+/* A batch of at most @cap bytes (PGC_IMG_CHUNK at most). */
+struct pgc_img_batch *pgc_img_batch_new(size_t cap);
 void pgc_img_batch_free(struct pgc_img_batch *b);
 /* Bytes a new piece may take now; 0 means: flush first. */
 size_t pgc_img_batch_room(const struct pgc_img_batch *b);

@@ -375,13 +375,12 @@ static int feed_extent(struct restorer *rs, struct pgc_img_batch *b,
 static int stream_data(struct restorer *rs)
 {
 	const Pgclone__Manifest *m = rs->img.m;
-	struct pgc_img_batch *b = pgc_img_batch_new();
+	struct pgc_img_batch *b = pgc_img_batch_new(pgc_img_parser_max(&rs->parser));
 	uint64_t done = 0, k = 0;
 	int ret = 0;
 
 	if (!b)
 		return -ENOMEM;
-	b->cap = pgc_img_parser_max(&rs->parser);
 	for (size_t i = 0; !ret && i < m->n_extents; i++) {
 		const Pgclone__Extent *e = m->extents[i];
 		struct pgclone_range *p = &rs->plan.r[e->range];
@@ -655,10 +654,9 @@ static int stream_older(struct restorer *rs, size_t k)
 			  .total = l->img.h.data_len };
 	int ret = 0;
 
-	f.b = pgc_img_batch_new();
+	f.b = pgc_img_batch_new(pgc_img_parser_max(f.parser));
 	if (!f.b)
 		return -ENOMEM;
-	f.b->cap = pgc_img_parser_max(f.parser);
 	for (size_t i = 0; !ret && i < l->nx; i++) {
 		if (l->x[i].kind != PGCLONE__EXTENT_KIND__DATA)
 			continue;
@@ -832,14 +830,13 @@ static int check_round(const struct restorer *rs, const struct pgc_img *prev,
 static int apply_round(struct restorer *rs, const struct pgc_img *img)
 {
 	const Pgclone__Manifest *m = img->m;
-	struct pgc_img_batch *b = pgc_img_batch_new();
+	/* each round's parser may hand its data over through a ring */
+	struct pgc_img_batch *b = pgc_img_batch_new(pgc_img_parser_max(&rs->parser));
 	uint64_t done = 0, k = 0;
 	int ret = 0;
 
 	if (!b)
 		return -ENOMEM;
-	/* each round's parser may hand its data over through a ring */
-	b->cap = pgc_img_parser_max(&rs->parser);
 	for (size_t i = 0; !ret && i < m->n_extents; i++) {
 		const Pgclone__Extent *e = m->extents[i];
 		uint64_t left = e->nr_pages * PGC_PAGE_SIZE;

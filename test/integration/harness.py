@@ -201,6 +201,17 @@ def start_stopped_at(point, *args, extra_env=None):
     raise AssertionError(f"pgclone never reached fault point {point}: {err}")
 
 
+def continue_to_exit(p):
+    """A pgclone started by start_stopped_at() stops at its fault point
+    each time it passes it (every batch, every chunk): SIGCONT it on each
+    time until it exits; its stderr."""
+    deadline = time.time() + 60
+    while p.poll() is None and time.time() < deadline:
+        p.send_signal(signal.SIGCONT)
+        time.sleep(0.05)
+    return p.communicate(timeout=10)[1]
+
+
 class Snapshot:
     """/proc/PID/maps plus the bytes of some ranges, to compare later."""
 

@@ -30,7 +30,8 @@ import tempfile
 import time
 import unittest
 
-from harness import PAGE, PGCLONE, Snapshot, VictimTest, run, start_stopped_at
+from harness import (PAGE, PGCLONE, Snapshot, VictimTest, continue_to_exit, run,
+                     start_stopped_at)
 from sshd import Sshd
 from test_compress import old_reader
 from test_uffdwp import SOFT_DIRTY, UFFD_WP, Untouched, fds, registered, uffds
@@ -631,16 +632,6 @@ class LiveUntrack(LiveBase):
         self.assertEqual(registered(a), [f"{v['start'] + 16 * MIB:x}-{v['end']:x}"])
         return p
 
-    @staticmethod
-    def continue_to_exit(p):
-        """pgclone stops at the fault point of every chunk: SIGCONT it on
-        each time until it exits; its stderr."""
-        deadline = time.time() + 60
-        while p.poll() is None and time.time() < deadline:
-            p.send_signal(signal.SIGCONT)
-            time.sleep(0.05)
-        return p.communicate(timeout=10)[1]
-
     def restores(self):
         b = self.victim()
         run("restore", "--pid", b.pid, "-i", self.path("stream"), "--dst",
@@ -653,7 +644,7 @@ class LiveUntrack(LiveBase):
         before = fds(a)
         p = self.stopped_between_chunks(a, addr)
         self.restores()
-        err = self.continue_to_exit(p)
+        err = continue_to_exit(p)
         self.assertEqual(p.returncode, 0, err)
         self.assert_clean(a, before)
 
@@ -695,7 +686,7 @@ class LiveUntrack(LiveBase):
         a, addr = self.big_source()
         p = self.stopped_between_chunks(a, addr)
         a.kill()    # reaped: its PID is gone
-        err = self.continue_to_exit(p)
+        err = continue_to_exit(p)
         self.assertEqual(p.returncode, 0, err)
         self.assertNotIn("keeps", err.decode())
         self.restores()
