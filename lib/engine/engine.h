@@ -129,6 +129,8 @@ enum pgc_xfer {
 /* What each way is timed on before one is chosen: whichever comes first. */
 #define PGC_XFER_SAMPLE_BYTES (8ULL << 20)
 #define PGC_XFER_SAMPLE_BATCHES 8
+/* The target's own read is timed this much at a time, to stop it early. */
+#define PGC_XFER_SAMPLE_STEP (1ULL << 20)
 struct pgc_xfer_sample {
 	uint64_t bytes, ns;
 	unsigned int batches;
@@ -138,7 +140,8 @@ struct pgc_xfer_pick {
 	bool deciding;			/* still timing both */
 	struct pgc_xfer_sample tried[2];	/* by enum pgc_xfer */
 };
-/* Start timing both ways, or only bounce when the target may not read. */
+/* Start timing both ways (bounce first), or only bounce when the target
+ * may not read. */
 void pgc_xfer_pick_init(struct pgc_xfer_pick *p, bool inject_ok);
 /* The most bytes the next batch should hold (@normal once decided). */
 uint64_t pgc_xfer_batch_bytes(const struct pgc_xfer_pick *p, uint64_t normal);
