@@ -19,6 +19,8 @@ from benchlib import (DST, PAGE, PGCLONE, PVCOPY, VICTIM, Victim, clone_time,
                       header, parse_size, timed, twin_sum, warm)
 from needs import need_built, need_command
 
+HPAGE = 2 << 20
+
 
 def make_source(kind, size):
     v = Victim()
@@ -32,14 +34,18 @@ def make_source(kind, size):
     return v, addr
 
 
-def run_bare(src, addr, size, want=None):
+def run_bare(src, addr, size, want=None, huge=False):
     """Seconds pvcopy takes; @want as clone_time()'s.  It reads every page
     of the range, so it fills a sparse source's holes: give it a source of
-    its own."""
+    its own.  With @huge, into huge pages (MADV_HUGEPAGE, 2 MiB-aligned),
+    as pgclone clones a THP source."""
     dst = Victim()
     try:
         # fresh, never touched pages; with no pagemap it copies every page
-        daddr = dst.addr(f"reserve {size:#x}")
+        daddr = dst.addr(f"reserve {size + HPAGE:#x}")
+        if huge:
+            daddr = (daddr + HPAGE - 1) & ~(HPAGE - 1)
+            dst.ok(f"advise {daddr:#x} {size:#x} hugepage")
         t = timed([PVCOPY, src.pid, hex(addr), dst.pid, hex(daddr), size])
         assert dst.sum(daddr, size) == (want or src.sum(addr, size))
         return t
