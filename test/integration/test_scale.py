@@ -5,7 +5,7 @@ and their advice in one madvise; the destination gets the source's
 bytes, layout and advice all the same; a failure in the middle of
 placing many VMAs leaves the target as it was."""
 import re
-import subprocess
+import resource
 
 from harness import PAGE, Snapshot, VictimTest, copy_engine_only, run
 
@@ -162,7 +162,7 @@ class LargeRange(VictimTest):
             vmsize = int(re.search(r"VmSize:\s+(\d+) kB", f.read())[1]) << 10
         # room for the stage and a little, not for a gigabyte more
         limit = vmsize + self.LEN + 256 * (1 << 20)
-        subprocess.run(["prlimit", "--pid", str(b.pid), f"--as={limit}"], check=True)
+        resource.prlimit(b.pid, resource.RLIMIT_AS, (limit, limit))
         stage = self.clone(b, dst)
         print(f"\nRLIMIT_AS {limit >> 20} MiB: destination 0x{dst:x}, built at 0x{stage:x}")
         self.assertEqual((stage - dst) % (2 << 20), 0)
