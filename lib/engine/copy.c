@@ -183,7 +183,6 @@ static int write_out(struct copier *c, uint64_t dst, size_t n, bool skip_zero)
 	return 0;
 }
 
-/* Copy through pgclone's own buffer: read the source, write the target. */
 /*
  * pgclone's buffer, touched through once when it is made: its first
  * use would otherwise pay a page fault per page (1024 of them, 11-17 us
@@ -201,6 +200,7 @@ static int bounce_buffer(struct copier *c)
 	return 0;
 }
 
+/* Copy through pgclone's own buffer: read the source, write the target. */
 static int copy_bounce(struct copier *c, uint64_t src, uint64_t dst,
 		       uint64_t len, enum xfer_mode mode, bool skip_zero)
 {

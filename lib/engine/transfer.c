@@ -105,8 +105,8 @@ void pgc_xfer_account(struct pgc_xfer_pick *p, enum pgc_xfer used,
 	/*
 	 * ns per byte, cross-multiplied: samples are at most tens of MiB.
 	 * Whatever inject's sample ends up holding (at most the sample's
-	 * bytes), it took at least in->ns: sure to lose once that is as long
-	 * as the buffer took for as many bytes.
+	 * bytes), it takes at least in->ns: sure to lose once that is as
+	 * long as the buffer takes, at its rate, for a whole sample.
 	 */
 	if (!sampled(in) &&
 	    in->ns * bo->bytes < bo->ns * PGC_XFER_SAMPLE_BYTES) {
