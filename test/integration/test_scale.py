@@ -79,6 +79,21 @@ class ManyVmas(VictimTest):
                 self.assert_few_iovecs(r, "pages queued")
                 self.assert_same(a, addr, b, dst)
 
+    def test_plan_said_in_brief(self):
+        """-v says the first ranges a request takes and counts the rest,
+        which -vv says each: 600 lines cost the plan phase -v times."""
+        a, addr = self.source()
+        b = self.victim()
+        dst = self.free_addr(a, b)
+        for verbose, each in (("-v", 16), ("-vv", VMAS)):
+            r = run("--pid", a.pid, "--src", hex(addr), "--len", hex(VMAS * PAGE),
+                    "--target", b.pid, "--dst", hex(dst), "--dry-run", verbose)
+            lines = r.stderr.splitlines()
+            self.assertEqual(len([x for x in lines if "taking 0x" in x]), each, verbose)
+            self.assertIn(f"pgclone: info: taking {VMAS} ranges; the first 16:", lines)
+            self.assertIn(f"pgclone: info: and {VMAS - 16} more, each said at debug level",
+                          lines)
+
     def test_restore(self):
         a, addr = self.source()
         img = self.dump_image(a, addr, VMAS * PAGE)
